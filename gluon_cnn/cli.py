@@ -1,0 +1,26 @@
+"""What every command-line entry point shares: user errors become one line and exit code 2."""
+import sys
+
+from .errors import GluonCNNError
+
+__all__ = ['run_cli']
+
+
+def run_cli(fn, debug: bool = False) -> int:
+    """Call fn(); a GluonCNNError prints `error: <message>` on stderr and returns 2.
+
+    Ctrl-C returns 130 with one line. With debug=True the traceback is shown instead.
+    """
+    try:
+        fn()
+    except GluonCNNError as e:
+        if debug:
+            raise
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print('interrupted', file=sys.stderr)
+        return 130
+    return 0

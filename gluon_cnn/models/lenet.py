@@ -1,0 +1,76 @@
+"""LeNet as in the book: d2l zh §5.5 (max pooling, no padding) and d2l en §7.6 (padding 2,
+average pooling), plus ReLU and batch-norm (d2l zh §5.10) variants.
+
+All follow LeCun et al. (1998), "Gradient-based learning applied to document recognition", in
+outline only: two 5x5 conv + pooling stages and three dense layers. The faithful paper model is
+in `lenet5.py`.
+"""
+from mxnet.gluon import nn
+
+__all__ = ['LeNet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn', 'MODELS']
+
+
+# ----------------------------------------------------------------------------- net
+class LeNet(nn.HybridBlock):
+    """Two conv/pool stages (`features`) and a dense head (`output`).
+
+    Parameters
+    ----------
+    act : activation of every hidden layer ('sigmoid' in the book, 'relu' for lenet-relu).
+    pool : 'max' (d2l zh) or 'avg' (d2l en, closer to the paper's subsampling).
+    padding : padding of the first conv; 2 turns 28x28 into the paper's 32x32 geometry.
+    batch_norm : BatchNorm between each hidden layer and its activation (d2l zh §5.10).
+    channels, kernel_size, widths : the book's (6, 16), 5 and (120, 84); exercise 5.5.1 varies them.
+    classes : number of outputs.
+    """
+
+    def __init__(self, act='sigmoid', pool='max', padding=0, batch_norm=False,
+                 channels=(6, 16), kernel_size=5, widths=(120, 84), classes=10, **kwargs):
+        super().__init__(**kwargs)
+        Pool = nn.MaxPool2D if pool == 'max' else nn.AvgPool2D
+        with self.name_scope():
+            self.features = nn.HybridSequential()
+            for i, c in enumerate(channels):
+                pad = padding if i == 0 else 0
+                # (B, C, H, W) -> (B, c, H + 2p - k + 1, W + 2p - k + 1) -> pooling halves H, W
+                self.features.add(*_hidden(lambda a: nn.Conv2D(c, kernel_size, padding=pad,
+                                                               activation=a), act, batch_norm))
+                self.features.add(Pool(pool_size=2, strides=2))
+            for w in widths:
+                # the first Dense flattens (B, 16, 4, 4) -> (B, 256) implicitly
+                self.features.add(*_hidden(lambda a: nn.Dense(w, activation=a), act, batch_norm))
+            self.output = nn.Dense(classes)
+
+    def hybrid_forward(self, F, x):
+        return self.output(self.features(x))
+
+
+def _hidden(make, act, batch_norm):
+    """One hidden layer built by `make(activation)`; with BN: layer, BatchNorm, activation."""
+    if batch_norm:  # the book normalizes the affine output, before the nonlinearity
+        return [make(None), nn.BatchNorm(), nn.Activation(act)]
+    return [make(act)]
+
+
+# ----------------------------------------------------------------------------- constructors
+def lenet(**kwargs):
+    """d2l zh §5.5 LeNet: 28x28 input, sigmoid, max pooling. 44,426 parameters."""
+    return LeNet(act='sigmoid', pool='max', padding=0, **kwargs)
+
+
+def lenet_en(**kwargs):
+    """d2l en §7.6 LeNet: padding 2, sigmoid, average pooling. 61,706 parameters."""
+    return LeNet(act='sigmoid', pool='avg', padding=2, **kwargs)
+
+
+def lenet_relu(**kwargs):
+    """lenet with ReLU activations (and max pooling): trains at much smaller learning rates."""
+    return LeNet(act='relu', pool='max', padding=0, **kwargs)
+
+
+def lenet_bn(**kwargs):
+    """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
+    return LeNet(act='sigmoid', pool='max', padding=0, batch_norm=True, **kwargs)
+
+
+MODELS = {'lenet': lenet, 'lenet-en': lenet_en, 'lenet-relu': lenet_relu, 'lenet-bn': lenet_bn}

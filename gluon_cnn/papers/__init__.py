@@ -1,0 +1,70 @@
+"""The generated parts of papers/*.md: tables come from code, never typed by hand.
+
+A note marks each generated block as
+
+    <!-- BEGIN generated: NAME -->
+    ...
+    <!-- END generated: NAME -->
+
+and `python -m gluon_cnn.papers` (or `make papers`) rewrites every block from `SECTIONS[NAME]()`.
+`--check` changes nothing and exits 1 when a note is stale; tests/test_papers.py runs it.
+Result tables that need long training are rendered from the metrics.json files committed under
+papers/results/ by the command each table names, so they too are regenerated, not typed.
+"""
+import json
+import re
+from pathlib import Path
+
+__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'PAPERS_DIR', 'RESULTS_DIR']
+
+PAPERS_DIR = Path(__file__).resolve().parents[2] / 'papers'
+RESULTS_DIR = PAPERS_DIR / 'results'
+SECTIONS = {}  # name -> function returning the block's markdown
+_BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)',
+                    re.S)
+
+
+def section(name: str):
+    """Register the decorated function as the generator of block `name`."""
+    def register(fn):
+        assert name not in SECTIONS, f'duplicate generated section {name}'
+        SECTIONS[name] = fn
+        return fn
+    return register
+
+
+def render(text: str) -> str:
+    """`text` with every generated block rewritten from its generator."""
+    def fill(m):
+        if m['name'] not in SECTIONS:
+            raise KeyError(f"no generator for section {m['name']!r}")
+        return m.group(1) + SECTIONS[m['name']]().rstrip('\n') + '\n' + m.group(4)
+    return _BLOCK.sub(fill, text)
+
+
+def update(check: bool = False, folder: Path = PAPERS_DIR) -> list:
+    """Rewrite (or with check=True only compare) every note in `folder`; returns the stale ones."""
+    _load_generators()
+    stale = []
+    for path in sorted(folder.glob('*.md')):
+        old = path.read_text()
+        new = render(old)
+        if new != old:
+            stale.append(path)
+            if not check:
+                path.write_text(new)
+    return stale
+
+
+def load_result(name: str) -> dict:
+    """A committed run's metrics.json, papers/results/NAME.json."""
+    return json.loads((RESULTS_DIR / f'{name}.json').read_text())
+
+
+def _load_generators():
+    # Importing the note modules registers their sections (one module per note).
+    import importlib
+    import pkgutil
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith('_'):
+            importlib.import_module(f'{__name__}.{mod.name}')
