@@ -174,7 +174,9 @@ def run(cfg: TrainConfig, log=print) -> dict:
     net.initialize(init.Xavier() if cfg.init == 'xavier' else None, ctx=ctx)
     trainer = make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd)
     log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {ctx}')
-    history = train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer,
+    # A model may name its own loss (LeNet-5's RBF distance) as a plain, non-Block attribute.
+    loss = getattr(net, 'train_loss', gluon.loss.SoftmaxCrossEntropyLoss)()
+    history = train(net, train_iter, test_iter, loss, trainer,
                     cfg.epochs, ctx, hybridize=cfg.hybridize, on_epoch=log)
     net.save_parameters(str(out / 'model.params'))
     metrics = {'config': {**vars(cfg), 'out': str(out)}, 'epochs': history}
