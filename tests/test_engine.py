@@ -1,0 +1,99 @@
+"""The training loop and evaluation (d2l zh §5.5 train_ch5 semantics) on real Fashion-MNIST, and
+train.py end to end."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from gluon_cnn import ConfigError, engine, get_model
+from gluon_cnn import data as gdata
+from gluon_cnn.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCH_LINE = re.compile(r'^epoch \d+, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, '
+                        r'time \d+\.\d sec, \d+ examples/sec$')
+
+
+@pytest.fixture(scope='module')
+def fashion():
+    return gdata.load_dataset('fashion-mnist', download=False)
+
+
+def test_evaluate_accuracy_against_numpy(fashion):
+    _, test = fashion
+    split = gdata.Split(test.images[:300], test.labels[:300])
+    net = get_model('lenet-relu')
+    net.initialize(mx.init.Xavier())
+    it = gdata.ArrayIter(split, batch_size=64)
+    X = mx.nd.array(split.images[:, None] / 255.0)
+    oracle = float((net(X).asnumpy().argmax(1) == split.labels).mean())
+    assert engine.evaluate_accuracy(net, it) == pytest.approx(oracle)
+
+
+@pytest.mark.parametrize('hybridize', [True, False], ids=['hybridized', 'imperative'])
+def test_training_rises_above_chance(fashion, hybridize):
+    """600 real images, 3 epochs: the book's loop must learn something (chance is 0.1)."""
+    train, test = fashion
+    engine.seed_everything(0)
+    net = get_model('lenet-relu')
+    net.initialize(mx.init.Xavier())
+    lines = []
+    history = engine.train(
+        net, gdata.ArrayIter(gdata.Split(train.images[:600], train.labels[:600]), 32, shuffle=True, seed=0),
+        gdata.ArrayIter(gdata.Split(test.images[:1000], test.labels[:1000]), 256),
+        gluon.loss.SoftmaxCrossEntropyLoss(), engine.make_trainer(net, 'sgd', 0.1), 3,
+        hybridize=hybridize, on_epoch=lines.append)
+    assert [m['epoch'] for m in history] == [1, 2, 3]
+    assert history[-1]['loss'] < history[0]['loss']
+    assert history[-1]['test_acc'] > 0.3
+    assert all(EPOCH_LINE.match(line) for line in lines), lines
+
+
+def test_try_gpu_and_ctx():
+    assert engine.try_gpu() == (mx.gpu(0) if mx.context.num_gpus() else mx.cpu())
+    assert engine.get_ctx('cpu') == mx.cpu()
+    if mx.context.num_gpus() == 0:
+        with pytest.raises(ConfigError, match='use --ctx cpu'):
+            engine.get_ctx('gpu')
+    with pytest.raises(ConfigError):
+        engine.get_ctx('tpu')
+
+
+def test_book_defaults():
+    """d2l zh §5.5: lenet, lr 0.9, batch 256, 10 epochs, SGD."""
+    cfg = TrainConfig()
+    assert (cfg.model, cfg.lr, cfg.batch_size, cfg.epochs, cfg.optimizer) == ('lenet', 0.9, 256, 10, 'sgd')
+
+
+def run_train(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / 'train.py'), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def test_cli_end_to_end(tmp_path):
+    out = tmp_path / 'run'
+    r = run_train('--model', 'lenet-relu', '--lr', '0.1', '--limit', '512', '--epochs', '2',
+                  '--batch-size', '64', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    epoch_lines = [line for line in r.stdout.splitlines() if line.startswith('epoch ')]
+    assert len(epoch_lines) == 2 and all(EPOCH_LINE.match(line) for line in epoch_lines)
+    assert str(out) in r.stdout  # says where the results went
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['config']['model'] == 'lenet-relu' and metrics['config']['limit'] == 512
+    assert [sorted(e) for e in metrics['epochs']] == [sorted(['epoch', 'loss', 'train_acc', 'test_acc',
+                                                              'seconds', 'examples_per_sec'])] * 2
+    net = get_model('lenet-relu')
+    net.load_parameters(str(out / 'model.params'))  # save_parameters format, loadable
+
+
+def test_cli_missing_data_dir_is_one_line(tmp_path):
+    r = run_train('--data-dir', str(tmp_path / 'nope'), '--out', str(tmp_path / 'run'))
+    assert r.returncode == 2
+    assert r.stderr.strip().count('\n') == 0 and 'no such directory' in r.stderr
+    assert 'Traceback' not in r.stderr + r.stdout
