@@ -6,11 +6,16 @@
     python train.py --limit 2000 --epochs 2       # a quick run
 """
 import argparse
+import json
 import sys
 
-from gluon_cnn import engine
+from gluon_cnn import engine, trace
 from gluon_cnn.cli import run_cli
+from gluon_cnn.augment import AUGMENTS
 from gluon_cnn.config import OPTIMIZERS, PRESETS, TrainConfig
+from gluon_cnn.models import default_input_shape, get_model
+from gluon_cnn.progress import epoch_bars
+from gluon_cnn.recipe import LR_SCHEDULES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,20 +39,88 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='run imperatively (slower, easier to debug)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
     p.add_argument('--resize', type=int, help='resize images to this side, e.g. 224 for AlexNet')
+    p.add_argument('--init', choices=['xavier', 'model'], help='xavier (the book) or the model\'s own '
+                   f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers (default {d.init})')
+    p.add_argument('--lr-schedule', choices=LR_SCHEDULES,
+                   help=f'constant (the book), cosine: per-update decay to 0, or lecun1998: the LeNet-5 '
+                   f'paper\'s steps x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13) (default {d.lr_schedule})')
+    p.add_argument('--warmup', type=float, help='epochs of linear lr warm-up, with --lr-schedule cosine '
+                   f'(default {d.warmup})')
+    p.add_argument('--augment', choices=AUGMENTS, help='random 2-pixel shifts (crop) and/or horizontal '
+                   f'flips of each training batch (default {d.augment})')
+    p.add_argument('--label-smoothing', type=float, help=f'eps of label-smoothed cross-entropy (default '
+                   f'{d.label_smoothing}: the plain loss)')
+    p.add_argument('--model-kwargs', type=_json_object, help='JSON object of constructor arguments, e.g. '
+                   '\'{"act": "relu", "channels": [16, 32]}\' (exercise 5.5.1 sweep)')
+    p.add_argument('--resume', metavar='DIR', help='continue the run in DIR from its last checkpoint, '
+                   'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
+    p.add_argument('--quiet', action='store_true', help='print only the final summary line (no epoch '
+                   'lines, no progress bar)')
+    p.add_argument('--trace', action='store_true', help='print the model\'s layer-by-layer shape table '
+                   '(gluon_cnn.trace) at the input size training feeds it, then train')
     p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
 
 
+def _json_object(text: str) -> dict:
+    """--model-kwargs: a JSON object; anything else is a usage error (exit 2)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f'not JSON ({e})') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"act": "relu"}}, got {text}')
+    return value
+
+
+def given_fields(args: argparse.Namespace) -> dict:
+    """The preset's fields, then the flags given on the command line (None means not given)."""
+    return {**PRESETS.get(args.preset or 'book', {}),
+            **{k: v for k, v in vars(args).items() if v is not None and k in TrainConfig.__dataclass_fields__}}
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults, then the preset, then the flags given on the command line."""
-    fields = {**PRESETS.get(args.preset or 'book', {}),
-              **{k: v for k, v in vars(args).items() if v is not None and k in TrainConfig.__dataclass_fields__}}
-    return TrainConfig(**fields)
+    return TrainConfig(**given_fields(args))
+
+
+def trace_table(cfg: TrainConfig) -> str:
+    """--trace: the model as it will be trained, at the input size the data will have."""
+    net = get_model(cfg.model, **cfg.model_kwargs)
+    shape = default_input_shape(cfg.model)
+    if cfg.resize:  # resized images, plus the padding the model asks for (LeNet-5: 28 -> 32)
+        pad = getattr(net, 'input_spec', {}).get('pad', 0)
+        shape = tuple(shape[:2]) + (cfg.resize + 2 * pad,) * 2
+    return str(trace(net, shape))
+
+
+def start(args: argparse.Namespace) -> dict:
+    """A new run, or with --resume the run in DIR continued from its last checkpoint.
+
+    On a terminal each epoch shows a progress bar; piped (CI, logs) only the plain epoch lines.
+    """
+    show = dict(log=(lambda *a: None) if args.quiet else print,
+               progress=epoch_bars() if sys.stdout.isatty() and not args.quiet else None)
+    cfg = engine.resume_config(args.resume, given_fields(args)) if args.resume else config_from_args(args)
+    if args.trace:
+        print(trace_table(cfg))
+    metrics = engine.run(cfg, resume=bool(args.resume), **show)
+    print(summary(metrics))
+    return metrics
+
+
+def summary(metrics: dict) -> str:
+    """The one line --quiet prints: final test accuracy, the best epoch, time and where it went."""
+    h = metrics['epochs']
+    best = max(h, key=lambda m: m['test_acc'])
+    return (f"{metrics['config']['model']}: test acc {h[-1]['test_acc']:.3f} after {len(h)} epochs "
+            f"(best {best['test_acc']:.3f} at epoch {best['epoch']}), "
+            f"{sum(m['seconds'] for m in h):.0f} s, saved in {metrics['config']['out']}")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    return run_cli(lambda: engine.run(config_from_args(args)), debug=args.debug)
+    return run_cli(lambda: start(args), debug=args.debug)
 
 
 if __name__ == '__main__':

@@ -3,9 +3,12 @@
 >>> from gluon_cnn import get_model, list_models, trace
 >>> trace(get_model('lenet'), (1, 1, 28, 28))      # shapes, params, MACs, receptive fields
 """
+from . import perf  # first: MXNet env defaults must be set before mxnet is imported
 from .errors import GluonCNNError, DataError, ConfigError, CheckpointError, DivergedError
 from .models import get_model, list_models
+# the function shadows the subpackage name here; `from gluon_cnn.trace import Row` still works
+from .trace import trace, Trace
 
 __version__ = '0.1.0'
-__all__ = ['get_model', 'list_models', 'GluonCNNError', 'DataError', 'ConfigError',
+__all__ = ['get_model', 'list_models', 'trace', 'Trace', 'GluonCNNError', 'DataError', 'ConfigError',
            'CheckpointError', 'DivergedError']

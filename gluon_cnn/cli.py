@@ -9,7 +9,9 @@ __all__ = ['run_cli']
 def run_cli(fn, debug: bool = False) -> int:
     """Call fn(); a GluonCNNError prints `error: <message>` on stderr and returns 2.
 
-    Ctrl-C returns 130 with one line. With debug=True the traceback is shown instead.
+    Ctrl-C (and SIGTERM, which training turns into KeyboardInterrupt) returns 130 with one line,
+    `interrupted: <message>` when the interrupt carries one (training says where its checkpoint is).
+    With debug=True the traceback is shown instead.
     """
     try:
         fn()
@@ -18,9 +20,9 @@ def run_cli(fn, debug: bool = False) -> int:
             raise
         print(f'error: {e}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if debug:
             raise
-        print('interrupted', file=sys.stderr)
+        print(f'interrupted: {e}' if str(e) else 'interrupted', file=sys.stderr)
         return 130
     return 0

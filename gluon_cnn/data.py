@@ -40,7 +40,8 @@ DEBIAN_DIR = Path('/usr/share/datasets')
 
 # IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
 _IDX_DTYPES = {0x08: '>u1', 0x09: '>i1', 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
-_MAX_IDX_BYTES = 1 << 32  # gzip records sizes mod 2**32; no MNIST-like file comes near it
+_MAX_IDX_BYTES = 1 << 32  # 4 GiB; no MNIST-like file comes near it
+_MAX_DEFLATE_RATIO = 1032  # deflate's best compression (a run of zeros): bounds gzip payloads
 
 
 def get_labels(dataset: str, labels) -> list:
@@ -59,23 +60,32 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     try:
         with open(path, 'rb') as raw:
-            gz = raw.read(2) == b'\x1f\x8b'
-            size = _payload_size(raw, gz, path)
+            head = raw.read(4)
+            gz = head[:2] == b'\x1f\x8b'
+            if path.suffix == '.gz' and not gz and not _is_idx_magic(head):
+                raise DataError(f'{path}: not a gzip file (it starts with {head!r}; a failed '
+                                'download often saves an error page under the file name)')
+            size = raw.seek(0, os.SEEK_END)
             raw.seek(0)
             f = gzip.GzipFile(fileobj=raw) if gz else raw
             dtype, shape = _read_header(f, path)
             need = math.prod(shape) * np.dtype(dtype).itemsize
-            have = size - 4 - 4 * len(shape)
-            if need != have:
-                what = 'truncated' if need > have else 'longer than its header says'
-                raise DataError(f'{path}: {what}: header {shape} needs {need:,} data bytes, '
-                                f'file holds {have:,}')
-            buf = f.read(need)
-            if len(buf) != need:
-                raise DataError(f'{path}: truncated: expected {need:,} data bytes, read {len(buf):,}')
+            if gz:
+                buf = _read_gzip_payload(f, need, size, shape, path)
+            else:
+                have = size - 4 - 4 * len(shape)
+                if need != have:
+                    what = 'truncated' if need > have else 'longer than its header says'
+                    raise DataError(f'{path}: {what}: header {shape} needs {need:,} data bytes, '
+                                    f'file holds {have:,}')
+                buf = f.read(need)
+                if len(buf) != need:
+                    raise DataError(f'{path}: truncated: expected {need:,} data bytes, read {len(buf):,}')
     except FileNotFoundError:
         raise DataError(f'{path}: no such file') from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    except EOFError:  # gzip: "Compressed file ended before the end-of-stream marker was reached"
+        raise DataError(f'{path}: truncated gzip file (the compressed stream ends early)') from None
+    except (gzip.BadGzipFile, zlib.error) as e:
         raise DataError(f'{path}: corrupt gzip stream ({e})') from None
     except OSError as e:
         raise DataError(f'{path}: cannot read ({e.strerror or e})') from None
@@ -83,16 +93,31 @@ def read_idx(path) -> np.ndarray:
         .reshape(shape)
 
 
-def _payload_size(raw, gz: bool, path: Path) -> int:
-    """Uncompressed size in bytes: the file size, or the gzip trailer's ISIZE (mod 2**32)."""
-    raw.seek(0, os.SEEK_END)
-    n = raw.tell()
-    if not gz:
-        return n
-    if n < 18:  # 10-byte gzip header + 8-byte trailer
-        raise DataError(f'{path}: truncated gzip file ({n} bytes)')
-    raw.seek(n - 4)
-    return struct.unpack('<I', raw.read(4))[0]
+def _is_idx_magic(head: bytes) -> bool:
+    return len(head) == 4 and head[:2] == b'\0\0' and head[2] in _IDX_DTYPES and 1 <= head[3] <= 4
+
+
+def _read_gzip_payload(f, need: int, compressed: int, shape, path: Path) -> bytearray:
+    """Exactly `need` decompressed bytes, then end of stream (which makes gzip check its CRC).
+
+    The gzip trailer's size field cannot be trusted in a truncated file, so the size is bounded
+    by deflate's best ratio instead: a header asking for more than that is refused unallocated.
+    """
+    if need > _MAX_DEFLATE_RATIO * compressed:
+        raise DataError(f'{path}: header {shape} needs {need:,} data bytes, more than '
+                        f'{compressed:,} compressed bytes can hold: truncated, or a corrupt header')
+    buf = bytearray(need)
+    view, got = memoryview(buf), 0
+    while got < need:
+        k = f.readinto(view[got:])
+        if not k:
+            raise DataError(f'{path}: truncated: header {shape} needs {need:,} data bytes, '
+                            f'the stream holds {got:,}')
+        got += k
+    if f.read(1):
+        raise DataError(f'{path}: longer than its header says: header {shape} needs {need:,} data '
+                        'bytes, the stream holds more')
+    return buf
 
 
 def _read_header(f, path: Path):
@@ -108,7 +133,7 @@ def _read_header(f, path: Path):
         raise DataError(f'{path}: truncated: IDX header cut short')
     shape = struct.unpack(f'>{ndim}I', dims)
     if math.prod(shape) * np.dtype(_IDX_DTYPES[code]).itemsize >= _MAX_IDX_BYTES:
-        raise DataError(f'{path}: header claims shape {shape}, too large for this file')
+        raise DataError(f'{path}: header claims shape {shape}, over 4 GiB: a corrupt header')
     return _IDX_DTYPES[code], shape
 
 

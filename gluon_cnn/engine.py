@@ -6,9 +6,12 @@ What is different from the book is speed, not meaning:
 - net and loss run as one hybridized graph (`_Objective`) with static memory;
 - loss and accuracy sums stay on the device until the epoch ends: no host sync per batch.
 """
+import contextlib
 import json
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -18,11 +21,16 @@ from mxnet import autograd, gluon, init, nd
 
 from .config import TrainConfig
 from .errors import ConfigError, DivergedError
+from . import checkpoint
 from . import data as gdata
+from . import recipe
+from .augment import make_augment
 from .models import get_model
 
 __all__ = ['try_gpu', 'get_ctx', 'seed_everything', 'evaluate_accuracy', 'train', 'train_ch5',
            'make_trainer', 'run', 'load_run_data']
+
+CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop fast
 
 
 # ----------------------------------------------------------------------------- devices, seeds
@@ -83,19 +91,29 @@ class _Objective(gluon.HybridBlock):
         return self.loss(y_hat, y), y_hat
 
 
-def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0) -> gluon.Trainer:
-    """A gluon.Trainer; 'momentum' and 'nag' use momentum 0.9."""
+def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
+                 lr_scheduler=None) -> gluon.Trainer:
+    """A gluon.Trainer; 'momentum' and 'nag' use momentum 0.9. lr_scheduler: per-update lr."""
     name, args = {'sgd': ('sgd', {}), 'momentum': ('sgd', {'momentum': 0.9}),
                   'nag': ('nag', {'momentum': 0.9}), 'adam': ('adam', {})}[optimizer]
+    if lr_scheduler is not None:
+        args['lr_scheduler'] = lr_scheduler
     return gluon.Trainer(net.collect_params(), name, dict(learning_rate=lr, wd=wd, **args))
 
 
 def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybridize=True,
-          start_epoch=0, history=None, on_epoch=print, lr_at=None):
+          start_epoch=0, history=None, on_epoch=print, lr_at=None, augment=None, progress=None,
+          seed=None, on_checkpoint=None, check_every=CHECK_EVERY):
     """The book's train_ch5 loop; returns the list of per-epoch metric dicts.
 
-    on_epoch(metrics) is called after every epoch (printing, checkpoints); lr_at(epoch) sets the
+    on_epoch(line) is called with the book's epoch line after every epoch; lr_at(epoch) sets the
     learning rate at the start of each epoch when given. `start_epoch` and `history` resume a run.
+    augment(X) transforms each training batch on the device (see gluon_cnn.augment).
+    progress(epoch, num_epochs, num_batches) makes a per-epoch bar (gluon_cnn.progress.epoch_bars).
+    seed: re-seed every generator at each epoch start from (seed, epoch), so a resumed run draws
+    the same random numbers (MXNet cannot save its RNG state). on_checkpoint(history) runs after
+    each epoch, before on_epoch. A NaN/inf loss raises DivergedError naming epoch and batch
+    (checked every `check_every` batches without stalling the pipeline, see _LossWatch).
     """
     ctx = ctx or mx.cpu()
     objective = _Objective(net, loss)
@@ -105,30 +123,85 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
     for epoch in range(start_epoch, num_epochs):
         if lr_at is not None:
             trainer.set_learning_rate(lr_at(epoch))
+        if seed is not None:
+            seed_everything(epoch_seed(seed, epoch))
         start = time.time()
         l_sum, correct, n = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx), 0
+        watch = _LossWatch(epoch + 1, len(train_iter), trainer, check_every)
+        bar = progress(epoch + 1, num_epochs, len(train_iter)) if progress else None
         for i, (X, y) in enumerate(train_iter):
             X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+            if augment is not None:
+                X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
             with autograd.record():      # record the forward pass for autograd
                 l, y_hat = objective(X, y)
             l.backward()                 # d(sum of per-example losses) / d(params)
             trainer.step(X.shape[0])     # SGD step on the batch mean: divides by batch size
-            l_sum += l.sum()             # metrics stay on the device: no sync per batch
+            l_sum += watch.add(l.sum())  # metrics stay on the device: no sync per batch
             correct += _correct(y_hat, y)
             n += X.shape[0]
+            watch.check(i, l_sum)        # every check_every batches: reads an older, finished sum
+            if bar is not None:
+                bar.update(X.shape[0], l_sum, correct)  # reads the sums back at most every 0.25 s
+        if bar is not None:
+            bar.close()
         loss_avg = l_sum.asscalar() / n  # the epoch's one host sync
         if not math.isfinite(loss_avg):
-            raise DivergedError(f'loss became {loss_avg} in epoch {epoch + 1}; '
-                                f'try a smaller learning rate (now {trainer.learning_rate})')
+            watch.diverged()
         train_seconds = time.time() - start
         test_acc = evaluate_accuracy(net, test_iter, ctx)
         metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': correct.asscalar() / n,
                    'test_acc': test_acc, 'seconds': time.time() - start,
                    'examples_per_sec': n / train_seconds}
         history.append(metrics)
+        if on_checkpoint:                # before the epoch line: what was printed is saved
+            on_checkpoint(history)
         if on_epoch:
             on_epoch(format_epoch(metrics))
     return history
+
+
+class _LossWatch:
+    """Finds the first batch whose loss is NaN/inf without a host sync per batch.
+
+    Each batch's loss sum stays on the device in a list. Every `every` batches we read the running
+    sum *as it was `every` batches ago*: that value was computed long since, so reading it does not
+    drain the pipeline, and it bounds how far Python runs ahead of the device (so Ctrl-C and a
+    diverged run stop within ~2 * `every` batches). NaN and inf propagate into the running sum, so
+    a finite sum means every batch so far was finite; only then do we look at single batches.
+    """
+
+    def __init__(self, epoch: int, num_batches: int, trainer, every: int):
+        self.epoch, self.num_batches, self.trainer, self.every = epoch, num_batches, trainer, every
+        self.losses, self.pending = [], None
+
+    def add(self, batch_loss):
+        self.losses.append(batch_loss)
+        return batch_loss
+
+    def check(self, i: int, l_sum):
+        if (i + 1) % self.every:
+            return
+        if self.pending is not None and not math.isfinite(self.pending.asscalar()):
+            self.diverged()
+        self.pending = l_sum.copy()  # read back at the next check, by when it is long computed
+
+    def diverged(self):
+        """Raise DivergedError naming the first batch (1-based) whose loss was not finite."""
+        sums = np.array([float(b.asnumpy().sum()) for b in self.losses], dtype=np.float32)
+        bad = np.flatnonzero(~np.isfinite(sums))
+        if not len(bad):             # every batch finite but their float32 sum overflowed
+            bad = np.flatnonzero(~np.isfinite(np.cumsum(sums, dtype=np.float32)))
+        i = int(bad[0]) if len(bad) else len(sums) - 1
+        lr = self.trainer.learning_rate
+        raise DivergedError(f'loss became {sums[i]} in epoch {self.epoch}, batch {i + 1} of '
+                            f'{self.num_batches}; try a smaller learning rate (now {lr:g}, e.g. '
+                            f'--lr {lr / 10:g})')
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch `epoch` (0-based) of a run seeded `seed`: distinct, and < 2**31."""
+    return (seed * 1_000_003 + epoch + 1) % (2 ** 31 - 1)
 
 
 def format_epoch(m: dict) -> str:
@@ -158,31 +231,118 @@ def load_run_data(cfg: TrainConfig, ctx, input_spec: dict):
             gdata.ArrayIter(test_split, cfg.batch_size, **kw))
 
 
+def lr_scheduler(cfg: TrainConfig, steps_per_epoch: int):
+    """The per-update schedule of `cfg.lr_schedule` ('cosine': warm-up then cosine), or None."""
+    if cfg.lr_schedule == 'constant':
+        return None
+    if cfg.lr_schedule == 'lecun1998':  # the paper's steps, scaled to --lr (papers/lecun1998-lenet5.md)
+        return recipe.EpochSteps(cfg.lr, steps_per_epoch)
+    return recipe.WarmupCosine(cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                               warmup_steps=round(cfg.warmup * steps_per_epoch))
+
+
 def default_out(cfg: TrainConfig) -> Path:
     return Path('runs') / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def run(cfg: TrainConfig, log=print) -> dict:
-    """Train `cfg.model` as configured, save parameters and metrics.json; returns the metrics."""
+def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dict:
+    """Train `cfg.model` as configured, save parameters and metrics.json; returns the metrics.
+
+    A checkpoint is written into `cfg.out` after every epoch; resume=True continues the run there
+    from its latest checkpoint (build cfg with `resume_config`). SIGTERM stops like Ctrl-C.
+    progress: per-epoch bars for `train` (train.py passes gluon_cnn.progress.epoch_bars() on a TTY).
+    """
     cfg.validate()
     ctx = get_ctx(cfg.ctx)
     net = get_model(cfg.model, **cfg.model_kwargs)
     out = Path(cfg.out) if cfg.out else default_out(cfg)
-    _prepare_out(out)
+    ckpt = checkpoint.load_checkpoint(out) if resume else None  # refuse a bad one before any work
     seed_everything(cfg.seed)
     train_iter, test_iter = load_run_data(cfg, ctx, getattr(net, 'input_spec', {}))
-    net.initialize(init.Xavier() if cfg.init == 'xavier' else None, ctx=ctx)
-    trainer = make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd)
+    _prepare_out(out)  # after the checks above, so a refused run leaves no empty folder
+    # A parameter's own initializer (LeNet-5's +-2.4/fan_in) always wins over this default; 'model'
+    # falls back to Gluon's own default, Uniform(0.07), instead of the book's Xavier.
+    net.initialize(init.Xavier() if cfg.init == 'xavier' else init.Uniform(), ctx=ctx)
+    trainer = make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd, lr_scheduler(cfg, len(train_iter)))
+    history = []
+    if ckpt is not None:  # parameters, optimizer states and the shuffle RNG as after that epoch
+        checkpoint.restore(ckpt, net, trainer, train_iter.rng, ctx)
+        history = ckpt.history
+        log(f'resuming {out} after epoch {ckpt.epoch} of {cfg.epochs}')
     log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {ctx}')
     # A model may name its own loss (LeNet-5's RBF distance) as a plain, non-Block attribute.
-    loss = getattr(net, 'train_loss', gluon.loss.SoftmaxCrossEntropyLoss)()
-    history = train(net, train_iter, test_iter, loss, trainer,
-                    cfg.epochs, ctx, hybridize=cfg.hybridize, on_epoch=log)
+    if cfg.label_smoothing:
+        loss = recipe.LabelSmoothingLoss(cfg.label_smoothing)
+    else:
+        loss = getattr(net, 'train_loss', gluon.loss.SoftmaxCrossEntropyLoss)()
+    augment = make_augment(cfg.augment, fill=getattr(net, 'input_spec', {}).get('value_range', (0.0,))[0])
+    config = {**vars(cfg), 'out': str(out)}
+    save = lambda h: checkpoint.save_checkpoint(out, net, trainer, h, train_iter.rng, config)
+    with _sigterm_as_interrupt(), _explain_stop(out, cfg.lr):
+        history = train(net, train_iter, test_iter, loss, trainer, cfg.epochs, ctx,
+                        hybridize=cfg.hybridize, on_epoch=log, augment=augment,
+                        start_epoch=len(history), history=history, seed=cfg.seed, on_checkpoint=save,
+                        progress=progress)
     net.save_parameters(str(out / 'model.params'))
-    metrics = {'config': {**vars(cfg), 'out': str(out)}, 'epochs': history}
-    (out / 'metrics.json').write_text(json.dumps(metrics, indent=1) + '\n')
+    metrics = {'config': config, 'epochs': history}
+    checkpoint.write_text_atomic(out / 'metrics.json', json.dumps(metrics, indent=1) + '\n')
     log(f'saved {out / "model.params"} and {out / "metrics.json"}')
+    from .viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
+    curves = save_png(plot_curves(history, title=f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'),
+                      out / 'curves.png')  # loss and accuracy per epoch, as the book's Animator
+    log(f'saved {curves}')
     return metrics
+
+
+def resume_config(run_dir, overrides: dict) -> TrainConfig:
+    """The saved config of the run in run_dir, with `overrides` of the fields a resumed run may change."""
+    ckpt = checkpoint.load_checkpoint(run_dir)
+    saved = {k: v for k, v in ckpt.meta['config'].items() if k in TrainConfig.__dataclass_fields__}
+    saved['out'] = str(run_dir)
+    fixed = sorted(k for k, v in overrides.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
+    if fixed:
+        flags = ', '.join('--' + k.replace('_', '-') for k in fixed)
+        raise ConfigError(f'--resume continues {run_dir} as it was configured; {flags} cannot change '
+                          f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES)} can)")
+    return TrainConfig(**{**saved, **overrides})
+
+
+RESUMABLE_CHANGES = ('epochs', 'lr', 'ctx', 'data_dir', 'hybridize')  # the rest must match the checkpoint
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, SIGTERM (kill, a job scheduler) raises KeyboardInterrupt like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt('SIGTERM')
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _explain_stop(out: Path, lr: float):
+    """Add to a divergence or an interrupt where the last good checkpoint is and how to go on."""
+    try:
+        yield
+    except DivergedError as e:
+        raise DivergedError(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
+    except KeyboardInterrupt as e:
+        raise KeyboardInterrupt(f'{str(e) or "Ctrl-C"}; {_last_checkpoint(out)}') from None
+
+
+def _last_checkpoint(out: Path, flags: str = '') -> str:
+    epoch = checkpoint.latest_epoch(out)
+    if epoch is None:
+        return 'no checkpoint yet (one is written at the end of each epoch)'
+    return (f'the last checkpoint is epoch {epoch} in {out / checkpoint.SUBDIR}; continue with '
+            f'python train.py --resume {out}{flags}')
 
 
 def _prepare_out(out: Path):

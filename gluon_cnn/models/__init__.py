@@ -9,12 +9,28 @@ parametrized by `list_models()`.
 """
 from ..errors import ConfigError
 from . import lenet
+from . import lenet5
+from . import lenet_best
+from . import alexnet
+from . import vgg
+from . import nin
+from . import googlenet
+from . import resnet
+from . import densenet
 
 __all__ = ['get_model', 'list_models', 'default_input_shape']
 
 # One line per family file; each file exports MODELS = {name: constructor}.
 _MODELS = {
     **lenet.MODELS,
+    **lenet5.MODELS,
+    **lenet_best.MODELS,
+    **alexnet.MODELS,
+    **vgg.MODELS,
+    **nin.MODELS,
+    **googlenet.MODELS,
+    **resnet.MODELS,
+    **densenet.MODELS,
 }
 
 

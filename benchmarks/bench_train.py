@@ -1,0 +1,399 @@
+#!/usr/bin/env python
+"""Side-by-side speed of LeNet training on Fashion-MNIST: ours vs what a reader would otherwise use.
+
+The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four arms:
+  ours   gluon_cnn.engine.train over gluon_cnn.data.ArrayIter
+  d2l    the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
+  plain  a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
+  torch  PyTorch eager, identical architecture, init and SGD (skipped when torch is absent)
+Arms run interleaved in one process (A B C D, A B C D, ...) so that load from other programs hits
+them alike; the table shows medians over the timed epochs and each arm's ratio to ours. Peak RSS
+is measured afterwards, one child process per arm (and one for `make train`'s command).
+
+    python benchmarks/bench_train.py                    # what `make bench` runs
+    python benchmarks/bench_train.py --epochs 2 --limit 10000 --arms ours,torch
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gluon_cnn import perf  # noqa: E402  (sets MXNet's env defaults before mxnet is imported)
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import autograd, gluon, init, nd  # noqa: E402
+
+from gluon_cnn import data as gdata, engine, get_model  # noqa: E402
+
+MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
+ARMS = ('ours', 'd2l', 'plain', 'torch')
+
+
+# ----------------------------------------------------------------------------- arms
+class Arm:
+    """One training pipeline; epoch() trains one epoch and evaluates, evaluate() times the test pass."""
+    name = ''
+
+    def epoch(self) -> dict:  # {'train_s', 'n', 'epoch_s', 'test_acc'}
+        raise NotImplementedError
+
+    def evaluate(self) -> float:  # seconds for one pass over the test set
+        raise NotImplementedError
+
+
+class Ours(Arm):
+    """gluon_cnn.engine.train as a user runs it: one call for all epochs. The other arms run from
+    its after-epoch hook (see run_interleaved), so its graph is built once, as in a real run."""
+    name = 'ours'
+
+    def __init__(self, train, test, limit):
+        engine.seed_everything(SEED)
+        self.net = get_model(MODEL)
+        spec = getattr(self.net, 'input_spec', {})
+        kw = dict(pad=spec.get('pad', 0), value_range=spec.get('value_range', (0.0, 1.0)))
+        self.train_iter = gdata.ArrayIter(train, BATCH, shuffle=True, seed=SEED, limit=limit, **kw)
+        self.test_iter = gdata.ArrayIter(test, BATCH, **kw)
+        self.net.initialize(init.Xavier())
+        self.trainer = engine.make_trainer(self.net, 'sgd', LR)
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def train_all(self, num_epochs, after_epoch):
+        """engine.train for num_epochs; after_epoch(metrics) runs between epochs, untimed by it."""
+        engine.train(self.net, self.train_iter, self.test_iter, self.loss, self.trainer, num_epochs,
+                     on_epoch=None, on_checkpoint=lambda history: after_epoch(history[-1]))
+
+    def evaluate(self):
+        start = time.perf_counter()
+        engine.evaluate_accuracy(self.net, self.test_iter)
+        return time.perf_counter() - start
+
+
+def _book_accuracy(y_hat, y) -> float:
+    """d2l's `accuracy`: a host sync per call, as in the book."""
+    return float((y_hat.argmax(axis=1).astype(y.dtype) == y).astype(y.dtype).sum().asscalar())
+
+
+class D2L(Arm):
+    """The book's train_ch6 over its load_data_fashion_mnist pipeline (d2l en §7.6, §4.2).
+
+    Gluon's FashionMNIST refuses Debian's recompressed files, so the same uint8 arrays go into an
+    ArrayDataset holding what FashionMNIST holds: (N, 28, 28, 1) uint8 NDArray, int32 labels.
+    The book's LeNet is an nn.Sequential and is not hybridized; ours is the same layers.
+    """
+    name = 'd2l'
+
+    def __init__(self, train, test, limit):
+        tf = gluon.data.vision.transforms
+        trans = tf.Compose([tf.ToTensor()])
+        workers = 0 if sys.platform.startswith('win') else 4  # d2l.get_dataloader_workers()
+
+        def loader(split, shuffle, lim=None):
+            ds = gluon.data.ArrayDataset(nd.array(split.images[:lim, :, :, None], dtype='uint8'),
+                                         split.labels[:lim].astype(np.int32))
+            return gluon.data.DataLoader(ds.transform_first(trans), BATCH, shuffle=shuffle,
+                                         num_workers=workers)
+        self.train_iter, self.test_iter = loader(train, True, limit), loader(test, False)
+        mx.random.seed(SEED)
+        self.net = get_model(MODEL)
+        self.net.initialize(init.Xavier())
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.trainer = gluon.Trainer(self.net.collect_params(), 'sgd', {'learning_rate': LR})
+
+    def epoch(self):
+        start = time.perf_counter()
+        l_sum = acc = n = 0.0
+        for X, y in self.train_iter:
+            with autograd.record():
+                y_hat = self.net(X)
+                l = self.loss(y_hat, y)
+            l.backward()
+            self.trainer.step(X.shape[0])
+            l_sum += float(l.sum().asscalar())  # d2l.Accumulator.add converts to float
+            acc += _book_accuracy(y_hat, y)
+            n += X.shape[0]
+        train_s = time.perf_counter() - start
+        test_acc = self._evaluate()
+        return {'train_s': train_s, 'n': int(n), 'epoch_s': time.perf_counter() - start,
+                'test_acc': test_acc}
+
+    def _evaluate(self):
+        correct = n = 0.0  # d2l.evaluate_accuracy_gpu
+        for X, y in self.test_iter:
+            correct += _book_accuracy(self.net(X), y)
+            n += y.size
+        return correct / n
+
+    def evaluate(self):
+        start = time.perf_counter()
+        self._evaluate()
+        return time.perf_counter() - start
+
+
+class Plain(Arm):
+    """What a reader writes after §4.7 (hybridize): in-memory NDArrays, slicing, per-batch metrics."""
+    name = 'plain'
+
+    def __init__(self, train, test, limit):
+        to_nd = lambda s, lim=None: (nd.array(s.images[:lim, None] / np.float32(255)),  # noqa: E731
+                                     nd.array(s.labels[:lim]))
+        (self.X, self.y), (self.Xt, self.yt) = to_nd(train, limit), to_nd(test)
+        mx.random.seed(SEED)
+        self.rng = np.random.RandomState(SEED)
+        self.net = get_model(MODEL)
+        self.net.initialize(init.Xavier())
+        self.net.hybridize()
+        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.trainer = gluon.Trainer(self.net.collect_params(), 'sgd', {'learning_rate': LR})
+
+    def epoch(self):
+        start = time.perf_counter()
+        order = nd.array(self.rng.permutation(len(self.y)), dtype='int32')
+        l_sum = acc = 0.0
+        for i in range(0, len(self.y), BATCH):
+            idx = order[i:i + BATCH]
+            X, y = self.X[idx], self.y[idx]
+            with autograd.record():
+                y_hat = self.net(X)
+                l = self.loss(y_hat, y)
+            l.backward()
+            self.trainer.step(X.shape[0])
+            l_sum += float(l.sum().asscalar())
+            acc += _book_accuracy(y_hat, y)
+        train_s = time.perf_counter() - start
+        test_acc = self._evaluate()
+        return {'train_s': train_s, 'n': len(self.y), 'epoch_s': time.perf_counter() - start,
+                'test_acc': test_acc}
+
+    def _evaluate(self):
+        correct = sum(_book_accuracy(self.net(self.Xt[i:i + BATCH]), self.yt[i:i + BATCH])
+                      for i in range(0, len(self.yt), BATCH))
+        return correct / len(self.yt)
+
+    def evaluate(self):
+        start = time.perf_counter()
+        self._evaluate()
+        return time.perf_counter() - start
+
+
+class Torch(Arm):
+    """PyTorch eager on the identical LeNet (d2l en §7.6, PyTorch tab), Xavier init, SGD, mean CE."""
+    name = 'torch'
+
+    def __init__(self, train, test, limit):
+        import torch
+        from torch import nn
+        self.torch = torch
+        torch.manual_seed(SEED)
+        to_t = lambda s, lim=None: (torch.from_numpy(s.images[:lim, None] / np.float32(255)),  # noqa: E731
+                                    torch.from_numpy(s.labels[:lim].astype(np.int64)))
+        (self.X, self.y), (self.Xt, self.yt) = to_t(train, limit), to_t(test)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+            nn.Linear(400, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+        for m in self.net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=LR)
+        self.loss = nn.CrossEntropyLoss()  # the batch mean, as trainer.step(batch_size)
+
+    def epoch(self):
+        torch = self.torch
+        start = time.perf_counter()
+        order = torch.randperm(len(self.y))
+        l_sum = acc = 0.0
+        self.net.train()
+        for i in range(0, len(self.y), BATCH):
+            idx = order[i:i + BATCH]
+            X, y = self.X[idx], self.y[idx]
+            self.opt.zero_grad()
+            y_hat = self.net(X)
+            l = self.loss(y_hat, y)
+            l.backward()
+            self.opt.step()
+            with torch.no_grad():
+                l_sum += float(l) * len(y)
+                acc += float((y_hat.argmax(1) == y).sum())
+        train_s = time.perf_counter() - start
+        test_acc = self._evaluate()
+        return {'train_s': train_s, 'n': len(self.y), 'epoch_s': time.perf_counter() - start,
+                'test_acc': test_acc}
+
+    def _evaluate(self):
+        self.net.eval()
+        with self.torch.no_grad():
+            correct = sum(float((self.net(self.Xt[i:i + BATCH]).argmax(1) == self.yt[i:i + BATCH]).sum())
+                          for i in range(0, len(self.yt), BATCH))
+        return correct / len(self.yt)
+
+    def evaluate(self):
+        start = time.perf_counter()
+        self._evaluate()
+        return time.perf_counter() - start
+
+
+ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch}
+
+
+# ----------------------------------------------------------------------------- measuring
+def torch_version():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
+
+
+def run_interleaved(names, epochs, warmup, limit, log=print) -> dict:
+    """{arm: {'train': [ex/s], 'epoch': [s], 'eval': [ex/s], 'cpu': [epoch CPU-s], 'acc': test acc}}.
+
+    Round r runs ours' epoch r, then (from engine.train's after-epoch hook) ours' evaluation and
+    every other arm's epoch r and evaluation: A B C D, A B C D, so outside load hits all alike.
+    CPU-s is this process's CPU time (all threads), which other programs' load hardly changes.
+    """
+    train, test = gdata.load_dataset()
+    arms = {a: ARM_CLASSES[a](train, test, limit) for a in names}
+    res = {a: {'train': [], 'epoch': [], 'eval': [], 'cpu': [], 'acc': None} for a in names}
+    rounds = warmup + epochs
+    n_test = len(test.labels)
+
+    def record(name, r, m, cpu, eval_s):
+        if r >= warmup:
+            for key, value in (('train', m['n'] / m['train_s']), ('epoch', m['epoch_s']),
+                               ('eval', n_test / eval_s), ('cpu', cpu)):
+                res[name][key].append(value)
+        res[name]['acc'] = m['test_acc']
+        log(f"  round {r + 1}{'' if r >= warmup else ' (warm-up)'}: {name:5s} "
+            f"{m['n'] / m['train_s']:8.0f} train ex/s  epoch {m['epoch_s']:6.2f} s "
+            f"({cpu:6.2f} CPU-s)  eval {n_test / eval_s:8.0f} ex/s  test acc {m['test_acc']:.3f}")
+
+    def others(r):
+        for name, arm in arms.items():
+            if name != 'ours':
+                cpu = time.process_time()
+                m = arm.epoch()
+                cpu = time.process_time() - cpu
+                record(name, r, m, cpu, arm.evaluate())
+
+    if 'ours' not in arms:
+        for r in range(rounds):
+            others(r)
+        return res
+    ours, clock = arms['ours'], {'cpu': time.process_time()}
+
+    def after_ours(metrics):
+        r = metrics['epoch'] - 1
+        n = ours.train_iter.num_examples
+        m = {'n': n, 'train_s': n / metrics['examples_per_sec'], 'epoch_s': metrics['seconds'],
+             'test_acc': metrics['test_acc']}
+        record('ours', r, m, time.process_time() - clock['cpu'], ours.evaluate())
+        others(r)
+        clock['cpu'] = time.process_time()  # ours' next epoch starts now
+
+    ours.train_all(rounds, after_ours)
+    return res
+
+
+def child_peak_rss(argv) -> float:
+    """Peak RSS in MiB of a child process (largest of it and its waited-for children)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f'{" ".join(argv)} failed: {proc.stderr.read().decode()[-500:]}')
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def peak_rss(names, limit) -> dict:
+    """{arm: MiB} from one child per arm (1 epoch), plus 'make train' (train.py, 1 epoch)."""
+    me = [sys.executable, __file__, '--epochs', '1', '--warmup', '0', '--no-rss', '--quiet']
+    lim = ['--limit', str(limit)] if limit else []
+    out = {a: child_peak_rss(me + ['--arms', a] + lim) for a in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        train_py = str(Path(__file__).resolve().parents[1] / 'train.py')
+        out['make train'] = child_peak_rss([sys.executable, train_py, '--epochs', '1', '--out', tmp] + lim)
+    return out
+
+
+def table(res, rss, names) -> str:
+    """Markdown table of medians; ratios say how many times faster ours is than each arm."""
+    med = {a: {k: statistics.median(res[a][k]) for k in ('train', 'epoch', 'eval', 'cpu')} for a in names}
+    ref = med.get('ours')
+    rows = ['| pipeline | train ex/s | epoch s | eval ex/s | epoch CPU-s | ours vs it: train | epoch '
+            '| eval | test acc | peak RSS MiB |', '|' + '---|' * 10]
+    for a in names:
+        m = med[a]
+        ratios = (ref['train'] / m['train'], m['epoch'] / ref['epoch'], ref['eval'] / m['eval']) \
+            if ref else ()
+        ratios = ' | '.join(f'{x:.2f}x' for x in ratios) if ratios else '- | - | -'
+        star = '*' if a == 'd2l' else ''  # its 4 DataLoader worker processes are not counted
+        rows.append(f"| {LABELS[a]} | {m['train']:,.0f} | {m['epoch']:.2f} | {m['eval']:,.0f} | "
+                    f"{m['cpu']:.2f}{star} | {ratios} | {res[a]['acc']:.3f} | "
+                    f"{rss.get(a, float('nan')):,.0f} |")
+    return '\n'.join(rows)
+
+
+LABELS = {'ours': 'ours (gluon_cnn.engine)', 'd2l': 'd2l train_ch6 + DataLoader',
+          'plain': 'plain hybridized Gluon', 'torch': 'PyTorch eager'}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--epochs', type=int, default=3, help='timed epochs per arm (default 3)')
+    p.add_argument('--warmup', type=int, default=1, help='untimed first epochs per arm (default 1)')
+    p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
+    p.add_argument('--arms', default=','.join(ARMS), help=f'comma-separated subset of {",".join(ARMS)}')
+    p.add_argument('--no-rss', dest='rss', action='store_false', help='skip the peak-RSS children')
+    p.add_argument('--quiet', action='store_true', help='no per-epoch lines and no table')
+    p.add_argument('--json', help='also write the raw per-epoch figures to this file')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    names = [a for a in args.arms.split(',') if a]
+    bad = [a for a in names if a not in ARMS]
+    if bad or args.epochs < 1 or args.warmup < 0:
+        sys.exit(f'error: --arms takes {",".join(ARMS)}; --epochs >= 1, --warmup >= 0')
+    notes = []
+    if 'torch' in names and torch_version() is None:
+        names.remove('torch')
+        notes.append('PyTorch is not installed: the torch arm was skipped '
+                     '(`.venv/bin/pip install torch` to include it; it is never a dependency).')
+    log = (lambda *a, **k: None) if args.quiet else print
+    load = os.getloadavg()
+    log(f'{MODEL}, batch {BATCH}, lr {LR}; {args.warmup} warm-up + {args.epochs} timed epochs per arm; '
+        f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+    start = time.time()
+    res = run_interleaved(names, args.epochs, args.warmup, args.limit, log)
+    rss = peak_rss(names, args.limit) if args.rss else {}
+    if args.json:
+        Path(args.json).write_text(json.dumps({'results': res, 'rss': rss, 'load': load,
+                                               'settings': perf.describe()}, indent=1))
+    if args.quiet:
+        return
+    print()
+    print(table(res, rss, names))
+    print()
+    cpu = platform.processor() or platform.machine()
+    print(f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, numpy {np.__version__}, '
+          f'{os.cpu_count()} CPUs ({cpu}); settings: {perf.describe()}')
+    if rss:
+        print(f"peak RSS of `make train` (train.py, lenet, 1 epoch): {rss['make train']:,.0f} MiB")
+    end_load = os.getloadavg()
+    print(f'load average at start {load[0]:.2f}, at end {end_load[0]:.2f}; '
+          f'wall {time.time() - start:.0f} s')
+    for n in notes:
+        print('note:', n)
+
+
+if __name__ == '__main__':
+    main()

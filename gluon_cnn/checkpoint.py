@@ -1,0 +1,245 @@
+"""Per-epoch checkpoints: everything a run needs to continue exactly, written atomically, no pickle.
+
+A run folder holds its checkpoints like this:
+
+    DIR/checkpoints/epoch-0003/params.nd      net.save_parameters (MXNet's binary NDArray format)
+    DIR/checkpoints/epoch-0003/optimizer.nd   the optimizer's state arrays (momentum, Adam's moments)
+    DIR/checkpoints/epoch-0003/meta.json      epoch, metrics so far, config, RNG, update counts, sha256s
+    DIR/checkpoints/latest                    the name of the newest complete checkpoint
+
+Why not `Trainer.save_states`: it pickles the Updater, and unpickling runs arbitrary code. We save the
+state NDArrays with `nd.save` (keyed by parameter index) and the counters as JSON instead.
+
+Atomicity: a checkpoint is written into a hidden `.tmp-*` folder, every file is fsynced, the folder is
+renamed into place, and only then is `latest` replaced (temp file, fsync, rename). A crash at any
+moment leaves `latest` naming a complete, checksummed checkpoint. The two newest are kept.
+
+RNG: MXNet cannot export its generator's state, so the engine re-seeds it at the start of every
+epoch from (seed, epoch) (`engine.seed_everything`); we save the train iterator's numpy
+RandomState, which decides the next epoch's shuffle.
+"""
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon, nd
+
+from .errors import CheckpointError
+
+__all__ = ['Checkpoint', 'save_checkpoint', 'load_checkpoint', 'restore', 'latest_epoch',
+           'optimizer_state', 'set_optimizer_state', 'write_text_atomic', 'FORMAT']
+
+FORMAT = 1             # bump when the layout changes; older checkpoints are refused, not misread
+KEEP = 2               # checkpoints kept on disk: the newest and one before it
+SUBDIR = 'checkpoints'
+
+
+class Checkpoint(NamedTuple):
+    """A checkpoint found on disk and verified: its folder and its parsed meta.json."""
+    path: Path
+    meta: dict
+
+    @property
+    def epoch(self) -> int:
+        return self.meta['epoch']
+
+    @property
+    def history(self) -> list:
+        return self.meta['history']
+
+
+# ----------------------------------------------------------------------------- optimizer state
+def _flatten(prefix: str, state, arrays: dict):
+    """A state (None, NDArray, or nested tuples of them) -> JSON structure; arrays go to `arrays`."""
+    if state is None:
+        return None
+    if isinstance(state, nd.NDArray):
+        arrays[prefix] = state
+        return prefix
+    if isinstance(state, (tuple, list)):
+        return [_flatten(f'{prefix}.{j}', s, arrays) for j, s in enumerate(state)]
+    raise CheckpointError(f'cannot checkpoint an optimizer state of type {type(state).__name__}')
+
+
+def _unflatten(spec, arrays: dict):
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return arrays[spec]
+    return tuple(_unflatten(s, arrays) for s in spec)
+
+
+def optimizer_state(trainer: gluon.Trainer):
+    """(arrays, meta): the state NDArrays keyed '<param index>[.<j>]' and the JSON counters."""
+    if trainer._update_on_kvstore:  # multi-device kvstore updates: states live in the kvstore
+        raise CheckpointError('checkpoints support single-device training only')
+    opt, updater = trainer._optimizer, trainer._updaters[0]
+    arrays = {}
+    states = {str(i): _flatten(str(i), s, arrays) for i, s in sorted(updater.states.items())}
+    meta = {'class': type(opt).__name__, 'num_update': opt.num_update,
+            'index_update_count': {str(k): v for k, v in opt._index_update_count.items()},
+            'states': states}
+    return arrays, meta
+
+
+def set_optimizer_state(trainer: gluon.Trainer, arrays: dict, meta: dict):
+    """Put saved states and update counters into `trainer` (the inverse of optimizer_state)."""
+    opt = trainer._optimizer
+    if type(opt).__name__ != meta['class']:
+        raise CheckpointError(f"checkpoint has {meta['class']} optimizer states, the run uses "
+                              f'{type(opt).__name__}')
+    states = {int(i): _unflatten(spec, arrays) for i, spec in meta['states'].items()}
+    for updater in trainer._updaters:
+        updater.states = dict(states)
+        updater.states_synced = dict.fromkeys(states, False)  # moved to the weight's context lazily
+    counts = {int(k): v for k, v in meta['index_update_count'].items()}
+    opt._all_index_update_counts = {0: counts}  # Adam's bias correction reads these
+    opt._index_update_count = counts
+    opt.num_update = meta['num_update']
+
+
+# ----------------------------------------------------------------------------- atomic files
+def _fsync(path: Path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_text_atomic(path: Path, text: str):
+    """Write `text` to `path` atomically: temp file, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    with open(tmp, 'w') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+# ----------------------------------------------------------------------------- save
+def save_checkpoint(run_dir, net: gluon.Block, trainer: gluon.Trainer, history: list,
+                    rng: np.random.RandomState, config: dict) -> Path:
+    """Write the checkpoint of epoch `len(history)` under run_dir/checkpoints; returns its folder.
+
+    history : the per-epoch metric dicts so far (the last one is this epoch's).
+    rng : the train iterator's RandomState, which draws the next epoch's shuffle.
+    config : the run's settings as a JSON-able dict (`--resume` rebuilds the run from it).
+    """
+    root = Path(run_dir) / SUBDIR
+    root.mkdir(parents=True, exist_ok=True)
+    epoch = len(history)
+    name = f'epoch-{epoch:04d}'
+    tmp = root / f'.tmp-{name}-{os.getpid()}'
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    net.save_parameters(str(tmp / 'params.nd'))
+    arrays, opt_meta = optimizer_state(trainer)
+    nd.save(str(tmp / 'optimizer.nd'), arrays)  # plain SGD has no state: an empty file is fine
+    algo, keys, pos, has_gauss, cached = rng.get_state()
+    meta = {'format': FORMAT, 'epoch': epoch, 'history': history, 'config': config,
+            'rng': {'train_iter': [algo, keys.tolist(), int(pos), int(has_gauss), float(cached)]},
+            'optimizer': opt_meta,
+            'sha256': {f: _sha256(tmp / f) for f in ('params.nd', 'optimizer.nd')}}
+    (tmp / 'meta.json').write_text(json.dumps(meta) + '\n')
+    for f in tmp.iterdir():
+        _fsync(f)
+    _fsync(tmp)
+    final = root / name
+    if final.exists():  # left by a run that died before updating `latest`: not referenced
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync(root)
+    write_text_atomic(root / 'latest', name + '\n')
+    _prune(root, keep=name)
+    return final
+
+
+def _prune(root: Path, keep: str):
+    """Delete all but the KEEP newest checkpoints and any temp folders of dead writers."""
+    done = sorted(p for p in root.glob('epoch-*') if p.is_dir())
+    for p in done[:-KEEP]:
+        if p.name != keep:
+            shutil.rmtree(p, ignore_errors=True)
+    for p in root.glob('.tmp-*'):
+        if not p.name.endswith(f'-{os.getpid()}'):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- load
+def latest_epoch(run_dir) -> Optional[int]:
+    """The epoch of the newest complete checkpoint in run_dir, or None (no verification)."""
+    try:
+        name = (Path(run_dir) / SUBDIR / 'latest').read_text().strip()
+        return int(name.split('-')[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load_checkpoint(run_dir) -> Checkpoint:
+    """The newest checkpoint of run_dir, verified (JSON parses, checksums match); else CheckpointError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f'--resume {run_dir}: no such directory')
+    latest = run_dir / SUBDIR / 'latest'
+    if not latest.is_file():
+        raise CheckpointError(f'--resume {run_dir}: no checkpoint there ({latest} is missing; a run '
+                              'writes one at the end of each epoch)')
+    name = latest.read_text().strip()
+    path = run_dir / SUBDIR / name
+    if not name.startswith('epoch-') or '/' in name or not path.is_dir():
+        raise CheckpointError(f'{latest}: names {name!r}, which is not a checkpoint folder')
+    try:
+        meta = json.loads((path / 'meta.json').read_text())
+        if not isinstance(meta, dict):
+            raise ValueError('not a JSON object')
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f'{path / "meta.json"}: corrupt checkpoint ({e})') from None
+    if meta.get('format') != FORMAT:
+        raise CheckpointError(f'{path}: checkpoint format {meta.get("format")!r}, this version '
+                              f'reads format {FORMAT}')
+    for f, digest in meta.get('sha256', {}).items():
+        try:
+            ok = _sha256(path / f) == digest
+        except OSError:
+            ok = False
+        if not ok:
+            raise CheckpointError(f'{path / f}: corrupt checkpoint (missing, or checksum mismatch)')
+    missing = {'epoch', 'history', 'config', 'rng', 'optimizer'} - set(meta)
+    if missing or set(meta.get('sha256', {})) != {'params.nd', 'optimizer.nd'}:
+        raise CheckpointError(f'{path / "meta.json"}: incomplete checkpoint '
+                              f'(missing {", ".join(sorted(missing)) or "checksums"})')
+    return Checkpoint(path, meta)
+
+
+def restore(ckpt: Checkpoint, net: gluon.Block, trainer: gluon.Trainer,
+            rng: np.random.RandomState, ctx=None):
+    """Load parameters, optimizer states and the iterator's RNG of `ckpt` into a fresh run."""
+    try:
+        net.load_parameters(str(ckpt.path / 'params.nd'), ctx=ctx or mx.cpu())
+        arrays = nd.load(str(ckpt.path / 'optimizer.nd'))
+    except (AssertionError, mx.base.MXNetError) as e:  # Gluon asserts on missing/extra names
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f'{ckpt.path}: does not fit this model or is corrupt ({first})') from None
+    if isinstance(arrays, list):  # nd.save of an empty dict loads back as an empty list
+        arrays = {}
+    try:
+        set_optimizer_state(trainer, arrays, ckpt.meta['optimizer'])
+        algo, keys, pos, has_gauss, cached = ckpt.meta['rng']['train_iter']
+        rng.set_state((algo, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f'{ckpt.path / "meta.json"}: corrupt checkpoint ({e!r})') from None

@@ -1,0 +1,41 @@
+"""papers/d2l-ch5.md, "Exercise 5.5.1: a better LeNet": the sweep table of gluon_cnn.sweep.
+
+Rendered from papers/results/sweep-<row>.json (and best.json for the last row), written by
+`python -m gluon_cnn.sweep` and `python train.py --preset best`; rows not run yet say so.
+"""
+from . import RESULTS_DIR, load_result, section
+from .. import sweep
+
+__all__ = ['sweep_table']
+
+
+def _cell(x, fmt):
+    return fmt.format(x) if x is not None else '-'
+
+
+@section('ex-5.5.1-sweep')
+def sweep_table() -> str:
+    lines = ['| row | change from the book | trainable params | epochs | test acc | train acc | '
+             'sec/epoch | command |',
+             '|---|---|--:|--:|--:|--:|--:|---|']
+    hardware = set()
+    for row in sweep.ROWS:
+        name = sweep.result_name(row)
+        cmd = f'`{sweep.command(row)}`'
+        params = f'{sweep.count_params(sweep.config(row)):,}'
+        if not (RESULTS_DIR / f'{name}.json').is_file():
+            lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | {cmd} |')
+            continue
+        result = load_result(name)
+        last = result['epochs'][-1]
+        secs = sum(e['seconds'] for e in result['epochs']) / len(result['epochs'])
+        hardware.add(result.get('hardware', '?'))
+        lines.append(f"| {row.name} | {row.change} | {params} | {last['epoch']} | "
+                     f"{_cell(last['test_acc'], '{:.3f}')} | {_cell(last['train_acc'], '{:.3f}')} | "
+                     f"{secs:.1f} | {cmd} |")
+    lines.append('')
+    where = '; '.join(sorted(hardware)) or '-'
+    lines.append(f'Accuracies after the last epoch, one run each (seed 0), on {where}, '
+                 'shared with other jobs (so sec/epoch is an upper bound). Regenerate the rows with '
+                 '`python -m gluon_cnn.sweep` (one: `--row NAME`) and this table with `make papers`.')
+    return '\n'.join(lines)

@@ -1,0 +1,121 @@
+"""Closed-form shape math for CNNs: the one home of every formula (d2l zh §5.1-§5.4).
+
+The tracer (`trace.py`), the exercises and the tests all call these functions, so no formula is
+written twice. Sizes are per spatial axis unless the name says otherwise; "p_total" is the padding
+summed over both sides of an axis (Gluon's `padding=p` gives p_total = 2p).
+
+>>> out_size(28, 5)                    # d2l zh §5.2: 28 - 5 + 1
+24
+>>> conv_output_shape((28, 28), 5, padding=2)
+(28, 28)
+>>> conv_params(5, 5, 1, 6), conv_macs(5, 5, 1, 6, 24, 24)
+(156, 86400)
+>>> receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)])
+(16, 4)
+"""
+from typing import Iterable, Sequence, Tuple, Union
+
+__all__ = ['out_size', 'conv_output_shape', 'padding_for', 'conv_params', 'conv_macs',
+           'conv_connections', 'dense_params', 'dense_macs', 'dense_connections', 'pool_macs',
+           'batchnorm_params', 'receptive_field', 'receptive_field_step', 'pair']
+
+IntOrPair = Union[int, Sequence[int]]
+
+
+# one int or an (h, w) pair -> an (h, w) tuple
+def pair(v: IntOrPair, n: int = 2) -> tuple:
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(a) for a in v)
+    assert len(v) == n, f'expected {n} values, got {v}'
+    return v
+
+
+# d2l zh §5.2-§5.3: floor((n - k + p_total + s) / s) = floor((n - k + p_total) / s) + 1
+def out_size(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling window along one axis (0 when k does not fit)."""
+    k_eff = dilation * (k - 1) + 1  # a dilated kernel spans this many input positions
+    return max(0, (n - k_eff + p_total + s) // s)
+
+
+# per-axis out_size for an (h, w) input; padding is Gluon's per-side padding
+def conv_output_shape(hw: IntOrPair, kernel: IntOrPair, padding: IntOrPair = 0,
+                      stride: IntOrPair = 1, dilation: IntOrPair = 1) -> Tuple[int, int]:
+    """(h_out, w_out) of a 2-D conv/pool with symmetric per-side `padding`, as in nn.Conv2D."""
+    (h, w), (kh, kw), (ph, pw) = pair(hw), pair(kernel), pair(padding)
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    return out_size(h, kh, 2 * ph, sh, dh), out_size(w, kw, 2 * pw, sw, dw)
+
+
+# d2l zh §5.2: 'valid' pads nothing, 'same' keeps n (stride 1), 'full' lets every overlap count
+def padding_for(mode: str, k: int) -> int:
+    """Total padding p_total along one axis for padding mode 'valid' | 'same' | 'full'.
+
+    'same' needs p_total = k - 1, which is odd for even k: Gluon's symmetric padding can then
+    only give k - 2 or k (an output one smaller or larger), as the book notes for §5.2.
+    """
+    totals = {'valid': 0, 'same': k - 1, 'full': 2 * (k - 1)}
+    if mode not in totals:
+        raise ValueError(f"padding mode must be 'valid', 'same' or 'full', not {mode!r}")
+    return totals[mode]
+
+
+# k_h * k_w * c_i weights per output channel, plus one bias each (d2l zh §5.3)
+def conv_params(kh: int, kw: int, ci: int, co: int, bias: bool = True, groups: int = 1) -> int:
+    return kh * kw * (ci // groups) * co + (co if bias else 0)
+
+
+# one multiply-accumulate per weight per output position; bias adds are not MACs
+def conv_macs(kh: int, kw: int, ci: int, co: int, ho: int, wo: int, groups: int = 1) -> int:
+    return kh * kw * (ci // groups) * co * ho * wo
+
+
+# LeCun et al. (1998): every weight use plus every bias use, e.g. C1 of LeNet-5 = 122,304
+def conv_connections(kh: int, kw: int, ci: int, co: int, ho: int, wo: int, bias: bool = True,
+                     groups: int = 1) -> int:
+    return (kh * kw * (ci // groups) + (1 if bias else 0)) * co * ho * wo
+
+
+# a fully-connected layer: i * o weights plus o biases
+def dense_params(i: int, o: int, bias: bool = True) -> int:
+    return i * o + (o if bias else 0)
+
+
+# a dense layer is a 1x1 conv on a 1x1 map: i * o MACs per example
+def dense_macs(i: int, o: int) -> int:
+    return i * o
+
+
+# weight uses plus bias uses, per example
+def dense_connections(i: int, o: int, bias: bool = True) -> int:
+    return (i + (1 if bias else 0)) * o
+
+
+# one compare (max) or add (avg) per window element per output position
+def pool_macs(k_h: int, k_w: int, c: int, ho: int, wo: int) -> int:
+    return k_h * k_w * c * ho * wo
+
+
+# gamma, beta (trainable) and running mean, var (statistics) per channel: (total, trainable)
+def batchnorm_params(c: int, scale: bool = True, center: bool = True) -> Tuple[int, int]:
+    trainable = c * (int(scale) + int(center))
+    return trainable + 2 * c, trainable
+
+
+# one layer of the receptive-field recurrence: rf += (k - 1) * jump, jump *= s
+def receptive_field_step(rf: int, jump: int, k: int, s: int = 1, dilation: int = 1) -> tuple:
+    return rf + (dilation * (k - 1)) * jump, jump * s
+
+
+# Araujo et al. (2019), "Computing receptive fields of CNNs", Distill: compose (k, s) layers
+def receptive_field(layers: Iterable[Sequence[int]]) -> Tuple[int, int]:
+    """(rf, jump) after a stack of (k, s) layers, each a window k and stride s along one axis.
+
+    rf is how many input pixels one output pixel sees; jump is the input distance between two
+    neighbouring outputs (the cumulative stride).
+    """
+    rf, jump = 1, 1
+    for layer in layers:
+        k, s = layer[0], layer[1]
+        rf, jump = receptive_field_step(rf, jump, k, s, *layer[2:3])
+    return rf, jump

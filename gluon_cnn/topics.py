@@ -1,0 +1,149 @@
+"""Topics around d2l zh ch. 5, measured with the tracer: what a design choice costs.
+
+Parameters and MACs (multiply-accumulates, batch of 1) of
+- two stacked 3x3 convolutions versus one 5x5 (Simonyan & Zisserman, 2015, "Very deep
+  convolutional networks", VGG §2.3): the same 5x5 receptive field for 18/25 of the cost;
+- a 1x1 bottleneck before a 5x5 (Szegedy et al., 2015, "Going deeper with convolutions",
+  GoogLeNet Table 1, inception (3a): 192 -> 16 -> 32 channels on 28x28);
+- depthwise-separable versus standard convolution (Howard et al., 2017, MobileNets §3.1:
+  cost ratio 1/c_o + 1/k^2);
+and pooling variants: overlapping 3/2 (Krizhevsky et al., 2012, AlexNet §3.4), global average
+(Lin et al., 2014, "Network in network" §3.2) and spatial pyramid pooling (He et al., 2014, SPP-net),
+which gives a fixed-length vector from inputs of any size.
+
+    python -m gluon_cnn.topics
+"""
+from typing import Sequence
+
+from mxnet import nd
+from mxnet.gluon import nn
+
+from .trace import trace
+
+__all__ = ['SpatialPyramidPooling', 'stacked_3x3_vs_5x5', 'bottleneck_1x1', 'separable_vs_standard',
+           'pooling_variants', 'spp_lengths', 'report']
+
+
+# ----------------------------------------------------------------------------- helpers
+def _seq(*layers) -> nn.HybridSequential:
+    net = nn.HybridSequential()
+    net.add(*layers)
+    return net
+
+
+# one row of a comparison: what the tracer measures for `net` on `shape`
+def _measure(name: str, net, shape: tuple) -> dict:
+    t = trace(net, shape)
+    return {'name': name, 'params': t.total_params, 'macs': t.total_macs,
+            'rf': t.rows[-1].receptive_field, 'output': t.rows[-1].output_shape}
+
+
+def _table(rows: Sequence[dict], base: dict) -> str:
+    lines = [f"{'':<34}{'params':>10}{'MACs':>14}{'ratio':>16}{'RF':>8}"]
+    for r in rows:
+        rel = f"{r['params'] / base['params']:.2f} / {r['macs'] / base['macs']:.2f}"
+        lines.append(f"{r['name']:<34}{r['params']:>10,}{r['macs']:>14,}{rel:>16}{str(r['rf'][0]):>8}")
+    return '\n'.join(lines)
+
+
+# ----------------------------------------------------------------------------- convolutions
+def stacked_3x3_vs_5x5(c: int = 64, hw: int = 28) -> list:
+    """One 5x5 conv versus two 3x3 convs, c -> c channels, same padding.
+
+    Real nets put a ReLU between the two 3x3s (and after the 1x1 below); it is left out so
+    that the MACs are the convolutions' alone (the tracer counts one per activation element).
+    """
+    shape = (1, c, hw, hw)
+    return [_measure('one 5x5', _seq(nn.Conv2D(c, 5, padding=2, in_channels=c)), shape),
+            _measure('two 3x3', _seq(nn.Conv2D(c, 3, padding=1, in_channels=c),
+                                     nn.Conv2D(c, 3, padding=1, in_channels=c)), shape)]
+
+
+def bottleneck_1x1(c_in: int = 192, c_mid: int = 16, c_out: int = 32, hw: int = 28) -> list:
+    """A 5x5 conv c_in -> c_out, directly and after a 1x1 reduction to c_mid (inception 3a)."""
+    shape = (1, c_in, hw, hw)
+    return [_measure('5x5 direct', _seq(nn.Conv2D(c_out, 5, padding=2, in_channels=c_in)), shape),
+            _measure(f'1x1 to {c_mid}, then 5x5', _seq(
+                nn.Conv2D(c_mid, 1, in_channels=c_in),
+                nn.Conv2D(c_out, 5, padding=2, in_channels=c_mid)), shape)]
+
+
+def separable_vs_standard(c_in: int = 64, c_out: int = 128, k: int = 3, hw: int = 28) -> list:
+    """A standard k x k conv versus depthwise k x k (groups = c_in) then pointwise 1x1."""
+    shape = (1, c_in, hw, hw)
+    return [_measure('standard 3x3', _seq(nn.Conv2D(c_out, k, padding=k // 2, in_channels=c_in)), shape),
+            _measure('depthwise 3x3 + pointwise 1x1', _seq(
+                nn.Conv2D(c_in, k, padding=k // 2, groups=c_in, in_channels=c_in),
+                nn.Conv2D(c_out, 1, in_channels=c_in)), shape)]
+
+
+# ----------------------------------------------------------------------------- pooling
+class SpatialPyramidPooling(nn.Block):
+    """He et al. (2014) SPP: pool each map into n x n bins for every level n, and concatenate.
+
+    Output (B, C * sum(n^2)) whatever the input's height and width. Bin i of n along an axis of
+    length a covers [floor(i*a/n), ceil((i+1)*a/n)), as adaptive pooling does, so bins tile the
+    map for any a >= n (the paper's window ceil(a/n), stride floor(a/n) misses for a=7, n=4).
+    A plain Block: the bins depend on the input's size, which a hybridized graph does not know.
+    """
+
+    def __init__(self, levels: Sequence[int] = (4, 2, 1), mode: str = 'max', **kwargs):
+        super().__init__(**kwargs)
+        assert mode in ('max', 'avg'), mode
+        self.levels, self.mode = tuple(levels), mode
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        bins = []
+        for n in self.levels:
+            for i in range(n):
+                for j in range(n):
+                    cell = x[:, :, (i * h) // n: -(-(i + 1) * h // n), (j * w) // n: -(-(j + 1) * w // n)]
+                    bins.append(cell.max(axis=(2, 3)) if self.mode == 'max' else cell.mean(axis=(2, 3)))
+        return nd.stack(*bins, axis=2).reshape((x.shape[0], -1))  # (B, C, bins) -> (B, C*bins)
+
+
+def pooling_variants(c: int = 16, hw: int = 13) -> list:
+    """2x2/2, overlapping 3x3/2, global average and SPP (4, 2, 1) on a (1, c, hw, hw) map."""
+    shape = (1, c, hw, hw)
+    rows = [_measure('max 2x2 / 2', _seq(nn.MaxPool2D(2, 2)), shape),
+            _measure('max 3x3 / 2 (overlapping)', _seq(nn.MaxPool2D(3, 2)), shape),
+            _measure('global average', _seq(nn.GlobalAvgPool2D()), shape)]
+    spp = SpatialPyramidPooling()
+    rows.append({'name': 'SPP (4, 2, 1)', 'params': 0, 'macs': None, 'rf': (hw, hw),
+                 'output': spp(nd.zeros(shape)).shape})
+    return rows
+
+
+def spp_lengths(sizes=((13, 13), (10, 17), (7, 7), (32, 24)), c: int = 16) -> dict:
+    """SPP's output shape for several input sizes: always (1, c * 21)."""
+    spp = SpatialPyramidPooling()
+    return {hw: spp(nd.random.uniform(shape=(1, c) + hw)).shape for hw in sizes}
+
+
+# ----------------------------------------------------------------------------- report
+def report(log=print) -> None:
+    """Print every comparison (what `python -m gluon_cnn.topics` shows)."""
+    log('== two stacked 3x3 vs one 5x5 (64 -> 64 channels, 28x28; ratio: params / MACs vs the first row)')
+    rows = stacked_3x3_vs_5x5()
+    log(_table(rows, rows[0]))
+    log('same 5x5 receptive field, 18/25 = 0.72 of the weights, and one more nonlinearity (VGG).')
+    log('\n== 1x1 bottleneck before a 5x5 (GoogLeNet inception 3a: 192 -> 16 -> 32, 28x28)')
+    rows = bottleneck_1x1()
+    log(_table(rows, rows[0]))
+    log('\n== depthwise-separable vs standard 3x3 (64 -> 128 channels, 28x28)')
+    rows = separable_vs_standard()
+    log(_table(rows, rows[0]))
+    log(f'MobileNet\'s ratio 1/c_o + 1/k^2 = 1/128 + 1/9 = {1 / 128 + 1 / 9:.3f} (biases aside)')
+    log('\n== pooling variants on a (1, 16, 13, 13) map (AlexNet\'s conv5 size)')
+    for r in pooling_variants():
+        macs = f"{r['macs']:,}" if r['macs'] is not None else '-'
+        log(f"{r['name']:<28} output {str(r['output']):<18} MACs {macs:>8}  RF {r['rf'][0]}")
+    log('overlapping 3/2 pooling keeps the 2x2/2 output size (6x6) but each output sees 3x3 inputs;')
+    log('global average pooling and SPP need no parameters and accept any input size:')
+    for hw, shape in spp_lengths().items():
+        log(f'  SPP (4, 2, 1) of a {hw[0]}x{hw[1]} map -> {shape}  (16 channels x 21 bins)')
+
+
+if __name__ == '__main__':
+    report()

@@ -1,0 +1,53 @@
+"""Print the layer-by-layer trace of a registry model.
+
+    python -m gluon_cnn.trace lenet                      # its natural input, (1, 1, 28, 28)
+    python -m gluon_cnn.trace lenet --input 1,1,32,32
+    python -m gluon_cnn.trace resnet18 --depth 2         # fold deeper blocks into one row each
+    python -m gluon_cnn.trace lenet --markdown           # for papers/ and README
+"""
+import argparse
+import sys
+
+from ..cli import run_cli
+from ..errors import ConfigError
+from ..models import default_input_shape, get_model, list_models
+from . import trace
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog='python -m gluon_cnn.trace', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('model', help=f"registry name: {', '.join(list_models())}")
+    p.add_argument('--input', help='input shape with the batch, comma-separated, e.g. 1,1,28,28 '
+                   '(default: the model\'s natural input)')
+    p.add_argument('--depth', type=int, help='show nested blocks down to this level (default: all)')
+    p.add_argument('--width', type=int, default=100, help='table width in columns (default 100)')
+    p.add_argument('--markdown', action='store_true', help='print a markdown table instead')
+    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+    return p.parse_args(argv)
+
+
+def parse_shape(text: str) -> tuple:
+    """'1,1,28,28' -> (1, 1, 28, 28); anything else is a ConfigError."""
+    try:
+        shape = tuple(int(v) for v in text.replace('x', ',').split(','))
+    except ValueError:
+        raise ConfigError(f'--input {text!r}: give comma-separated sizes like 1,1,28,28') from None
+    if not shape or any(v <= 0 for v in shape):
+        raise ConfigError(f'--input {text!r}: sizes must be positive, like 1,1,28,28')
+    return shape
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    def run():
+        net = get_model(args.model)
+        shape = parse_shape(args.input) if args.input else default_input_shape(args.model)
+        t = trace(net, shape, depth=args.depth)
+        print(t.to_markdown() if args.markdown else t.to_text(args.width))
+    return run_cli(run, debug=args.debug)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

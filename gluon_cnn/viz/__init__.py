@@ -1,0 +1,23 @@
+"""Seeing a trained CNN: curves, kernels, feature maps, confusion matrix, mistakes, and x*.
+
+    python -m gluon_cnn.viz all --run runs/lenet-book             # every PNG, next to the run
+    python -m gluon_cnn.viz maximize --run DIR --layer features.2 --out conv.png
+    python -m gluon_cnn.viz layers --run DIR                      # names for --layer
+
+In Python (Jupyter shows the returned Figures inline; nothing here changes the backend):
+
+>>> run = load_run('runs/lenet-book')
+>>> kernels_figure(run)
+"""
+from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid,
+                      plot_kernels, plot_misclassified, save)
+from .maximization import Maximized, maximize
+from .probe import Captured, Run, capture, confusion_matrix, find_layer, layers, load_run, predict
+from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,
+                     write_all)
+
+__all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_grid', 'plot_kernels',
+           'plot_misclassified', 'save', 'Maximized', 'maximize', 'Run', 'Captured', 'capture',
+           'confusion_matrix', 'find_layer', 'layers', 'load_run', 'predict',
+           'feature_maps_figure', 'kernels_figure', 'maximize_figure', 'test_set_figures',
+           'write_all']

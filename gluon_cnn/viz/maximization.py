@@ -1,0 +1,92 @@
+"""Activation maximization: the input a unit "wants to see", x* = argmax_x a(x), by gradient ascent.
+
+Erhan et al. (2009), "Visualizing higher-layer features of a deep network", maximize one unit's
+activation over the input; Simonyan et al. (2014), "Deep inside convolutional networks", do the
+same for a class score (the logit, before softmax). Unregularized class images look like noise,
+so we optionally subtract an L1 penalty on x (measured from the background value), which keeps
+only the pixels the unit really needs.
+
+The units are optimized together as one batch, one image per unit: in inference mode the
+examples of a batch do not interact, so d(sum_k a_k(x_k))/dx_k = da_k/dx_k.
+"""
+from typing import NamedTuple, Optional, Sequence
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from .probe import Layer, capture
+
+__all__ = ['Maximized', 'maximize']
+
+
+class Maximized(NamedTuple):
+    images: np.ndarray       # (K, C, H, W): x*, one per unit, within the value range
+    start: np.ndarray        # (K,): a_k at the starting image
+    final: np.ndarray        # (K,): a_k at x*
+
+
+def _array(x: np.ndarray, ctx):
+    """An NDArray of the kind the net expects (d2l 1.x readers run in npx.set_np() mode)."""
+    return mx.np.array(x, ctx=ctx) if mx.util.is_np_array() else mx.nd.array(x, ctx=ctx)
+
+
+def _activations(net, layer: Optional[Layer], units: Sequence[int], X, spatial: str):
+    """a_k(x_k) for each k as a (K,) array in the graph: unit k of sample k's output."""
+    if layer is None:
+        out = net(X)                                 # class scores (K, classes)
+    else:
+        out = capture(net, X, [layer])[0][0].output
+    if len(out.shape) == 4:                          # conv/pool maps (K, C, H, W)
+        h, w = out.shape[2] // 2, out.shape[3] // 2
+        # the centre unit sees a whole receptive field; the mean is a texture over the image
+        out = out[:, :, h, w] if spatial == 'center' else out.mean(axis=(2, 3))  # -> (K, C)
+    else:
+        out = out.reshape((out.shape[0], -1))        # (K, units)
+    onehot = np.zeros(out.shape, dtype=np.float32)
+    onehot[np.arange(len(units)), units] = 1
+    return (out * _array(onehot, X.context)).sum(axis=1)  # (K,)
+
+
+def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], shape: tuple,
+             value_range: tuple = (0.0, 1.0), steps: int = 200, lr: float = 0.05, l1: float = 0.0,
+             spatial: str = 'center', seed: int = 0, x0: Optional[np.ndarray] = None,
+             ctx=None) -> Maximized:
+    """Gradient ascent on the input for each unit in `units` of `layer` (None: the net's output).
+
+    shape : one input's (C, H, W).
+    lr : step size as a fraction of the value range; each step's gradient is scaled to mean
+        magnitude 1 per image, so the same lr suits sigmoid and ReLU nets, and it decays linearly.
+    l1 : weight of the penalty l1 * |x - background|, relative to that unit-magnitude gradient,
+        applied as a proximal (soft-threshold) step, so pixels the unit cares little about become
+        exactly background; 0 turns it off.
+    spatial : 'center' maximizes a conv channel's centre unit, 'mean' its mean over the map.
+    x0 : starting images (K, C, H, W); default mid-grey with a little noise (seeded by `seed`).
+    """
+    ctx = ctx or mx.cpu()
+    lo, hi = value_range
+    units = list(units)
+    rng = np.random.RandomState(seed)
+    # start from a mid-grey image with a little noise, so no unit starts at a flat spot
+    x = lo + (hi - lo) * np.clip(0.5 + 0.1 * rng.randn(len(units), *shape), 0, 1) if x0 is None else x0
+    x = np.clip(np.asarray(x, dtype=np.float32), lo, hi)
+    start = None
+    for t in range(steps + 1):
+        X = _array(x, ctx)
+        X.attach_grad()
+        with autograd.record(train_mode=False):  # BatchNorm running stats, no dropout
+            a = _activations(net, layer, units, X, spatial)
+            total = a.sum()
+        if start is None:
+            start = a.asnumpy()
+        if t == steps:
+            break
+        total.backward()
+        g = X.grad.asnumpy()
+        g /= np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + 1e-12  # mean |g| = 1 per image
+        step = lr * (hi - lo) * (1 - t / steps)
+        x = x + step * g                           # ascent on a
+        if l1:  # proximal step for l1 * |x - background|: shrink towards it, stop there (ISTA)
+            x = lo + np.sign(x - lo) * np.maximum(np.abs(x - lo) - step * l1, 0)
+        x = np.clip(x, lo, hi).astype(np.float32)
+    return Maximized(x, start, a.asnumpy())

@@ -1,0 +1,161 @@
+"""Looking inside a trained run: rebuild its net, name its layers, capture their outputs, predict.
+
+A run folder (`engine.run`'s --out) holds model.params and metrics.json, whose `config` says how
+to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test images.
+Layers are named by their child path (`features.0`, `output`), the names the tracer prints
+(`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the model prefix
+(`conv0`, `pool1`, `dense2`).
+"""
+import dataclasses
+import json
+from pathlib import Path
+from typing import List, NamedTuple, Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+from mxnet.gluon import nn
+
+from .. import data as gdata
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..models import get_model
+
+__all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
+           'predict',
+           'confusion_matrix']
+
+# Blocks we treat as one layer even though Gluon gives them a child (the fused activation).
+_UNITS = (nn.conv_layers._Conv, nn.conv_layers._Pooling, nn.Dense)
+
+
+# ----------------------------------------------------------------------------- runs
+@dataclasses.dataclass
+class Run:
+    dir: Path
+    cfg: TrainConfig
+    net: gluon.Block
+    history: list
+
+    @property
+    def input_spec(self) -> dict:
+        return getattr(self.net, 'input_spec', {})
+
+
+def load_run(run_dir, ctx=None) -> Run:
+    """The trained net of a run folder (imperative, on ctx) with its config and epoch history."""
+    run_dir = Path(run_dir)
+    metrics_path, params = run_dir / 'metrics.json', run_dir / 'model.params'
+    for p in (metrics_path, params):
+        if not p.is_file():
+            raise ConfigError(f'--run {run_dir}: no {p.name} there; train with '
+                              f'`python train.py --out {run_dir}` first')
+    metrics = json.loads(metrics_path.read_text())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in metrics.get('config', {}).items() if k in fields})
+    net = get_model(cfg.model, **cfg.model_kwargs)
+    net.load_parameters(str(params), ctx=ctx or mx.cpu())
+    return Run(run_dir, cfg, net, metrics.get('epochs', []))
+
+
+def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
+    """(iterator, raw test Split): test images fed as in training (pad, value range, resize)."""
+    _, test = gdata.load_dataset(run.cfg.dataset, run.cfg.data_dir)
+    spec = run.input_spec
+    it = gdata.ArrayIter(test, batch_size, limit=limit, pad=spec.get('pad', 0),
+                         value_range=spec.get('value_range', (0.0, 1.0)), resize=run.cfg.resize)
+    return it, test
+
+
+# ----------------------------------------------------------------------------- layers
+class Layer(NamedTuple):
+    name: str    # Gluon's name without the model prefix, e.g. 'conv1'
+    path: str    # child path, as the tracer names it, e.g. 'features.2'
+    kind: str    # 'conv' | 'pool' | 'dense' | the class name of any other leaf
+    block: gluon.Block
+
+    @property
+    def label(self) -> str:
+        """'features.2 Conv2D': the tracer's name and type of the layer."""
+        return f'{self.path} {type(self.block).__name__}'
+
+
+def layers(net: gluon.Block) -> List[Layer]:
+    """The layers of `net` in registration order: convs, pools, denses and other leaf blocks."""
+    found = []
+
+    def walk(block, path):
+        for key, child in block._children.items():
+            p = f'{path}.{key}' if path else key
+            if isinstance(child, _UNITS) or not child._children:
+                found.append(Layer(_short_name(net, child), p, _kind(child), child))
+            else:
+                walk(child, p)
+    walk(net, '')
+    return found
+
+
+def _kind(block) -> str:
+    for cls, kind in ((nn.conv_layers._Conv, 'conv'), (nn.conv_layers._Pooling, 'pool'),
+                      (nn.Dense, 'dense')):
+        if isinstance(block, cls):
+            return kind
+    return type(block).__name__
+
+
+def _short_name(net, block) -> str:
+    prefix = net.prefix
+    return block.name[len(prefix):] if prefix and block.name.startswith(prefix) else block.name
+
+
+def find_layer(net: gluon.Block, name: str) -> Layer:
+    """The layer called `name` (short name, child path or full Gluon name)."""
+    all_layers = layers(net)
+    for layer in all_layers:
+        if name in (layer.name, layer.path, layer.block.name):
+            return layer
+    raise ConfigError(f"no layer {name!r}; layers: {', '.join(l.path for l in all_layers)} "
+                      f"(see python -m gluon_cnn.viz layers --run DIR)")
+
+
+class Captured(NamedTuple):
+    layer: Layer
+    input_shape: tuple
+    output: object   # the NDArray the layer returned
+
+
+def capture(net: gluon.Block, X, wanted: Optional[list] = None) -> tuple:
+    """Run `net(X)`: ([Captured] for every layer, or only `wanted`, in call order; net(X)).
+
+    Forward hooks see the layers only when the net runs imperatively, so a hybridized net is
+    switched back with `hybridize(False)`.
+    """
+    net.hybridize(False)
+    targets = wanted if wanted is not None else layers(net)
+    seen, handles = {}, []
+    for layer in targets:
+        def hook(block, inputs, output, layer=layer):
+            # first call only (shared weights)
+            seen.setdefault(layer.path, Captured(layer, tuple(inputs[0].shape), output))
+        handles.append(layer.block.register_forward_hook(hook))
+    try:
+        out = net(X)
+    finally:
+        for h in handles:
+            h.detach()
+    return list(seen.values()), out
+
+
+# ----------------------------------------------------------------------------- predictions
+def predict(net: gluon.Block, data_iter) -> tuple:
+    """(outputs (N, classes), labels (N,)) as numpy over a test iterator; prediction is argmax."""
+    outs, ys = [], []
+    for X, y in data_iter:
+        outs.append(net(X).asnumpy())
+        ys.append(y.asnumpy())
+    return np.concatenate(outs), np.concatenate(ys).astype(np.int64)
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
+    """cm[t, p] = number of examples of class t predicted as p."""
+    return np.bincount(true * classes + pred, minlength=classes * classes).reshape(classes, classes)

@@ -1,0 +1,108 @@
+"""train.py's user errors: each is one line on stderr and exit code 2, no traceback, nothing written;
+`--debug` shows the traceback. Most cases call `train.main` in-process (fast); one runs the script."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from gluon_cnn import ConfigError, checkpoint, engine, list_models
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import train  # noqa: E402  (the script at the repository root)
+
+
+def run_main(argv, capsys):
+    code = train.main(argv)
+    out, err = capsys.readouterr()
+    return code, err
+
+
+def saved_checkpoint(run_dir: Path) -> Path:
+    """A real checkpoint of a tiny net, to damage (no training needed)."""
+    net = gluon.nn.Dense(3, in_units=4)
+    net.initialize()
+    return checkpoint.save_checkpoint(run_dir, net, engine.make_trainer(net, 'sgd'), [{'epoch': 1}],
+                                      np.random.RandomState(0), {'model': 'lenet', 'epochs': 2})
+
+
+CASES = {  # name: (argv after --out, what the one line must say)
+    'unknown model': (['--model', 'lenet9'], "unknown model 'lenet9'; valid names: "
+                      + ', '.join(list_models())),
+    'zero epochs': (['--epochs', '0'], '--epochs must be positive, got 0'),
+    'negative batch size': (['--batch-size', '-8'], '--batch-size must be positive, got -8'),
+    'zero lr': (['--lr', '0'], '--lr must be positive, got 0.0'),
+    'negative lr': (['--lr', '-0.1'], '--lr must be positive, got -0.1'),
+    'nan lr': (['--lr', 'nan'], '--lr must be positive, got nan'),
+    'limit beyond the data': (['--limit', '60001'], '--limit 60001 is larger than the 60,000 training '
+                              'examples of fashion-mnist'),
+    'gpu without a gpu': (['--ctx', 'gpu'], "--ctx gpu: MXNet sees 0 GPU(s)"),
+    'gpu:1 without a gpu': (['--ctx', 'gpu:1'], "--ctx gpu:1: MXNet sees 0 GPU(s)"),
+    'no such ctx': (['--ctx', 'tpu'], "--ctx 'tpu': use cpu, gpu or gpu:N"),
+}
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_user_error_is_one_line_exit_2(tmp_path, capsys, case):
+    argv, says = CASES[case]
+    out = tmp_path / 'run'
+    code, err = run_main(argv + ['--out', str(out)], capsys)
+    assert code == 2
+    assert err.startswith(f'error: {says}') and err.count('\n') == 1
+    assert not out.exists()  # refused before anything was written
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / 'a-file'
+    blocker.write_text('')
+    code, err = run_main(['--out', str(blocker / 'run'), '--limit', '64', '--epochs', '1'], capsys)
+    assert code == 2 and err.count('\n') == 1
+    assert err.startswith(f'error: --out {blocker / "run"}: cannot write there (Not a directory)')
+
+
+@pytest.mark.parametrize('damage, says', [
+    ('missing dir', 'no such directory'),
+    ('no checkpoint', 'no checkpoint there'),
+    ('corrupt meta', 'corrupt checkpoint'),
+    ('corrupt params', 'corrupt checkpoint (missing, or checksum mismatch)'),
+])
+def test_resume_of_missing_or_corrupt_checkpoint(tmp_path, capsys, damage, says):
+    run_dir = tmp_path / 'run'
+    if damage == 'no checkpoint':
+        run_dir.mkdir()
+    elif damage != 'missing dir':
+        path = saved_checkpoint(run_dir)
+        victim = path / ('meta.json' if damage == 'corrupt meta' else 'params.nd')
+        victim.write_bytes(victim.read_bytes()[:-7])
+    code, err = run_main(['--resume', str(run_dir)], capsys)
+    assert code == 2 and err.count('\n') == 1 and err.startswith('error: ') and says in err
+    assert str(run_dir) in err
+
+
+def test_resume_cannot_change_the_model(tmp_path, capsys):
+    saved_checkpoint(tmp_path)
+    code, err = run_main(['--resume', str(tmp_path), '--model', 'lenet-bn'], capsys)
+    assert code == 2 and '--model cannot change' in err and err.count('\n') == 1
+
+
+def test_bad_flag_value_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(['--epochs', 'ten'])
+    assert e.value.code == 2 and "invalid int value: 'ten'" in capsys.readouterr().err
+
+
+def test_script_exit_code(tmp_path):
+    """The real process: exit status 2, one line on stderr, nothing on stdout."""
+    cmd = [sys.executable, str(ROOT / 'train.py'), '--model', 'nope', '--out', str(tmp_path / 'r')]
+    plain = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert plain.returncode == 2 and plain.stdout == ''
+    assert plain.stderr.startswith("error: unknown model 'nope'") and plain.stderr.count('\n') == 1
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    """--debug lets the exception through, so Python prints its traceback (and exits 1)."""
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        train.main(['--model', 'nope', '--out', str(tmp_path / 'r'), '--debug'])

@@ -1,0 +1,119 @@
+"""gluon_cnn.shapes against MXNet's own operators, the LeNet-5 paper's counts and autograd."""
+import itertools
+
+import numpy as np
+import pytest
+from mxnet import autograd, nd
+from mxnet.gluon import nn
+
+from gluon_cnn import shapes
+
+
+# ----------------------------------------------------------------------------- output sizes
+_COMBOS = [(n, k, p, s, d) for n, k, p, s, d in itertools.product((7, 8, 13), (1, 2, 3, 5), (0, 1, 2),
+                                                                 (1, 2, 3), (1, 2))
+           if d * (k - 1) + 1 <= n + 2 * p]  # the dilated kernel fits the padded input
+
+
+@pytest.mark.parametrize('n,k,p,s,d', _COMBOS)
+def test_out_size_matches_convolution(n, k, p, s, d):
+    x = nd.zeros((1, 1, n, n + 1))
+    y = nd.Convolution(x, nd.zeros((1, 1, k, k)), kernel=(k, k), pad=(p, p), stride=(s, s),
+                       dilate=(d, d), num_filter=1, no_bias=True)
+    assert y.shape[2:] == (shapes.out_size(n, k, 2 * p, s, d), shapes.out_size(n + 1, k, 2 * p, s, d))
+
+
+@pytest.mark.parametrize('n,k,s', [(28, 2, 2), (24, 3, 2), (7, 3, 1), (9, 2, 3)])
+def test_out_size_matches_pooling(n, k, s):
+    y = nd.Pooling(nd.zeros((1, 1, n, n)), kernel=(k, k), stride=(s, s), pool_type='max')
+    assert y.shape[2] == shapes.out_size(n, k, 0, s)
+
+
+def test_conv_output_shape_matches_gluon_non_square():
+    conv = nn.Conv2D(2, kernel_size=(3, 5), padding=(0, 1), strides=(3, 4))  # d2l zh §5.2's example
+    conv.initialize()
+    y = conv(nd.zeros((1, 1, 8, 8)))
+    assert y.shape[2:] == shapes.conv_output_shape((8, 8), (3, 5), (0, 1), (3, 4)) == (2, 2)
+
+
+@pytest.mark.parametrize('k', [1, 3, 5, 7])
+def test_padding_modes(k):
+    n = 11
+    assert shapes.out_size(n, k, shapes.padding_for('valid', k)) == n - k + 1
+    assert shapes.out_size(n, k, shapes.padding_for('same', k)) == n
+    assert shapes.out_size(n, k, shapes.padding_for('full', k)) == n + k - 1
+    # odd k: Gluon's symmetric padding p_total / 2 per side gives 'same' for real
+    y = nd.Convolution(nd.zeros((1, 1, n, n)), nd.zeros((1, 1, k, k)), kernel=(k, k),
+                       pad=(shapes.padding_for('same', k) // 2,) * 2, num_filter=1, no_bias=True)
+    assert y.shape[2:] == (n, n)
+    with pytest.raises(ValueError):
+        shapes.padding_for('half', k)
+
+
+# ----------------------------------------------------------------------------- params, counts
+@pytest.mark.parametrize('kh,kw,ci,co,bias', [(5, 5, 1, 6, True), (3, 3, 16, 32, False),
+                                              (1, 1, 192, 64, True)])
+def test_conv_params_match_gluon(kh, kw, ci, co, bias):
+    conv = nn.Conv2D(co, (kh, kw), in_channels=ci, use_bias=bias)
+    conv.initialize()
+    n = sum(p.data().size for p in conv.collect_params().values())
+    assert n == shapes.conv_params(kh, kw, ci, co, bias)
+
+
+def test_dense_params_match_gluon():
+    d = nn.Dense(120, in_units=400)
+    d.initialize()
+    assert sum(p.data().size for p in d.collect_params().values()) == shapes.dense_params(400, 120) == 48120
+
+
+def test_lenet5_paper_counts():
+    # LeCun et al. (1998), section II.B: C1 156 params / 122,304 connections, C5 48,120, F6 10,164
+    assert shapes.conv_params(5, 5, 1, 6) == 156
+    assert shapes.conv_connections(5, 5, 1, 6, 28, 28) == 122304
+    assert shapes.conv_connections(5, 5, 16, 120, 1, 1) == 48120
+    assert shapes.dense_connections(120, 84) == 10164
+
+
+def test_conv_macs_equal_an_im2col_matmul():
+    # a conv is a (ho*wo, kh*kw*ci) x (kh*kw*ci, co) product: m*k*n multiply-adds
+    kh, kw, ci, co, n = 3, 2, 4, 5, 9
+    ho, wo = shapes.conv_output_shape((n, n), (kh, kw))
+    cols = nd.im2col(nd.zeros((1, ci, n, n)), kernel=(kh, kw))  # (1, kh*kw*ci, ho*wo)
+    m, k = cols.shape[2], cols.shape[1]
+    assert shapes.conv_macs(kh, kw, ci, co, ho, wo) == m * k * co
+    assert shapes.dense_macs(k, co) * m == m * k * co
+    assert shapes.pool_macs(2, 2, 6, 12, 12) == 6 * 12 * 12 * 4
+
+
+def test_batchnorm_params_match_gluon():
+    bn = nn.BatchNorm(in_channels=6)
+    bn.initialize()
+    total = sum(p.data().size for p in bn.collect_params().values())
+    trainable = sum(p.data().size for p in bn.collect_params().values() if p.grad_req != 'null')
+    assert shapes.batchnorm_params(6) == (total, trainable) == (24, 12)
+
+
+# ----------------------------------------------------------------------------- receptive field
+def _support(layers, n, out_index):
+    """Input pixels (along H) that one output pixel depends on: the nonzero input gradient."""
+    x = nd.ones((1, 1, n, n))
+    x.attach_grad()
+    with autograd.record():
+        y = x
+        for k, s, d in layers:
+            y = nd.Convolution(y, nd.ones((1, 1, k, k)), kernel=(k, k), stride=(s, s), dilate=(d, d),
+                               num_filter=1, no_bias=True)
+        y[0, 0, out_index, 0].backward()
+    rows = np.nonzero(x.grad.asnumpy()[0, 0].sum(axis=1))[0]
+    return rows.min(), rows.max()
+
+
+@pytest.mark.parametrize('layers', [[(5, 1, 1), (2, 2, 1), (5, 1, 1), (2, 2, 1)],   # LeNet
+                                    [(3, 1, 1), (3, 1, 2), (3, 2, 1)],
+                                    [(7, 2, 1), (3, 2, 1), (3, 1, 1), (1, 1, 1)]])
+def test_receptive_field_matches_autograd(layers):
+    n = 64
+    lo0, hi0 = _support(layers, n, 0)
+    lo1, _ = _support(layers, n, 1)
+    rf, jump = shapes.receptive_field(layers)
+    assert (rf, jump) == (hi0 - lo0 + 1, lo1 - lo0)

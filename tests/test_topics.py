@@ -1,0 +1,62 @@
+"""gluon_cnn.topics: the tracer's numbers against closed forms and the papers' ratios."""
+import numpy as np
+import pytest
+from mxnet import nd
+
+from gluon_cnn import topics
+from gluon_cnn.shapes import conv_macs, conv_params
+from gluon_cnn.topics import SpatialPyramidPooling
+
+
+def test_two_3x3_cost_18_25_of_one_5x5_with_the_same_receptive_field():
+    five, three = topics.stacked_3x3_vs_5x5(c=8, hw=10)
+    assert five['params'] == conv_params(5, 5, 8, 8) and three['params'] == 2 * conv_params(3, 3, 8, 8)
+    assert three['macs'] * 25 == five['macs'] * 18  # VGG §2.3: 2 * 3^2 vs 5^2
+    assert five['rf'] == three['rf'] == (5, 5)
+
+
+def test_bottleneck_matches_inception_3a_arithmetic():
+    direct, reduced = topics.bottleneck_1x1()
+    assert direct['macs'] == conv_macs(5, 5, 192, 32, 28, 28)
+    assert reduced['macs'] == conv_macs(1, 1, 192, 16, 28, 28) + conv_macs(5, 5, 16, 32, 28, 28)
+    assert reduced['params'] == conv_params(1, 1, 192, 16) + conv_params(5, 5, 16, 32)
+    assert reduced['macs'] / direct['macs'] == pytest.approx(16 / 32 / 25 + 16 / 192)
+
+
+def test_separable_ratio_is_mobilenets():
+    standard, separable = topics.separable_vs_standard(c_in=16, c_out=32, hw=8)
+    assert separable['macs'] / standard['macs'] == pytest.approx(1 / 32 + 1 / 9)  # Howard 2017 §3.1
+    assert separable['params'] == conv_params(3, 3, 16, 16, groups=16) + conv_params(1, 1, 16, 32)
+
+
+def test_pooling_variants_shapes():
+    rows = {r['name']: r for r in topics.pooling_variants(c=4, hw=13)}
+    assert rows['max 2x2 / 2']['output'] == rows['max 3x3 / 2 (overlapping)']['output'] == (1, 4, 6, 6)
+    assert rows['max 3x3 / 2 (overlapping)']['rf'] == (3, 3)
+    assert rows['global average']['output'] == (1, 4, 1, 1)
+    assert rows['SPP (4, 2, 1)']['output'] == (1, 4 * 21)
+
+
+@pytest.mark.parametrize('hw', [(13, 13), (10, 17), (7, 7), (4, 9)])
+def test_spp_fixed_length_and_avg_matches_adaptive_pooling(hw):
+    x = nd.random.uniform(shape=(2, 3) + hw)
+    assert SpatialPyramidPooling()(x).shape == (2, 3 * 21)
+    # MXNet's adaptive average pooling uses the same bins: an independent oracle per level
+    for n in (4, 2, 1):
+        ours = SpatialPyramidPooling((n,), 'avg')(x).reshape((2, 3, n, n))
+        ref = nd.contrib.AdaptiveAvgPooling2D(x, output_size=n)
+        np.testing.assert_allclose(ours.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_spp_max_level_equals_pooling_when_divisible_and_global_max():
+    x = nd.random.uniform(shape=(1, 2, 8, 12))
+    ours = SpatialPyramidPooling((4,))(x).reshape((1, 2, 4, 4))
+    ref = nd.Pooling(x, kernel=(2, 3), stride=(2, 3), pool_type='max')
+    np.testing.assert_allclose(ours.asnumpy(), ref.asnumpy())
+    np.testing.assert_allclose(SpatialPyramidPooling((1,))(x).asnumpy(), x.max(axis=(2, 3)).asnumpy())
+
+
+def test_report_runs(capsys):
+    topics.report()
+    out = capsys.readouterr().out
+    assert '0.72 / 0.72' in out and '(1, 336)' in out

@@ -1,0 +1,230 @@
+"""Figures, feature maps, confusion matrix, activation maximization and the progress bar.
+
+Oracles: the figure's declared size in pixels, MXNet's own Convolution/Pooling operators for the
+captured feature maps, engine.evaluate_accuracy and np.bincount for the confusion matrix, and the
+net itself (called directly) for the activations that maximization must raise.
+"""
+import importlib.util
+import io
+import sys
+from pathlib import Path
+
+import matplotlib
+import matplotlib.image
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon, npx
+
+from gluon_cnn import engine, get_model
+from gluon_cnn import data as gdata
+from gluon_cnn import viz
+from gluon_cnn.progress import EpochBar
+from gluon_cnn.viz.__main__ import main as viz_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_png(path):
+    img = matplotlib.image.imread(str(path))  # (H, W, 3 or 4) floats in [0, 1]
+    return img[..., :3]
+
+
+def assert_not_blank(img):
+    assert img.std() > 0.02, 'image is (almost) one colour'
+
+
+@pytest.fixture(scope='module')
+def train_py():
+    spec = importlib.util.spec_from_file_location('train_script', ROOT / 'train.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory, train_py):
+    """The book's lenet trained 2 epochs on 512 images through `train.py --quiet`, and its stdout."""
+    out = tmp_path_factory.mktemp('run')
+    buf = io.StringIO()
+    real = sys.stdout
+    sys.stdout = buf  # not a TTY: no progress bar
+    try:
+        code = train_py.main(['--limit', '512', '--epochs', '2', '--batch-size', '64', '--lr', '0.5',
+                              '--out', str(out), '--quiet'])
+    finally:
+        sys.stdout = real
+    assert code == 0
+    return out, buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- figures alone
+def test_figure_sizes_and_content(tmp_path):
+    rng = np.random.RandomState(0)
+    cases = {
+        'kernels': viz.plot_kernels(rng.randn(6, 1, 5, 5)),
+        'kernels2': viz.plot_kernels(rng.randn(4, 3, 3, 3)),
+        'confusion': viz.plot_confusion(rng.randint(0, 50, (10, 10)), gdata.FASHION_MNIST_LABELS),
+        'grid': viz.plot_image_grid(rng.rand(5, 28, 28), ['a'] * 5, ncols=3),
+        'curves': viz.plot_curves([{'epoch': e, 'loss': 1 / e, 'train_acc': 0.5 + e / 10,
+                                    'test_acc': 0.4 + e / 10} for e in (1, 2, 3)]),
+    }
+    for name, fig in cases.items():
+        w, h = fig.get_size_inches() * fig.dpi
+        img = load_png(viz.save(fig, tmp_path / f'{name}.png'))
+        assert img.shape[:2] == (int(h), int(w)), name
+        assert_not_blank(img)
+
+
+def test_no_display_and_backend_untouched():
+    """Figures draw on their own Agg canvas: pyplot's backend (Jupyter's inline) is not changed."""
+    before = matplotlib.get_backend()
+    fig = viz.plot_image_grid(np.eye(4)[None], ncols=1)
+    assert type(fig.canvas).__name__ == 'FigureCanvasAgg'
+    assert matplotlib.get_backend() == before
+
+
+# ----------------------------------------------------------------------------- inside a net
+@pytest.fixture(scope='module')
+def lenet():
+    mx.random.seed(0)
+    net = get_model('lenet')
+    net.initialize(mx.init.Xavier())
+    return net
+
+
+def test_captured_maps_match_mxnet_operators(lenet):
+    X = mx.nd.array(np.random.RandomState(1).rand(2, 1, 28, 28))
+    outs, y = viz.capture(lenet, X)
+    got = {c.layer.name: c.output.asnumpy() for c in outs}
+    assert outs[0].input_shape == (2, 1, 28, 28) and outs[1].input_shape == (2, 6, 24, 24)
+    assert list(got) == ['conv0', 'pool0', 'conv1', 'pool1', 'dense0', 'dense1', 'dense2']
+    conv = lenet.features[0]
+    oracle = mx.nd.Convolution(X, conv.weight.data(), conv.bias.data(), kernel=(5, 5), num_filter=6)
+    np.testing.assert_allclose(got['conv0'], mx.nd.sigmoid(oracle).asnumpy(), rtol=1e-5, atol=1e-6)
+    pooled = mx.nd.Pooling(mx.nd.array(got['conv0']), kernel=(2, 2), stride=(2, 2), pool_type='max')
+    np.testing.assert_allclose(got['pool0'], pooled.asnumpy(), rtol=1e-6)
+    np.testing.assert_allclose(got['dense2'], y.asnumpy(), rtol=1e-6)
+
+
+def test_find_layer_names(lenet):
+    assert viz.find_layer(lenet, 'conv1').path == 'features.2'
+    assert viz.find_layer(lenet, 'output').name == 'dense2'
+    with pytest.raises(Exception, match='no layer'):
+        viz.find_layer(lenet, 'conv7')
+
+
+def test_confusion_matrix_against_accuracy(lenet):
+    _, test = gdata.load_dataset('fashion-mnist', download=False)
+    it = gdata.ArrayIter(gdata.Split(test.images[:500], test.labels[:500]), 128)
+    out, y = viz.predict(lenet, it)
+    cm = viz.confusion_matrix(y, out.argmax(1), 10)
+    assert cm.sum() == 500
+    np.testing.assert_array_equal(cm.sum(1), np.bincount(test.labels[:500], minlength=10))
+    assert np.trace(cm) / 500 == pytest.approx(engine.evaluate_accuracy(lenet, it))
+
+
+@pytest.mark.parametrize('target', ['conv1', 'dense1', None], ids=['conv', 'hidden', 'class'])
+def test_maximization_raises_activation(lenet, target):
+    """a(x*) > a(x0), measured by calling the (truncated) net directly; L1 makes x* sparser."""
+    units = [0, 3]
+    layer = viz.find_layer(lenet, target) if target else None
+
+    def act(x):
+        x = mx.nd.array(x)
+        if target == 'conv1':  # centre unit of the channel
+            return lenet.features[:3](x).asnumpy()[[0, 1], units, 4, 4]
+        if target == 'dense1':
+            return lenet.features(x).asnumpy()[[0, 1], units]
+        return lenet(x).asnumpy()[[0, 1], units]
+
+    noise = np.random.RandomState(2).rand(2, 1, 28, 28).astype(np.float32)
+    black = np.zeros_like(noise)  # the background: where L1 cannot pull below
+    plain = viz.maximize(lenet, layer, units, (1, 28, 28), steps=30, x0=noise)
+    np.testing.assert_allclose(plain.start, act(noise), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(plain.final, act(plain.images), rtol=1e-4, atol=1e-5)
+    assert (act(plain.images) > act(noise)).all(), (act(noise), act(plain.images))
+    sparse = viz.maximize(lenet, layer, units, (1, 28, 28), steps=30, l1=0.5, x0=black)
+    assert (act(sparse.images) > act(black)).all(), (act(black), act(sparse.images))
+    pulled = viz.maximize(lenet, layer, units, (1, 28, 28), steps=30, l1=0.5, x0=noise)
+    assert np.abs(pulled.images).sum() < np.abs(plain.images).sum()  # L1 shrinks x
+    for r in (plain, sparse, pulled):
+        assert r.images.min() >= 0 and r.images.max() <= 1
+
+
+def test_maximization_in_numpy_mode():
+    """d2l 1.x readers call npx.set_np(); the same ascent works on mx.np arrays."""
+    npx.set_np()
+    try:
+        net = get_model('lenet')
+        net.initialize(mx.init.Xavier())
+        r = viz.maximize(net, None, [1], (1, 28, 28), steps=10)
+        assert r.final[0] > r.start[0]
+    finally:
+        npx.reset_np()
+
+
+# ----------------------------------------------------------------------------- a whole run
+def test_quiet_run_prints_summary_and_leaves_curves(tiny_run):
+    out, stdout = tiny_run
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('lenet: test acc ') and str(out) in lines[0]
+    img = load_png(out / 'curves.png')
+    assert img.shape[:2] == (400, 600)
+    assert_not_blank(img)
+
+
+def test_viz_all_writes_six_nonblank_pngs(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    assert viz_main(['all', '--run', str(run), '--out-dir', str(tmp_path), '--steps', '5']) == 0
+    pngs = sorted(tmp_path.glob('*.png'))
+    assert len(pngs) >= 6, pngs
+    for p in pngs:
+        assert_not_blank(load_png(p))
+    assert viz_main(['maximize', '--run', str(run), '--layer', 'conv0', '--units', '0,2',
+                     '--l1', '0,0.5', '--steps', '5', '--out', str(tmp_path / 'm.png')]) == 0
+    assert load_png(tmp_path / 'm.png').shape[0] > 0
+    assert viz_main(['maximize', '--run', str(run), '--layer', 'nope', '--out', 'x.png']) == 2
+    assert 'no layer' in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_tty(train_py, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stdout, 'isatty', lambda: True, raising=False)
+    assert train_py.main(['--limit', '256', '--epochs', '1', '--batch-size', '32',
+                          '--out', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'epoch 1/1:' in out and '/8 batches' in out   # the bar, counting batches
+    assert 'epoch 1, loss' in out                        # then the plain epoch line
+
+
+def test_epoch_bar_shows_running_means():
+    buf = io.StringIO()
+    bar = EpochBar(1, 1, num_batches=2, interval=0.0, file=buf)
+    bar.update(4, mx.nd.array([2.0]), mx.nd.array([3.0]))
+    bar.update(4, mx.nd.array([4.0]), mx.nd.array([6.0]))  # sums over 8 examples
+    shown = str(bar.bar)  # the line tqdm draws now
+    bar.close()
+    assert 'epoch 1/1:' in shown and '2/2 batches' in shown and 'loss 0.5000, acc 0.750' in shown
+    assert buf.getvalue().endswith('\r')  # leave=False: the bar is wiped for the epoch line
+
+
+def test_engine_calls_the_bar_once_per_batch():
+    _, test = gdata.load_dataset('fashion-mnist', download=False)
+    split = gdata.Split(test.images[:200], test.labels[:200])
+    calls = []
+
+    class Bar:
+        def __init__(self, epoch, num_epochs, num_batches):
+            calls.append(('new', epoch, num_epochs, num_batches))
+
+        def update(self, n, l_sum, correct):
+            calls.append(n)
+
+        def close(self):
+            calls.append('close')
+    net = get_model('lenet-relu')
+    net.initialize(mx.init.Xavier())
+    engine.train(net, gdata.ArrayIter(split, 64), gdata.ArrayIter(split, 200),
+                 gluon.loss.SoftmaxCrossEntropyLoss(), engine.make_trainer(net, 'sgd', 0.1), 1,
+                 on_epoch=None, progress=Bar)
+    assert calls == [('new', 1, 1, 4), 64, 64, 64, 8, 'close']
