@@ -17,7 +17,7 @@ __all__ = ['LR_SCHEDULES', 'WarmupCosine', 'warmup_cosine', 'EpochSteps', 'LECUN
 
 LR_SCHEDULES = ('constant', 'cosine', 'lecun1998')  # --lr-schedule choices
 
-# LeCun et al. (1998) §V.B: passes 1-2, 3-5, 6-8, 9-12 and 13-20 at 0.0005, 0.0002, 0.0001,
+# LeCun et al. (1998) §III.C: passes 1-2, 3-5, 6-8, 9-12 and 13-20 at 0.0005, 0.0002, 0.0001,
 # 0.00005, 0.00001 (for SDLM). Kept as the step shape: (first 0-based epoch, lr / base lr).
 LECUN1998_STEPS = ((0, 1.0), (2, 0.4), (5, 0.2), (8, 0.1), (12, 0.02))
 

@@ -23,7 +23,7 @@ from .cli import run_cli
 from .config import PRESETS, TrainConfig
 from .errors import ConfigError
 
-__all__ = ['Row', 'ROWS', 'EPOCHS', 'config', 'command', 'count_params', 'result_name', 'run_row',
+__all__ = ['Row', 'ROWS', 'EPOCHS', 'config', 'command', 'model_cost', 'result_name', 'run_row',
            'save_result', 'hardware']
 
 EPOCHS = 3  # a few epochs per row: enough to rank the changes, affordable on 2 shared CPU cores
@@ -50,6 +50,8 @@ ROWS = [
     Row('relu', 'ReLU (lenet-relu), lr 0.1', {'model': 'lenet-relu', 'lr': 0.1}),
     Row('relu-k3-2x', 'ReLU, 3x3 windows, channels 12/32, lr 0.1',
         {'model': 'lenet-relu', 'lr': 0.1, 'model_kwargs': {'kernel_size': 3, 'channels': [12, 32]}}),
+    Row('best-15', 'lenet-best, the recipe below for 15 epochs', {'epochs': 15}, preset='best',
+        result='best-15', quick=False),
     Row('best', 'lenet-best: four 3x3 conv-BN-ReLU, crops+flips, cosine lr, nag, wd, label smoothing',
         {}, preset='best', result='best', quick=False),
 ]
@@ -74,14 +76,12 @@ def command(row: Row) -> str:
     return shlex.join(args)
 
 
-def count_params(cfg: TrainConfig) -> int:
-    """Trainable parameters of the config's model (BN's moving statistics are not trained)."""
-    import mxnet as mx
+def model_cost(cfg: TrainConfig) -> tuple:
+    """(trainable parameters, MACs per image) of the config's model, from gluon_cnn.trace."""
     from .models import default_input_shape, get_model
-    net = get_model(cfg.model, **cfg.model_kwargs)
-    net.initialize()
-    net(mx.nd.zeros(default_input_shape(cfg.model)))  # resolves the deferred shapes
-    return sum(p.data().size for p in net.collect_params().values() if p.grad_req != 'null')
+    from .trace import trace
+    t = trace(get_model(cfg.model, **cfg.model_kwargs), default_input_shape(cfg.model))
+    return t.trainable_params, t.total_macs
 
 
 def result_name(row: Row) -> str:
@@ -124,7 +124,7 @@ def run_row(row: Row, log=print) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--row', action='append', help='run only this row (repeatable); default: every quick '
-                   'row (the "best" row, 15 epochs, runs only when named)')
+                   'row (the "best" row, 30 epochs, runs only when named)')
     p.add_argument('--list', action='store_true', help='print the rows and their commands, train nothing')
     p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
     args = p.parse_args(argv)

@@ -153,7 +153,7 @@ def test_label_smoothing_matches_definition(np_mode):
 def test_preset_best_resolves_to_documented_flags():
     train = _train_module()
     cfg = train.config_from_args(train.parse_args(['--preset', 'best']))
-    assert cfg == TrainConfig(model='lenet-best', epochs=15, lr=0.2, optimizer='nag', wd=5e-4,
+    assert cfg == TrainConfig(model='lenet-best', epochs=30, lr=0.2, optimizer='nag', wd=5e-4,
                               lr_schedule='cosine', warmup=1.0, augment='crop-flip', label_smoothing=0.1)
     cfg = train.config_from_args(train.parse_args(['--preset', 'best', '--epochs', '3']))
     assert cfg.epochs == 3 and cfg.model == 'lenet-best'  # explicit flags win

@@ -2,9 +2,12 @@
 
 Oracles: the paper's per-layer parameter and connection counts (section II.B) and Table I typed
 from the paper; MXNet's dense Convolution and AvgPool2D; closed-form RBF distances in numpy; the
-paper's learning-rate values (section V.B). The registry tests (test_models.py) already cover
+paper's learning-rate values (section III.C). The registry tests (test_models.py) already cover
 forward/backward, hybridized == imperative and classic == npx.set_np() for both models.
 """
+import sys
+from pathlib import Path
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -169,9 +172,21 @@ def test_input_spec_gives_the_papers_32x32_input():
 
 
 def test_lecun1998_schedule_has_the_papers_steps():
-    """Section V.B: 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001."""
+    """Section III.C: 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001."""
     paper = [0.0005] * 2 + [0.0002] * 3 + [0.0001] * 3 + [0.00005] * 4 + [0.00001] * 8
     steps = 7
     sched = EpochSteps(0.0005, steps_per_epoch=steps)
     ours = [sched(e * steps + u) for e in range(20) for u in (1, steps)]  # first and last update
     np.testing.assert_allclose(ours, np.repeat(paper, 2), rtol=1e-12)
+
+
+def test_preset_reaches_the_engine_schedule():
+    """`train.py --preset lenet5-paper` -> the lecun1998 steps on top of its lr, the model's init."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import train  # the script at the repository root
+    from gluon_cnn import engine
+    cfg = train.config_from_args(train.parse_args(['--preset', 'lenet5-paper'])).validate()
+    assert (cfg.model, cfg.epochs, cfg.init, cfg.lr_schedule) == ('lenet5', 20, 'model', 'lecun1998')
+    sched = engine.lr_scheduler(cfg, steps_per_epoch=10)
+    assert [sched(e * 10 + 1) / cfg.lr for e in (0, 1, 2, 5, 8, 12, 19)] == \
+        pytest.approx([1, 1, 0.4, 0.2, 0.1, 0.02, 0.02])

@@ -10,7 +10,7 @@ What differs from the book's LeNet (`lenet.py`, d2l zh §5.5) and is rebuilt her
 - the output is 10 Euclidean RBF units whose fixed +-1 prototypes are 7x12 digit bitmaps; we
   output the negative squared distances as scores (argmax = nearest prototype) and train on the
   distance to the correct prototype, the paper's eq. (8);
-- weights are uniform in +-2.4/F_i, F_i the unit's fan-in (Appendix C), declared as each
+- weights are uniform in +-2.4/F_i, F_i the unit's fan-in (Appendix A), declared as each
   parameter's initializer: `net.initialize()` uses them whatever default it is given.
 
 Custom layers own their parameters, work in classic and `npx.set_np()` modes, hybridize, and
@@ -36,7 +36,7 @@ def _ops(F):
 
 
 def _uniform(fan_in: int) -> mx.init.Initializer:
-    """Appendix C: weights uniform in (-2.4/F_i, 2.4/F_i), F_i the fan-in of the unit."""
+    """Appendix A: weights uniform in (-2.4/F_i, 2.4/F_i), F_i the fan-in of the unit."""
     return mx.init.Uniform(2.4 / fan_in)
 
 
@@ -102,12 +102,11 @@ class Subsampling(nn.HybridBlock):
             self.bias = self.params.get('bias', shape=(channels,), init=_uniform(4))
 
     def hybrid_forward(self, F, x, weight, bias):
-        _, npx = _ops(F)
-        s = npx.pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum') if is_np_array() else \
-            F.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')  # (B, C, H, W) -> (B, C, H/2, W/2)
-        w, b = weight.reshape((1, -1, 1, 1)), bias.reshape((1, -1, 1, 1))
-        if is_np_array():
+        w, b = weight.reshape((1, -1, 1, 1)), bias.reshape((1, -1, 1, 1))  # per map: (1, C, 1, 1)
+        if is_np_array():  # numpy arrays broadcast on their own
+            s = F.npx.pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')  # (B, C, H/2, W/2)
             return s * w + b
+        s = F.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')          # (B, C, H/2, W/2)
         return F.broadcast_add(F.broadcast_mul(s, w), b)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:

@@ -58,10 +58,12 @@ def results_table() -> str:
     hardware = set()
     for stem, dataset in RUNS.items():
         if not (RESULTS_DIR / f'{stem}.json').is_file():
-            paper = f'{PAPER_MNIST_ERROR:.2%}' if dataset == 'MNIST' else '-'
-            lines.append(f'| {dataset} | | | pending: no {dataset} IDX files on this machine | | '
-                         f'{paper} | | | `python train.py --preset lenet5-paper --dataset mnist '
-                         f'--data-dir DIR` |')
+            mnist = dataset == 'MNIST'
+            why = 'pending: no MNIST IDX files on this machine' if mnist else 'not run yet'
+            flags = ' --dataset mnist --data-dir DIR' if mnist else ''
+            paper = f'{PAPER_MNIST_ERROR:.2%}' if mnist else '-'
+            lines.append(f'| {dataset} | | | {why} | | {paper} | | | '
+                         f'`python train.py --preset lenet5-paper{flags}` |')
             continue
         r = load_result(stem)
         cfg, hist = r['config'], r['epochs']

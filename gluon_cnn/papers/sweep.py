@@ -15,16 +15,17 @@ def _cell(x, fmt):
 
 @section('ex-5.5.1-sweep')
 def sweep_table() -> str:
-    lines = ['| row | change from the book | trainable params | epochs | test acc | train acc | '
+    lines = ['| row | change from the book | trainable params | MACs | epochs | test acc | train acc | '
              'sec/epoch | command |',
-             '|---|---|--:|--:|--:|--:|--:|---|']
+             '|---|---|--:|--:|--:|--:|--:|--:|---|']
     hardware = set()
     for row in sweep.ROWS:
         name = sweep.result_name(row)
         cmd = f'`{sweep.command(row)}`'
-        params = f'{sweep.count_params(sweep.config(row)):,}'
+        params, macs = sweep.model_cost(sweep.config(row))
+        params = f'{params:,} | {macs / 1e6:.2f}M'
         if not (RESULTS_DIR / f'{name}.json').is_file():
-            lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | {cmd} |')
+            lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | - | {cmd} |')
             continue
         result = load_result(name)
         last = result['epochs'][-1]
@@ -35,7 +36,8 @@ def sweep_table() -> str:
                      f"{secs:.1f} | {cmd} |")
     lines.append('')
     where = '; '.join(sorted(hardware)) or '-'
-    lines.append(f'Accuracies after the last epoch, one run each (seed 0), on {where}, '
+    lines.append('MACs: multiply-accumulates per 28x28 image (gluon_cnn.trace). '
+                 f'Accuracies after the last epoch, one run each (seed 0), on {where}, '
                  'shared with other jobs (so sec/epoch is an upper bound). Regenerate the rows with '
                  '`python -m gluon_cnn.sweep` (one: `--row NAME`) and this table with `make papers`.')
     return '\n'.join(lines)

@@ -62,6 +62,9 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
         exactly background; 0 turns it off.
     spatial : 'center' maximizes a conv channel's centre unit, 'mean' its mean over the map.
     x0 : starting images (K, C, H, W); default mid-grey with a little noise (seeded by `seed`).
+
+    Returns each unit's best iterate by J = a(x) / s - l1 * sum|x - background| (s: the mean
+    |da/dx| at the start), so J(x*) >= J(x0), and without L1, a(x*) >= a(x0).
     """
     ctx = ctx or mx.cpu()
     lo, hi = value_range
@@ -70,23 +73,32 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
     # start from a mid-grey image with a little noise, so no unit starts at a flat spot
     x = lo + (hi - lo) * np.clip(0.5 + 0.1 * rng.randn(len(units), *shape), 0, 1) if x0 is None else x0
     x = np.clip(np.asarray(x, dtype=np.float32), lo, hi)
-    start = None
-    for t in range(steps + 1):
+
+    def evaluate(x):
+        """a (K,) and da/dx (K, C, H, W) at x, as numpy."""
         X = _array(x, ctx)
         X.attach_grad()
         with autograd.record(train_mode=False):  # BatchNorm running stats, no dropout
             a = _activations(net, layer, units, X, spatial)
             total = a.sum()
-        if start is None:
-            start = a.asnumpy()
-        if t == steps:
-            break
         total.backward()
-        g = X.grad.asnumpy()
+        return a.asnumpy(), X.grad.asnumpy()
+
+    a, g = evaluate(x)
+    start, scale = a.copy(), np.maximum(np.abs(g).mean(axis=(1, 2, 3)), 1e-12)
+    # the objective J = a / scale - l1 * sum|x - background|, with the start's gradient scale
+    objective = lambda x, a: a / scale - l1 * np.abs(x - lo).sum(axis=(1, 2, 3))  # noqa: E731
+    best = [x.copy(), a.copy(), objective(x, a)]  # each unit's best image so far, a and J
+    for t in range(steps):
         g /= np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + 1e-12  # mean |g| = 1 per image
         step = lr * (hi - lo) * (1 - t / steps)
-        x = x + step * g                           # ascent on a
+        x = x + step * g                          # ascent on a
         if l1:  # proximal step for l1 * |x - background|: shrink towards it, stop there (ISTA)
             x = lo + np.sign(x - lo) * np.maximum(np.abs(x - lo) - step * l1, 0)
         x = np.clip(x, lo, hi).astype(np.float32)
-    return Maximized(x, start, a.asnumpy())
+        a, g = evaluate(x)
+        # fixed-size steps can overshoot; keep each unit's best image by J
+        j = objective(x, a)
+        better = j > best[2]
+        best[0][better], best[1][better], best[2][better] = x[better], a[better], j[better]
+    return Maximized(best[0], start, best[1])
