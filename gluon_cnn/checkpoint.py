@@ -176,8 +176,12 @@ def _prune(root: Path, keep: str):
         if p.name != keep:
             shutil.rmtree(p, ignore_errors=True)
     for p in root.glob('.tmp-*'):
-        if not p.name.endswith(f'-{os.getpid()}'):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if p.name.endswith(f'-{os.getpid()}'):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- load

@@ -273,6 +273,12 @@ class ArrayIter:
     def num_examples(self) -> int:
         return len(self.y)
 
+    @property
+    def input_shape(self) -> tuple:
+        """The (1, C, H, W) shape of one example as the net sees it (after padding and resizing)."""
+        _, c, h, w = self.X.shape
+        return (1, c) + ((self.resize, self.resize) if self.resize else (h, w))
+
     def __iter__(self):
         n, b = len(self.y), self.batch_size
         order = self.rng.permutation(n) if self.shuffle else None

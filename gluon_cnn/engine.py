@@ -20,12 +20,12 @@ import numpy as np
 from mxnet import autograd, gluon, init, nd
 
 from .config import TrainConfig
-from .errors import ConfigError, DivergedError
+from .errors import ConfigError, DivergedError, TraceError
 from . import checkpoint
 from . import data as gdata
 from . import recipe
 from .augment import make_augment
-from .models import get_model
+from .models import default_input_shape, get_model
 
 __all__ = ['try_gpu', 'get_ctx', 'seed_everything', 'evaluate_accuracy', 'train', 'train_ch5',
            'make_trainer', 'run', 'load_run_data']
@@ -259,6 +259,7 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dic
     ckpt = checkpoint.load_checkpoint(out) if resume else None  # refuse a bad one before any work
     seed_everything(cfg.seed)
     train_iter, test_iter = load_run_data(cfg, ctx, getattr(net, 'input_spec', {}))
+    _check_input(net, cfg, train_iter.input_shape)
     _prepare_out(out)  # after the checks above, so a refused run leaves no empty folder
     # A parameter's own initializer (LeNet-5's +-2.4/fan_in) always wins over this default; 'model'
     # falls back to Gluon's own default, Uniform(0.07), instead of the book's Xavier.
@@ -292,6 +293,18 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dic
                       out / 'curves.png')  # loss and accuracy per epoch, as the book's Animator
     log(f'saved {curves}')
     return metrics
+
+
+def _check_input(net, cfg: TrainConfig, shape: tuple):
+    """Refuse, before any work, an input the net cannot take (AlexNet on 28x28) with the fix."""
+    from .trace import trace  # symbolic shapes only: the net's parameters stay untouched
+    try:
+        trace(net, shape)
+    except TraceError as e:
+        side = default_input_shape(cfg.model)[-1]
+        raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs '
+                          f"({str(e).splitlines()[0].split(': ')[0]}); pass --resize {side}, its input size "
+                          'in the book') from None
 
 
 def resume_config(run_dir, overrides: dict) -> TrainConfig:

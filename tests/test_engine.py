@@ -97,3 +97,11 @@ def test_cli_missing_data_dir_is_one_line(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count('\n') == 0 and 'no such directory' in r.stderr
     assert 'Traceback' not in r.stderr + r.stdout
+
+
+def test_input_too_small_for_the_model_names_the_fix(tmp_path):
+    """AlexNet wants 224x224 (d2l zh §5.6): on 28x28 images the run stops before training."""
+    cfg = TrainConfig(model='alexnet', limit=256, epochs=1, out=str(tmp_path / 'run'))
+    with pytest.raises(ConfigError, match=r'alexnet cannot take 28x28 inputs .*pass --resize 224'):
+        engine.run(cfg, log=lambda *_: None)
+    assert not (tmp_path / 'run').exists()  # nothing written for a refused run

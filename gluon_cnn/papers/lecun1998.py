@@ -76,4 +76,10 @@ def results_table() -> str:
                      f"{r['date']} | `{r['command']}` |")
     lines += ['', f"One run each, seed 0, on {'; '.join(sorted(hardware)) or '-'}, shared with other "
               'jobs: wall times are upper bounds.']
+    book = [(stem, load_result(stem)) for stem in ('d2l-lenet', 'd2l-lenet-bn')
+            if (RESULTS_DIR / f'{stem}.json').is_file()]
+    if book:  # the same 10,000 Fashion-MNIST test images (papers/d2l-ch5.md)
+        lines += ['', 'For scale, the book\'s nets on the same test set (papers/d2l-ch5.md): ' + ', '.join(
+            f"`{r['config']['model']}` {r['epochs'][-1]['test_acc']:.3f} after {len(r['epochs'])} epochs"
+            for _, r in book) + '.']
     return '\n'.join(lines)
