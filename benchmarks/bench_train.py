@@ -303,23 +303,34 @@ def run_interleaved(names, epochs, warmup, limit, log=print) -> dict:
     return res
 
 
+# Runs a script as __main__ and prints its VmHWM (peak RSS of this process since its exec) last.
+# ru_maxrss from wait4 would not do: Linux carries the parent's peak across fork + exec, so every
+# child would report this benchmark's own 1.4 GB.
+_HWM = ('import atexit, runpy, sys\n'
+        'atexit.register(lambda: print("VmHWM", [l.split()[1] for l in open("/proc/self/status")'
+        ' if l.startswith("VmHWM")][0], file=sys.stderr))\n'
+        'sys.argv = sys.argv[1:]\n'
+        'runpy.run_path(sys.argv[0], run_name="__main__")\n')
+
+
 def child_peak_rss(argv) -> float:
-    """Peak RSS in MiB of a child process (largest of it and its waited-for children)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise RuntimeError(f'{" ".join(argv)} failed: {proc.stderr.read().decode()[-500:]}')
-    return usage.ru_maxrss / 1024  # Linux reports KiB
+    """Peak RSS in MiB of `python argv...` (the main process; worker processes not included)."""
+    proc = subprocess.run([sys.executable, '-c', _HWM] + argv, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    lines = [l for l in proc.stderr.splitlines() if l.startswith('VmHWM ')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f'{" ".join(argv)} failed: {proc.stderr[-500:]}')
+    return int(lines[-1].split()[1]) / 1024  # kB
 
 
 def peak_rss(names, limit) -> dict:
     """{arm: MiB} from one child per arm (1 epoch), plus 'make train' (train.py, 1 epoch)."""
-    me = [sys.executable, __file__, '--epochs', '1', '--warmup', '0', '--no-rss', '--quiet']
+    me = [__file__, '--epochs', '1', '--warmup', '0', '--no-rss', '--quiet']
     lim = ['--limit', str(limit)] if limit else []
     out = {a: child_peak_rss(me + ['--arms', a] + lim) for a in names}
     with tempfile.TemporaryDirectory() as tmp:
         train_py = str(Path(__file__).resolve().parents[1] / 'train.py')
-        out['make train'] = child_peak_rss([sys.executable, train_py, '--epochs', '1', '--out', tmp] + lim)
+        out['make train'] = child_peak_rss([train_py, '--epochs', '1', '--out', tmp] + lim)
     return out
 
 
@@ -352,6 +363,7 @@ def parse_args(argv=None):
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
     p.add_argument('--arms', default=','.join(ARMS), help=f'comma-separated subset of {",".join(ARMS)}')
     p.add_argument('--no-rss', dest='rss', action='store_false', help='skip the peak-RSS children')
+    p.add_argument('--rss-only', action='store_true', help='only the peak-RSS children, no timing')
     p.add_argument('--quiet', action='store_true', help='no per-epoch lines and no table')
     p.add_argument('--json', help='also write the raw per-epoch figures to this file')
     return p.parse_args(argv)
@@ -373,6 +385,10 @@ def main(argv=None):
     log(f'{MODEL}, batch {BATCH}, lr {LR}; {args.warmup} warm-up + {args.epochs} timed epochs per arm; '
         f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     start = time.time()
+    if args.rss_only:
+        for name, mib in peak_rss(names, args.limit).items():
+            print(f'peak RSS {name}: {mib:,.0f} MiB')
+        return
     res = run_interleaved(names, args.epochs, args.warmup, args.limit, log)
     rss = peak_rss(names, args.limit) if args.rss else {}
     if args.json:

@@ -52,7 +52,8 @@ ROWS = [
         {'model': 'lenet-relu', 'lr': 0.1, 'model_kwargs': {'kernel_size': 3, 'channels': [12, 32]}}),
     Row('best-15', 'lenet-best, the recipe below for 15 epochs', {'epochs': 15}, preset='best',
         result='best-15', quick=False),
-    Row('best', 'lenet-best: four 3x3 conv-BN-ReLU, crops+flips, cosine lr, nag, wd, label smoothing',
+    Row('best', 'lenet-best: four 3x3 conv-BN-ReLU; crops+flips, warm-up+cosine lr, nag, wd, '
+        'label smoothing, 30 epochs',
         {}, preset='best', result='best', quick=False),
 ]
 _BY_NAME = {r.name: r for r in ROWS}

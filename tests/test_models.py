@@ -96,3 +96,13 @@ def test_unknown_model_lists_valid_names():
     with pytest.raises(ConfigError) as e:
         get_model('lenet-9000')
     assert 'lenet-9000' in str(e.value) and ', '.join(MODELS) in str(e.value)
+
+
+def test_lenet_choices_can_be_overridden():
+    """Exercise 5.5.1 varies the book's choices through --model-kwargs."""
+    net = get_model('lenet', act='relu', pool='avg', kernel_size=3, channels=(12, 32))
+    net.initialize()
+    net(mx.nd.zeros((1, 1, 28, 28)))
+    conv = net.features[0]
+    assert conv.act._act_type == 'relu' and conv._kwargs['kernel'] == (3, 3)
+    assert isinstance(net.features[1], mx.gluon.nn.AvgPool2D)

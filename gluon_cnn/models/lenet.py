@@ -53,24 +53,25 @@ def _hidden(make, act, batch_norm):
 
 
 # ----------------------------------------------------------------------------- constructors
+# Each sets the book's choices as defaults that --model-kwargs may override (exercise 5.5.1).
 def lenet(**kwargs):
     """d2l zh §5.5 LeNet: 28x28 input, sigmoid, max pooling. 44,426 parameters."""
-    return LeNet(act='sigmoid', pool='max', padding=0, **kwargs)
+    return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, **kwargs})
 
 
 def lenet_en(**kwargs):
     """d2l en §7.6 LeNet: padding 2, sigmoid, average pooling. 61,706 parameters."""
-    return LeNet(act='sigmoid', pool='avg', padding=2, **kwargs)
+    return LeNet(**{'act': 'sigmoid', 'pool': 'avg', 'padding': 2, **kwargs})
 
 
 def lenet_relu(**kwargs):
     """lenet with ReLU activations (and max pooling): trains at much smaller learning rates."""
-    return LeNet(act='relu', pool='max', padding=0, **kwargs)
+    return LeNet(**{'act': 'relu', 'pool': 'max', 'padding': 0, **kwargs})
 
 
 def lenet_bn(**kwargs):
     """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
-    return LeNet(act='sigmoid', pool='max', padding=0, batch_norm=True, **kwargs)
+    return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True, **kwargs})
 
 
 MODELS = {'lenet': lenet, 'lenet-en': lenet_en, 'lenet-relu': lenet_relu, 'lenet-bn': lenet_bn}
