@@ -51,7 +51,7 @@ def main(argv=None):
             print(f'  repeat {r + 1} {s or "(defaults)":45s} train {statistics.median(res["train"]):7.0f} '
                   f'eval {statistics.median(res["eval"]):7.0f} ex/s  load {os.getloadavg()[0]:.1f}',
                   flush=True)
-    print(f'| setting | train ex/s | epoch s | eval ex/s |\n|---|---|---|---|')
+    print('| setting | train ex/s | epoch s | eval ex/s |\n|---|---|---|---|')
     for s, g in got.items():
         print(f'| {s or "(defaults)"} | {statistics.median(g["train"]):,.0f} | '
               f'{statistics.median(g["epoch"]):.2f} | {statistics.median(g["eval"]):,.0f} |')

@@ -6,17 +6,7 @@ from mxnet import nd
 from gluon_cnn.convmat import conv_im2col, conv_matrix, conv_toeplitz, im2col, toeplitz_1d
 from gluon_cnn.scratch import corr2d, corr2d_multi_in_out
 
-GEOMETRIES = [((2, 2), (0, 0), (1, 1)), ((3, 2), (1, 0), (1, 1)), ((1, 3), (0, 2), (2, 1)),
-              ((3, 5), (0, 1), (3, 4)), ((2, 3), (1, 1), (2, 2))]
-
-
-def rand(*shape, seed=0):
-    return nd.array(np.random.RandomState(seed).uniform(-1, 1, shape))
-
-
-def mx_conv(X, K, padding, stride):
-    return nd.Convolution(X.expand_dims(0), K, kernel=K.shape[2:], num_filter=K.shape[0],
-                          pad=padding, stride=stride, no_bias=True)[0]
+from oracles import GEOMETRIES, mx_conv, rand
 
 
 def test_book_example_as_a_matrix():  # d2l zh §5.1: 3x3 input, 2x2 kernel -> a 4x9 matrix

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import mxnet as mx
-import numpy as np
 import pytest
 from mxnet import gluon
 

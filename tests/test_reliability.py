@@ -4,7 +4,6 @@ The oracles are runs that were never interrupted, trainers that were never saved
 loop that reads the loss back after every batch.
 """
 import json
-import os
 import pickle
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from mxnet import autograd, gluon, init, nd
 from gluon_cnn import CheckpointError, DivergedError
 from gluon_cnn import checkpoint, engine
 from gluon_cnn.config import OPTIMIZERS, TrainConfig
-from gluon_cnn.data import ArrayIter, Split
+from gluon_cnn.data import ArrayIter
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ('epoch', 'loss', 'train_acc', 'test_acc')  # what must match; times never do

@@ -94,7 +94,6 @@ def plot_image_grid(images: np.ndarray, titles: Sequence[str] = (), ncols: int =
         vrange = (0, 1)
     n, h, w = images.shape
     ncols = max(1, min(n, ncols))
-    rows = -(-n // ncols)
     px = size / (w + 1)                                  # inches per image pixel
     lines = max((t.count('\n') + 1 for t in titles), default=0)
     top = int(np.ceil((0.04 + 0.14 * lines) / px))  # room for the titles' lines of 8 pt text
