@@ -113,7 +113,7 @@ def summary(metrics: dict) -> str:
     """The one line --quiet prints: final test accuracy, the best epoch, time and where it went."""
     h = metrics['epochs']
     best = max(h, key=lambda m: m['test_acc'])
-    return (f"{metrics['config']['model']}: test acc {h[-1]['test_acc']:.3f} after {len(h)} epochs "
+    return (f"{metrics['config']['model']}: test acc {h[-1]['test_acc']:.3f} after {len(h)} epoch{'s' * (len(h) != 1)} "
             f"(best {best['test_acc']:.3f} at epoch {best['epoch']}), "
             f"{sum(m['seconds'] for m in h):.0f} s, saved in {metrics['config']['out']}")
 
