@@ -190,3 +190,13 @@ def test_preset_reaches_the_engine_schedule():
     sched = engine.lr_scheduler(cfg, steps_per_epoch=10)
     assert [sched(e * 10 + 1) / cfg.lr for e in (0, 1, 2, 5, 8, 12, 19)] == \
         pytest.approx([1, 1, 0.4, 0.2, 0.1, 0.02, 0.02])
+
+
+def test_prototypes_survive_repeated_symbolic_builds():
+    """engine.run traces the net, then hybridizes it: each builds symbols that dump the initializer."""
+    net = get_model('lenet5')
+    prototypes = net.output.prototypes
+    for _ in range(2):
+        mx.sym.var('p', init=prototypes.init)  # what each symbolic build does
+    net.initialize()
+    np.testing.assert_array_equal(prototypes.data().asnumpy(), l5.prototype_codes())

@@ -161,6 +161,21 @@ class PartialConv2D(nn.HybridBlock):
         return {'macs': macs, 'connections': macs + len(self.table) * hw}  # + one bias per unit
 
 
+@mx.init.register
+class FixedArray(mx.init.Initializer):
+    """Sets a parameter to a fixed array (the RBF prototypes).
+
+    Not mx.init.Constant: with an array value, its dumps() replaces the array by a list, so the
+    second symbolic build of the net (trace, then hybridized training) fails on `list.asnumpy`.
+    """
+
+    def __init__(self, value):
+        super().__init__(value=np.asarray(value, dtype=np.float32).tolist())  # JSON-able, as dumps() needs
+
+    def _init_weight(self, _, arr):
+        arr[:] = np.array(self._kwargs['value'], dtype=np.float32)
+
+
 class RBFOutput(nn.HybridBlock):
     """Section II.B's output layer: y_i = sum_j (x_j - w_ij)^2 with fixed +-1 prototypes w_i.
 
@@ -171,7 +186,7 @@ class RBFOutput(nn.HybridBlock):
         super().__init__(**kwargs)
         with self.name_scope():  # fixed: never updated, and no gradient computed
             self.prototypes = self.params.get('prototypes', shape=codes.shape, grad_req='null',
-                                              init=mx.init.Constant(codes), differentiable=False)
+                                              init=FixedArray(codes), differentiable=False)
 
     def hybrid_forward(self, F, x, prototypes):
         np_, _ = _ops(F)
