@@ -9,11 +9,10 @@ import argparse
 import json
 import sys
 
-from gluon_cnn import engine, trace
+from gluon_cnn import engine
 from gluon_cnn.cli import run_cli
 from gluon_cnn.augment import AUGMENTS
 from gluon_cnn.config import OPTIMIZERS, PRESETS, TrainConfig
-from gluon_cnn.models import default_input_shape, get_model
 from gluon_cnn.progress import epoch_bars
 from gluon_cnn.recipe import LR_SCHEDULES
 
@@ -84,16 +83,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**given_fields(args))
 
 
-def trace_table(cfg: TrainConfig) -> str:
-    """--trace: the model as it will be trained, at the input size the data will have."""
-    net = get_model(cfg.model, **cfg.model_kwargs)
-    shape = default_input_shape(cfg.model)
-    if cfg.resize:  # resized images, plus the padding the model asks for (LeNet-5: 28 -> 32)
-        pad = getattr(net, 'input_spec', {}).get('pad', 0)
-        shape = tuple(shape[:2]) + (cfg.resize + 2 * pad,) * 2
-    return str(trace(net, shape))
-
-
 def start(args: argparse.Namespace) -> dict:
     """A new run, or with --resume the run in DIR continued from its last checkpoint.
 
@@ -102,9 +91,8 @@ def start(args: argparse.Namespace) -> dict:
     show = dict(log=(lambda *a: None) if args.quiet else print,
                progress=epoch_bars() if sys.stdout.isatty() and not args.quiet else None)
     cfg = engine.resume_config(args.resume, given_fields(args)) if args.resume else config_from_args(args)
-    if args.trace:
-        print(trace_table(cfg))
-    metrics = engine.run(cfg, resume=bool(args.resume), **show)
+    # --trace: the layer table at the input size the data has, printed even with --quiet
+    metrics = engine.run(cfg, resume=bool(args.resume), on_trace=print if args.trace else None, **show)
     print(summary(metrics))
     return metrics
 

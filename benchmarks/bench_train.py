@@ -63,8 +63,7 @@ class Ours(Arm):
     def __init__(self, train, test, limit):
         engine.seed_everything(SEED)
         self.net = get_model(MODEL)
-        spec = getattr(self.net, 'input_spec', {})
-        kw = dict(pad=spec.get('pad', 0), value_range=spec.get('value_range', (0.0, 1.0)))
+        kw = gdata.input_options(getattr(self.net, 'input_spec', {}))
         self.train_iter = gdata.ArrayIter(train, BATCH, shuffle=True, seed=SEED, limit=limit, **kw)
         self.test_iter = gdata.ArrayIter(test, BATCH, **kw)
         self.net.initialize(init.Xavier())

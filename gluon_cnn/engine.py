@@ -224,8 +224,7 @@ def load_run_data(cfg: TrainConfig, ctx, input_spec: dict):
     if cfg.limit is not None and cfg.limit > len(train_split.labels):
         raise ConfigError(f'--limit {cfg.limit} is larger than the {len(train_split.labels):,} '
                           f'training examples of {cfg.dataset}')
-    kw = dict(ctx=ctx, pad=input_spec.get('pad', 0), resize=cfg.resize,
-              value_range=input_spec.get('value_range', (0.0, 1.0)))
+    kw = dict(ctx=ctx, resize=cfg.resize, **gdata.input_options(input_spec))
     return (gdata.ArrayIter(train_split, cfg.batch_size, shuffle=True, seed=cfg.seed,
                             limit=cfg.limit, **kw),
             gdata.ArrayIter(test_split, cfg.batch_size, **kw))
@@ -245,12 +244,13 @@ def default_out(cfg: TrainConfig) -> Path:
     return Path('runs') / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dict:
+def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None, on_trace=None) -> dict:
     """Train `cfg.model` as configured, save parameters and metrics.json; returns the metrics.
 
     A checkpoint is written into `cfg.out` after every epoch; resume=True continues the run there
     from its latest checkpoint (build cfg with `resume_config`). SIGTERM stops like Ctrl-C.
     progress: per-epoch bars for `train` (train.py passes gluon_cnn.progress.epoch_bars() on a TTY).
+    on_trace(table): receives the layer table at the input size the data has (train.py --trace).
     """
     cfg.validate()
     ctx = get_ctx(cfg.ctx)
@@ -258,8 +258,11 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dic
     out = Path(cfg.out) if cfg.out else default_out(cfg)
     ckpt = checkpoint.load_checkpoint(out) if resume else None  # refuse a bad one before any work
     seed_everything(cfg.seed)
-    train_iter, test_iter = load_run_data(cfg, ctx, getattr(net, 'input_spec', {}))
-    _check_input(net, cfg, train_iter.input_shape)
+    spec = getattr(net, 'input_spec', {})
+    train_iter, test_iter = load_run_data(cfg, ctx, spec)
+    layers = _check_input(net, cfg, gdata.input_shape(spec, cfg.resize))
+    if on_trace:
+        on_trace(str(layers))
     _prepare_out(out)  # after the checks above, so a refused run leaves no empty folder
     # A parameter's own initializer (LeNet-5's +-2.4/fan_in) always wins over this default; 'model'
     # falls back to Gluon's own default, Uniform(0.07), instead of the book's Xavier.
@@ -276,7 +279,7 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dic
         loss = recipe.LabelSmoothingLoss(cfg.label_smoothing)
     else:
         loss = getattr(net, 'train_loss', gluon.loss.SoftmaxCrossEntropyLoss)()
-    augment = make_augment(cfg.augment, fill=getattr(net, 'input_spec', {}).get('value_range', (0.0,))[0])
+    augment = make_augment(cfg.augment, fill=gdata.input_options(spec)['value_range'][0])
     config = {**vars(cfg), 'out': str(out)}
     save = lambda h: checkpoint.save_checkpoint(out, net, trainer, h, train_iter.rng, config)
     with _sigterm_as_interrupt(), _explain_stop(out, cfg.lr):
@@ -296,10 +299,10 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None) -> dic
 
 
 def _check_input(net, cfg: TrainConfig, shape: tuple):
-    """Refuse, before any work, an input the net cannot take (AlexNet on 28x28) with the fix."""
+    """The net's trace at `shape`; an input it cannot take (AlexNet on 28x28) is refused, with the fix."""
     from .trace import trace  # symbolic shapes only: the net's parameters stay untouched
     try:
-        trace(net, shape)
+        return trace(net, shape)
     except TraceError as e:
         side = default_input_shape(cfg.model)[-1]
         raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs '

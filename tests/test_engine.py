@@ -104,3 +104,12 @@ def test_input_too_small_for_the_model_names_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r'alexnet cannot take 28x28 inputs .*pass --resize 224'):
         engine.run(cfg, log=lambda *_: None)
     assert not (tmp_path / 'run').exists()  # nothing written for a refused run
+
+
+def test_trace_flag_shows_the_shape_the_data_has(tmp_path):
+    """--trace prints the table at the size ArrayIter feeds: LeNet-5's 28x28 images padded to 32."""
+    r = run_train('--model', 'lenet5', '--trace', '--quiet', '--limit', '256', '--epochs', '1',
+                  '--out', str(tmp_path / 'run'))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('LeNet5: (1, 1, 32, 32) -> (1, 10)')
+    assert r.stdout.count('\n') > 10  # the table, then the one summary line of --quiet

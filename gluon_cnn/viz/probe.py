@@ -61,9 +61,8 @@ def load_run(run_dir, ctx=None) -> Run:
 def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
     """(iterator, raw test Split): test images fed as in training (pad, value range, resize)."""
     _, test = gdata.load_dataset(run.cfg.dataset, run.cfg.data_dir)
-    spec = run.input_spec
-    it = gdata.ArrayIter(test, batch_size, limit=limit, pad=spec.get('pad', 0),
-                         value_range=spec.get('value_range', (0.0, 1.0)), resize=run.cfg.resize)
+    it = gdata.ArrayIter(test, batch_size, limit=limit, resize=run.cfg.resize,
+                         **gdata.input_options(run.input_spec))
     return it, test
 
 

@@ -4,6 +4,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .. import data as gdata
 from ..data import get_labels
 from ..errors import ConfigError
 from . import figures
@@ -86,7 +87,7 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
     units = list(range(min(n, max_units)) if units is None else units)
     if not units or not all(0 <= u < n for u in units):
         raise ConfigError(f'--units {units}: {layer or "the output"} has units 0..{n - 1}')
-    value_range = run.input_spec.get('value_range', (0.0, 1.0))
+    value_range = gdata.input_options(run.input_spec)['value_range']
     shape = _input_shape(run)
     rows, titles = [], []
     for l1 in l1s:
