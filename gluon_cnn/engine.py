@@ -102,12 +102,12 @@ def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
 
 
 def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybridize=True,
-          start_epoch=0, history=None, on_epoch=print, lr_at=None, augment=None, progress=None,
+          start_epoch=0, history=None, on_epoch=print, augment=None, progress=None,
           seed=None, on_checkpoint=None, check_every=CHECK_EVERY):
     """The book's train_ch5 loop; returns the list of per-epoch metric dicts.
 
-    on_epoch(line) is called with the book's epoch line after every epoch; lr_at(epoch) sets the
-    learning rate at the start of each epoch when given. `start_epoch` and `history` resume a run.
+    on_epoch(line) is called with the book's epoch line after every epoch; learning-rate schedules
+    live in the trainer (make_trainer's lr_scheduler). `start_epoch` and `history` resume a run.
     augment(X) transforms each training batch on the device (see gluon_cnn.augment).
     progress(epoch, num_epochs, num_batches) makes a per-epoch bar (gluon_cnn.progress.epoch_bars).
     seed: re-seed every generator at each epoch start from (seed, epoch), so a resumed run draws
@@ -121,8 +121,6 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
         objective.hybridize(static_alloc=True, static_shape=True)
     history = list(history or [])
     for epoch in range(start_epoch, num_epochs):
-        if lr_at is not None:
-            trainer.set_learning_rate(lr_at(epoch))
         if seed is not None:
             seed_everything(epoch_seed(seed, epoch))
         start = time.time()
