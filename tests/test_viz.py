@@ -14,7 +14,7 @@ import matplotlib.image
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import gluon, npx
+from mxnet import autograd, gluon, npx
 
 from gluon_cnn import engine, get_model
 from gluon_cnn import data as gdata
@@ -151,6 +151,86 @@ def test_maximization_raises_activation(lenet, target):
     assert np.abs(pulled.images).sum() < np.abs(plain.images).sum()  # L1 shrinks x
     for r in (plain, sparse, pulled):
         assert r.images.min() >= 0 and r.images.max() <= 1
+
+
+@pytest.mark.parametrize('name', ['lenet', 'lenet-bn'])
+def test_input_gradients_match_central_differences(name):
+    """Input gradients through MaxPool2D and BatchNorm are right, every time.
+
+    Oracle: central differences of the forward pass (which is right in inference mode) on a
+    float64 copy of the net, one perturbed image per pixel. Under plain record(train_mode=False)
+    mxnet 1.9.1 gets both wrong: oneDNN max pooling reads an unwritten workspace, and BatchNorm's
+    backward differentiates through batch statistics the forward did not use.
+    """
+    mx.random.seed(1)
+    net, net64 = get_model(name), get_model(name)
+    x = np.random.RandomState(3).rand(2, 1, 28, 28)
+    for n in (net, net64):
+        n.initialize(mx.init.Xavier())
+        n(mx.nd.array(x))  # finish deferred init
+    for p, p64 in zip(net.collect_params().values(), net64.collect_params().values()):
+        if p.name.endswith('running_var'):
+            p.set_data(p.data() + 0.5)  # running stats unlike any batch's
+        p64.set_data(p.data())
+    net64.cast('float64')
+    stats = {k: v.data().asnumpy() for k, v in net.collect_params('.*running.*').items()}
+    weights = np.arange(10)
+
+    X = mx.nd.array(x)
+    grads = []
+    for _ in range(4):
+        X.attach_grad()
+        with viz.inference_gradients(net):
+            score = (net(X) * mx.nd.array(weights)).sum()
+        score.backward()
+        grads.append(X.grad.asnumpy())
+
+    eps, hw = 1e-7, 28 * 28  # small enough that no max-pool window changes its winner
+    bumps = eps * np.eye(hw).reshape(hw, 1, 28, 28)
+    oracle = np.empty_like(x)
+    for i in range(len(x)):
+        up, down = (net64(mx.nd.array(x[i] + s * bumps, dtype='float64')).asnumpy() @ weights
+                    for s in (1, -1))
+        oracle[i] = ((up - down) / (2 * eps)).reshape(1, 28, 28)
+    for g in grads:
+        np.testing.assert_allclose(g, oracle, rtol=1e-3, atol=1e-4 * np.abs(oracle).max())
+    for k, v in net.collect_params('.*running.*').items():
+        np.testing.assert_array_equal(v.data().asnumpy(), stats[k])  # running stats untouched
+
+
+def test_batchnorm_input_gradient_in_closed_form():
+    """In inference, BatchNorm is y = gamma (x - mean) / sqrt(var + eps) + beta: dy/dx = gamma / sqrt(var + eps)."""
+    bn = gluon.nn.BatchNorm(in_channels=2)
+    bn.initialize()
+    bn.gamma.set_data(mx.nd.array([1.0, 3.0]))
+    bn.running_var.set_data(mx.nd.array([4.0, 9.0]))
+    x = mx.nd.array(np.random.RandomState(0).rand(3, 2, 2, 2))
+    x.attach_grad()
+    with viz.inference_gradients(bn):
+        y = bn(x).sum()
+    y.backward()
+    expected = np.array([1 / np.sqrt(4 + 1e-5), 3 / np.sqrt(9 + 1e-5)])[None, :, None, None]
+    np.testing.assert_allclose(x.grad.asnumpy(), np.broadcast_to(expected, x.shape), rtol=1e-5)
+
+
+def test_inference_gradients_turn_dropout_off_and_restore_it():
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(8), gluon.nn.Dropout(0.5), gluon.nn.Dense(1))
+    net.initialize()
+    net.hybridize()
+    x = mx.nd.ones((1, 4))
+    grads = []
+    for _ in range(3):
+        x.attach_grad()
+        with viz.inference_gradients(net):
+            y = net(x)
+        y.backward()
+        grads.append(x.grad.asnumpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_array_equal(grads[0], grads[2])
+    with autograd.record(train_mode=True):
+        dropped = net[1](mx.nd.ones((1, 1000)))
+    assert (dropped.asnumpy() == 0).any()  # Dropout is back on after the block
 
 
 def test_maximization_in_numpy_mode():

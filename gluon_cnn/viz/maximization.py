@@ -9,15 +9,17 @@ only the pixels the unit really needs.
 The units are optimized together as one batch, one image per unit: in inference mode the
 examples of a batch do not interact, so d(sum_k a_k(x_k))/dx_k = da_k/dx_k.
 """
+from contextlib import contextmanager
 from typing import NamedTuple, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
+from mxnet.gluon import nn
 
 from .probe import Layer, capture
 
-__all__ = ['Maximized', 'maximize']
+__all__ = ['Maximized', 'inference_gradients', 'maximize']
 
 
 class Maximized(NamedTuple):
@@ -29,6 +31,44 @@ class Maximized(NamedTuple):
 def _array(x: np.ndarray, ctx):
     """An NDArray of the kind the net expects (d2l 1.x readers run in npx.set_np() mode)."""
     return mx.np.array(x, ctx=ctx) if mx.util.is_np_array() else mx.nd.array(x, ctx=ctx)
+
+
+@contextmanager
+def inference_gradients(net: gluon.Block):
+    """Record with autograd in train mode, with the net's inference behaviour: BatchNorm on its
+    running statistics (and leaving them alone), Dropout off.
+
+    Why not simply autograd.record(train_mode=False): in mxnet 1.9.1 that gives wrong input
+    gradients. oneDNN max pooling run with is_train=False keeps no workspace, and its backward
+    reads whatever is in that memory (different on every call; the apache/mxnet#10994 family).
+    BatchNorm's backward differentiates through batch statistics that the forward did not use.
+    tests/test_viz.py checks this against central differences and BatchNorm's closed form.
+    """
+    saved = []
+
+    def freeze(block):
+        if isinstance(block, nn.BatchNorm):
+            saved.append((block._kwargs, 'use_global_stats', block._kwargs['use_global_stats']))
+            block._kwargs['use_global_stats'] = True   # scale and shift by the running stats
+        elif isinstance(block, nn.Dropout):
+            saved.append((block.__dict__, '_rate', block._rate))
+            block._rate = 0.0
+
+    def rebuild(block):  # a hybridized block baked the old settings into its cached graph
+        if isinstance(block, gluon.HybridBlock):
+            block._clear_cached_op()
+
+    net.apply(freeze)
+    if saved:
+        net.apply(rebuild)
+    try:
+        with autograd.record(train_mode=True):
+            yield
+    finally:
+        for where, key, value in saved:
+            where[key] = value
+        if saved:
+            net.apply(rebuild)
 
 
 def _activations(net, layer: Optional[Layer], units: Sequence[int], X, spatial: str):
@@ -55,16 +95,21 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
     """Gradient ascent on the input for each unit in `units` of `layer` (None: the net's output).
 
     shape : one input's (C, H, W).
-    lr : step size as a fraction of the value range; each step's gradient is scaled to mean
-        magnitude 1 per image, so the same lr suits sigmoid and ReLU nets, and it decays linearly.
+    lr : first step size as a fraction of the value range; each step's gradient is scaled to mean
+        magnitude 1 per image, so the same lr suits sigmoid and ReLU nets.
     l1 : weight of the penalty l1 * |x - background|, relative to that unit-magnitude gradient,
         applied as a proximal (soft-threshold) step, so pixels the unit cares little about become
         exactly background; 0 turns it off.
     spatial : 'center' maximizes a conv channel's centre unit, 'mean' its mean over the map.
     x0 : starting images (K, C, H, W); default mid-grey with a little noise (seeded by `seed`).
 
-    Returns each unit's best iterate by J = a(x) / s - l1 * sum|x - background| (s: the mean
-    |da/dx| at the start), so J(x*) >= J(x0), and without L1, a(x*) >= a(x0).
+    Each unit keeps its own step size with backtracking: a step that does not raise
+    J = a(x) / s - l1 * sum|x - background| (s: the mean |da/dx| at the start) is undone and the
+    step halved; one that does is kept and the step grows a little. So J rises monotonically:
+    J(x*) >= J(x0), and without L1 a(x*) > a(x0) wherever the gradient at x0 is not zero.
+    (Fixed steps are not enough: a centre conv unit's gradient lives on its receptive field only,
+    so the mean-|g| scaling makes large per-pixel steps there, and they overshoot the max-pool
+    switches.)
     """
     ctx = ctx or mx.cpu()
     lo, hi = value_range
@@ -78,7 +123,7 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
         """a (K,) and da/dx (K, C, H, W) at x, as numpy."""
         X = _array(x, ctx)
         X.attach_grad()
-        with autograd.record(train_mode=False):  # BatchNorm running stats, no dropout
+        with inference_gradients(net):  # BatchNorm running stats, no dropout
             a = _activations(net, layer, units, X, spatial)
             total = a.sum()
         total.backward()
@@ -88,17 +133,18 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
     start, scale = a.copy(), np.maximum(np.abs(g).mean(axis=(1, 2, 3)), 1e-12)
     # the objective J = a / scale - l1 * sum|x - background|, with the start's gradient scale
     objective = lambda x, a: a / scale - l1 * np.abs(x - lo).sum(axis=(1, 2, 3))  # noqa: E731
-    best = [x.copy(), a.copy(), objective(x, a)]  # each unit's best image so far, a and J
-    for t in range(steps):
-        g /= np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + 1e-12  # mean |g| = 1 per image
-        step = lr * (hi - lo) * (1 - t / steps)
-        x = x + step * g                          # ascent on a
+    j = objective(x, a)
+    step = np.full(len(units), lr * (hi - lo), dtype=np.float32)  # per unit
+    for _ in range(steps):
+        s = step[:, None, None, None]
+        direction = g / (np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + 1e-12)  # mean |.| = 1
+        trial = x + s * direction                 # ascent on a
         if l1:  # proximal step for l1 * |x - background|: shrink towards it, stop there (ISTA)
-            x = lo + np.sign(x - lo) * np.maximum(np.abs(x - lo) - step * l1, 0)
-        x = np.clip(x, lo, hi).astype(np.float32)
-        a, g = evaluate(x)
-        # fixed-size steps can overshoot; keep each unit's best image by J
-        j = objective(x, a)
-        better = j > best[2]
-        best[0][better], best[1][better], best[2][better] = x[better], a[better], j[better]
-    return Maximized(best[0], start, best[1])
+            trial = lo + np.sign(trial - lo) * np.maximum(np.abs(trial - lo) - s * l1, 0)
+        trial = np.clip(trial, lo, hi).astype(np.float32)
+        a_t, g_t = evaluate(trial)
+        j_t = objective(trial, a_t)
+        up = j_t > j                               # keep the step where J rose, undo it elsewhere
+        x[up], a[up], g[up], j[up] = trial[up], a_t[up], g_t[up], j_t[up]
+        step = np.where(up, np.minimum(step * 1.25, 4 * lr * (hi - lo)), step * 0.5)
+    return Maximized(x, start, a)
