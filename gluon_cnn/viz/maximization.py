@@ -17,6 +17,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
+from ..widen import clear_cached_graphs
 from .probe import Layer, capture
 
 __all__ = ['Maximized', 'inference_gradients', 'maximize']
@@ -54,13 +55,9 @@ def inference_gradients(net: gluon.Block):
             saved.append((block.__dict__, '_rate', block._rate))
             block._rate = 0.0
 
-    def rebuild(block):  # a hybridized block baked the old settings into its cached graph
-        if isinstance(block, gluon.HybridBlock):
-            block._clear_cached_op()
-
     net.apply(freeze)
     if saved:
-        net.apply(rebuild)
+        clear_cached_graphs(net)  # a hybridized block baked the old settings into its graph
     try:
         with autograd.record(train_mode=True):
             yield
@@ -68,7 +65,7 @@ def inference_gradients(net: gluon.Block):
         for where, key, value in saved:
             where[key] = value
         if saved:
-            net.apply(rebuild)
+            clear_cached_graphs(net)
 
 
 def _activations(net, layer: Optional[Layer], units: Sequence[int], X, spatial: str):

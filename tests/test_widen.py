@@ -1,0 +1,150 @@
+"""gluon_cnn.widen: 6-channel convolutions run as 8-channel ones and nothing a user sees changes.
+
+Oracle: the same net without widening, i.e. MXNet's own Conv2D, for outputs, parameter gradients
+and a whole SGD step; parametrized over the registry (models with nothing to widen must be left
+exactly alone).
+"""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon, npx
+from mxnet.gluon import nn
+
+from gluon_cnn import engine, get_model, list_models
+from gluon_cnn.widen import widen_pairs, widened
+from test_models import build, example
+
+LENETS = {'lenet', 'lenet-en', 'lenet-relu'}  # conv(6) -> pool -> conv; lenet-bn has BN between
+WIDENED = LENETS | {'nin'}                      # NiN's last block: 3x3 conv(10) -> 1x1(10) -> 1x1(10)
+
+
+@pytest.mark.parametrize('name', list_models())
+def test_which_pairs_are_widened(name):
+    net = get_model(name)
+    pairs = widen_pairs(net)
+    if name in LENETS:
+        assert pairs == [(net.features[0], net.features[2])]
+    elif name == 'nin':  # a chain: the middle 1x1 conv is widened on both sides
+        (a, b), (b2, c) = pairs
+        assert b is b2 and [x._channels for x in (a, b, c)] == [10, 10, 10]
+        assert a._kwargs['kernel'] == (3, 3) and c._kwargs['kernel'] == (1, 1)
+    else:  # BatchNorm in between, custom layers, or channels already multiples of 8
+        assert pairs == []
+
+
+def _grads(net, x, y, widen):
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    mx.random.seed(5)  # the same dropout masks (NiN)
+    with widened(net) if widen else _nothing():
+        with autograd.record():
+            out = net(x)
+            l = loss(out, y)
+        l.backward()
+    return out.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items()}
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
+@pytest.mark.parametrize('name', sorted(WIDENED))
+def test_outputs_and_gradients_equal_the_plain_layers(name, hybridize):
+    net, x = build(name), example(name)
+    y = mx.nd.array([3, 7])
+    net(x)  # finish deferred init
+    if hybridize:
+        net.hybridize(static_alloc=True, static_shape=True)
+    out, grads = _grads(net, x, y, widen=False)
+    wide_out, wide_grads = _grads(net, x, y, widen=True)
+    np.testing.assert_allclose(wide_out, out, rtol=1e-5, atol=1e-6)
+    assert wide_grads.keys() == grads.keys()
+    for k in grads:
+        np.testing.assert_allclose(wide_grads[k], grads[k], rtol=1e-4, atol=1e-7, err_msg=k)
+
+
+def test_inside_the_block_the_producer_has_8_channels_and_everything_is_restored():
+    net, x = build('lenet-en'), example('lenet-en')
+    net.hybridize()
+    y = net(x).asnumpy()  # (the first call also settles deferred shapes shown by repr)
+    before = (repr(net), y, {k: p.shape for k, p in net.collect_params().items()})
+    conv0, conv1 = net.features[0], net.features[2]
+    with widened(net):
+        assert conv0(x).shape == (2, 8, 28, 28)           # 6 real + 2 constant channels
+        assert net.features[:2](x).shape == (2, 8, 14, 14)
+        with widened(net):                                 # re-entrant: nothing more happens
+            assert conv0(x).shape == (2, 8, 28, 28)
+        assert conv0(x).shape == (2, 8, 28, 28)
+    assert type(conv0) is nn.Conv2D and type(conv1) is nn.Conv2D
+    assert conv0(x).shape == (2, 6, 28, 28)
+    assert repr(net) == before[0]
+    np.testing.assert_array_equal(net(x).asnumpy(), before[1])  # the hybridized graph was rebuilt
+    assert {k: p.shape for k, p in net.collect_params().items()} == before[2]
+
+
+def test_restored_after_an_exception():
+    net, x = build('lenet'), example('lenet')
+    with pytest.raises(RuntimeError):
+        with widened(net):
+            raise RuntimeError('boom')
+    assert net.features[0](x).shape[1] == 6 and type(net.features[2]) is nn.Conv2D
+
+
+def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
+    net = get_model('lenet')
+    net.initialize()
+    x = example('lenet')
+    with widened(net):  # shapes unknown: the zero padding would hide them from inference
+        assert type(net.features[0]) is nn.Conv2D
+        assert net(x).shape == (2, 10)
+    fresh = get_model('lenet')
+    fresh.initialize()
+    seen = []  # the class of conv0 at the end of the epoch, still inside training
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    batch = [(x, mx.nd.array([1, 2]))]
+    engine.train(fresh, batch, batch, loss, engine.make_trainer(fresh, 'sgd', 0.1), 1,
+                 on_epoch=None, hybridize=False,
+                 on_checkpoint=lambda h: seen.append(type(fresh.features[0]).__name__))
+    assert seen == ['_Widened']  # widened during the epoch, although it started deferred
+    assert type(fresh.features[0]) is nn.Conv2D
+
+
+def test_numpy_mode_is_left_alone():
+    npx.set_np()
+    try:
+        net = get_model('lenet')
+        net.initialize()
+        x = mx.np.ones((1, 1, 28, 28))
+        with widened(net):
+            assert type(net.features[0]) is nn.Conv2D
+            assert net.features[0](x).shape == (1, 6, 24, 24)
+    finally:
+        npx.reset_np()
+
+
+def test_engine_step_matches_a_plain_gluon_step():
+    """One epoch of engine.train (widened inside) lands on the parameters of the book's plain loop."""
+    rng = np.random.RandomState(0)
+    X = mx.nd.array(rng.uniform(0, 1, (64, 1, 28, 28)))
+    nets = [build('lenet-en', seed=3), build('lenet-en', seed=3)]
+    for net in nets:
+        mx.random.seed(4)
+        net(X[:1])  # the same deferred initialization for both
+    Y = mx.nd.array(rng.randint(0, 10, 64))
+    batches = [(X[:32], Y[:32]), (X[32:], Y[32:])]
+    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainers = [engine.make_trainer(n, 'sgd', 0.5) for n in nets]
+    engine.train(nets[0], batches, batches[:1], loss, trainers[0], 1, on_epoch=None)
+    for x, y in batches:  # the book's loop, imperative, unwidened
+        with autograd.record():
+            l = loss(nets[1](x), y)
+        l.backward()
+        trainers[1].step(x.shape[0])
+    assert type(nets[0].features[0]) is nn.Conv2D
+    for (k, a), b in zip(nets[0].collect_params().items(), nets[1].collect_params().values()):
+        np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
