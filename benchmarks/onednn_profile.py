@@ -6,7 +6,8 @@ Re-runs itself with DNNL_VERBOSE=1, trains `--batches` steps of 'lenet-en' at ba
 gluon_cnn.engine does (hybridized net + loss, SGD), skips the first `--skip` steps (primitive
 creation) and sums each primitive's exec time per step, with the implementation oneDNN chose.
 
-    python benchmarks/onednn_profile.py
+    python benchmarks/onednn_profile.py              # as the engine trains: widened to 8 channels
+    python benchmarks/onednn_profile.py --widen 0    # the book's 6 channels as they are
 """
 import argparse
 import collections
@@ -19,37 +20,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 MARK = 'PROFILE-START'
 
 
-def child(batches: int, skip: int):
+def child(batches: int, skip: int, block: int):
     """Train `batches` steps, printing MARK after `skip` of them."""
     from mxnet import autograd, gluon, init, nd
-    from gluon_cnn import data as gdata, engine, get_model
+    from gluon_cnn import data as gdata, engine, get_model, widen
     train, _ = gdata.load_dataset()
     net = get_model('lenet-en')
     net.initialize(init.Xavier())
     trainer = engine.make_trainer(net, 'sgd', 0.9)
     objective = engine._Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
-    for i, (X, y) in enumerate(gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)):
-        if i == skip:
-            nd.waitall()
-            print(MARK, flush=True)
-        with autograd.record():
-            l, _ = objective(X, y)
-        l.backward()
-        trainer.step(X.shape[0])
-    nd.waitall()
+    data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
+    net(next(iter(data))[0][:1])  # settle deferred shapes, as engine.train does
+    widen.BLOCK = block or 1      # 1: every channel count is a multiple, nothing is widened
+    with widen.widened(net):
+        for i, (X, y) in enumerate(data):
+            if i == skip:
+                nd.waitall()
+                print(MARK, flush=True)
+            with autograd.record():
+                l, _ = objective(X, y)
+            l.backward()
+            trainer.step(X.shape[0])
+        nd.waitall()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--batches', type=int, default=30, help='training steps to run (default 30)')
     p.add_argument('--skip', type=int, default=10, help='first steps not counted (default 10)')
+    p.add_argument('--widen', type=int, default=8,
+                   help='channel multiple for gluon_cnn.widen (default 8, as the engine; 0: off)')
     p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        return child(args.batches, args.skip)
+        return child(args.batches, args.skip, args.widen)
     out = subprocess.run([sys.executable, __file__, '--child', '--batches', str(args.batches),
-                          '--skip', str(args.skip)], env={**os.environ, 'DNNL_VERBOSE': '1'},
+                          '--skip', str(args.skip), '--widen', str(args.widen)], env={**os.environ, 'DNNL_VERBOSE': '1'},
                          capture_output=True, text=True, check=True).stdout
     steps = args.batches - args.skip
     total = collections.Counter()

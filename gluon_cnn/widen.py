@@ -7,7 +7,8 @@ the channel counts are multiples of 8. For LeNet's 6 channels it falls back to i
 
 How: in a Sequential, a Conv2D producer with c channels (c not a multiple of 8), followed only by
 channel-wise layers (activation, pooling) and then a Conv2D consumer, is computed as
-- the producer with c' = ceil8(c) filters: its weight and bias get c' - c zero rows in the graph;
+- the producer with c' filters, c rounded up to a multiple of 8 (or 16): its weight and bias get
+  c' - c zero rows in the graph;
   the extra channels carry the constant act(0) (0.5 for a sigmoid) through the pooling,
 - the consumer with c' input channels: its weight gets c' - c zero columns, so the constants
   contribute exactly 0.
@@ -31,14 +32,9 @@ from mxnet import gluon
 from mxnet.gluon import nn
 from mxnet.util import is_np_array
 
-__all__ = ['widened', 'widen_pairs', 'clear_cached_graphs', 'BLOCK']
+__all__ = ['widened', 'widen_pairs', 'clear_cached_graphs']
 
-BLOCK = 8  # channel multiple for oneDNN's direct AVX2/AVX-512 convolution kernels
 _CHANNELWISE = (nn.Activation, nn.MaxPool2D, nn.AvgPool2D)
-
-
-def _ceil(c: int) -> int:
-    return -(-c // BLOCK) * BLOCK
 
 
 def _zeros(F, a, axis: int, n: int):
@@ -67,15 +63,16 @@ def _plain_conv(block) -> bool:
     return type(block) is nn.Conv2D and k.get('num_group') == 1 and k.get('layout') == 'NCHW'
 
 
-def widen_pairs(net) -> list:
-    """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen."""
+def widen_pairs(net, multiple: int = 8) -> list:
+    """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen. Convolutions
+    already widened are not plain Conv2D any more, so a nested `widened` finds nothing."""
     pairs = []
 
     def visit(block):
         if isinstance(block, (nn.Sequential, nn.HybridSequential)):
             layers = list(block._children.values())
             for i, producer in enumerate(layers):
-                if not (_plain_conv(producer) and producer._channels % BLOCK):
+                if not (_plain_conv(producer) and producer._channels % multiple):
                     continue
                 j = i + 1
                 while j < len(layers) and type(layers[j]) in _CHANNELWISE:
@@ -93,14 +90,16 @@ def clear_cached_graphs(net):
 
 
 @contextmanager
-def widened(net):
-    """Within the block, `net`'s widenable conv pairs run widened (see the module docstring).
+def widened(net, multiple: int = 8):
+    """Within the block, `net`'s widenable conv pairs run with channels rounded up to `multiple`
+    (see the module docstring). 8 suits the forward pass; the engine trains with 16, for which
+    oneDNN also has a direct kernel for a 1-channel conv's weight gradient (benchmarks/README.md).
 
-    Re-entrant: a nested `widened(net)` changes nothing. A net whose parameters wait for deferred
-    initialization is left alone. Cached graphs are rebuilt on entry and exit (a few
-    milliseconds for LeNet).
+    Re-entrant: a nested `widened` changes nothing. A net whose parameters wait for deferred
+    initialization is left alone. Cached graphs of `net` and of the blocks inside it are rebuilt
+    on entry and exit (milliseconds for LeNet); pass the outermost hybridized block.
     """
-    pairs = [] if is_np_array() or getattr(net, '_gluon_cnn_widened', False) else widen_pairs(net)
+    pairs = [] if is_np_array() else widen_pairs(net, multiple)
     # the zero padding hides the weight's shape from Gluon's deferred initialization: widen only
     # nets whose shapes are settled (the engine runs one batch first; see engine.train)
     if not pairs or any(c.weight._data is None for pair in pairs for c in pair):
@@ -108,14 +107,13 @@ def widened(net):
         return
     widen = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both
     for producer, consumer in pairs:
-        extra = _ceil(producer._channels) - producer._channels
+        extra = -producer._channels % multiple
         widen.setdefault(producer, [0, 0])[0] = extra
         widen.setdefault(consumer, [0, 0])[1] = extra
     for conv, (extra_out, _) in widen.items():
         conv._kwargs = dict(conv._kwargs, num_filter=conv._channels + extra_out)
         conv._widen = tuple(widen[conv])
         conv.__class__ = _Widened
-    net._gluon_cnn_widened = True
     clear_cached_graphs(net)
     try:
         yield net
@@ -124,5 +122,4 @@ def widened(net):
             conv._kwargs = dict(conv._kwargs, num_filter=conv._channels)
             conv.__class__ = nn.Conv2D
             del conv._widen
-        net._gluon_cnn_widened = False
         clear_cached_graphs(net)

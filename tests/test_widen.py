@@ -32,10 +32,10 @@ def test_which_pairs_are_widened(name):
         assert pairs == []
 
 
-def _grads(net, x, y, widen):
+def _grads(net, x, y, multiple):
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     mx.random.seed(5)  # the same dropout masks (NiN)
-    with widened(net) if widen else _nothing():
+    with widened(net, multiple) if multiple else _nothing():
         with autograd.record():
             out = net(x)
             l = loss(out, y)
@@ -51,16 +51,17 @@ class _nothing:
         return False
 
 
+@pytest.mark.parametrize('multiple', [8, 16])
 @pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
 @pytest.mark.parametrize('name', sorted(WIDENED))
-def test_outputs_and_gradients_equal_the_plain_layers(name, hybridize):
+def test_outputs_and_gradients_equal_the_plain_layers(name, hybridize, multiple):
     net, x = build(name), example(name)
     y = mx.nd.array([3, 7])
     net(x)  # finish deferred init
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
-    out, grads = _grads(net, x, y, widen=False)
-    wide_out, wide_grads = _grads(net, x, y, widen=True)
+    out, grads = _grads(net, x, y, multiple=0)
+    wide_out, wide_grads = _grads(net, x, y, multiple)
     np.testing.assert_allclose(wide_out, out, rtol=1e-5, atol=1e-6)
     assert wide_grads.keys() == grads.keys()
     for k in grads:
@@ -76,7 +77,7 @@ def test_inside_the_block_the_producer_has_8_channels_and_everything_is_restored
     with widened(net):
         assert conv0(x).shape == (2, 8, 28, 28)           # 6 real + 2 constant channels
         assert net.features[:2](x).shape == (2, 8, 14, 14)
-        with widened(net):                                 # re-entrant: nothing more happens
+        with widened(net, 16):                             # re-entrant: nothing more happens
             assert conv0(x).shape == (2, 8, 28, 28)
         assert conv0(x).shape == (2, 8, 28, 28)
     assert type(conv0) is nn.Conv2D and type(conv1) is nn.Conv2D
@@ -103,13 +104,18 @@ def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
         assert net(x).shape == (2, 10)
     fresh = get_model('lenet')
     fresh.initialize()
-    seen = []  # the class of conv0 at the end of the epoch, still inside training
-    loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    seen = []  # conv0's filters while the epoch's batches run, read from inside the loss
+
+    class Loss(gluon.loss.SoftmaxCrossEntropyLoss):
+        def hybrid_forward(self, F, pred, label):
+            seen.append(fresh.features[0]._kwargs['num_filter'])
+            return super().hybrid_forward(F, pred, label)
+
     batch = [(x, mx.nd.array([1, 2]))]
-    engine.train(fresh, batch, batch, loss, engine.make_trainer(fresh, 'sgd', 0.1), 1,
-                 on_epoch=None, hybridize=False,
-                 on_checkpoint=lambda h: seen.append(type(fresh.features[0]).__name__))
-    assert seen == ['_Widened']  # widened during the epoch, although it started deferred
+    engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
+                 on_epoch=None, hybridize=False)
+    # widened to 16 while the epoch trained, although it started deferred; back for the rest
+    assert seen == [engine.TRAIN_MULTIPLE] == [16]
     assert type(fresh.features[0]) is nn.Conv2D
 
 
