@@ -39,7 +39,7 @@ def child(batches: int, skip: int, block: int):
                 nd.waitall()
                 print(MARK, flush=True)
             with autograd.record():
-                l, _ = objective(X, y)
+                l, _, _ = objective(X, y)
             l.backward()
             trainer.step(X.shape[0])
         nd.waitall()
