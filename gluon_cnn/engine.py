@@ -5,8 +5,8 @@ What is different from the book is speed, not meaning:
 - the data lives in memory on the device (`gluon_cnn.data.ArrayIter`), no per-sample transforms;
 - net, loss and the batch's metrics run as one hybridized graph (`_Objective`) with static memory;
 - loss and accuracy sums stay on the device until the epoch ends: no host sync per batch;
-- LeNet's 6-channel convolutions run as exact 16-channel (training) and 8-channel (evaluation)
-  ones (`gluon_cnn.widen`), for which oneDNN has its fast direct kernels.
+- LeNet's 6-channel convolutions run as exact 8-channel ones while `train` runs (`gluon_cnn.widen`),
+  for which oneDNN has its fast direct kernels.
 """
 import contextlib
 import json
@@ -34,10 +34,6 @@ __all__ = ['try_gpu', 'get_ctx', 'seed_everything', 'evaluate_accuracy', 'train'
            'make_trainer', 'run', 'load_run_data']
 
 CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop fast
-# Channel multiple for the training graph (gluon_cnn.widen): at 16, oneDNN also runs the weight
-# gradient of a 1-channel conv with a direct kernel. Evaluation keeps widened()'s 8, which is
-# faster for a forward pass alone (benchmarks/README.md).
-TRAIN_MULTIPLE = 16
 
 
 # ----------------------------------------------------------------------------- devices, seeds
@@ -78,12 +74,11 @@ def evaluate_accuracy(net, data_iter, ctx=None) -> float:
     """Accuracy of `net` over `data_iter` (d2l zh §5.5). One host sync, at the end."""
     ctx = ctx or mx.cpu()
     correct, n = None, 0
-    with widened(net):
-        for X, y in data_iter:
-            X, y = X.as_in_context(ctx), y.as_in_context(ctx)
-            c = _correct(net(X), y)
-            correct = c if correct is None else correct + c
-            n += y.shape[0]
+    for X, y in data_iter:
+        X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+        c = _correct(net(X), y)
+        correct = c if correct is None else correct + c
+        n += y.shape[0]
     return float(correct.asscalar()) / n if n else float('nan')
 
 
@@ -136,44 +131,53 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
         objective.hybridize(static_alloc=True, static_shape=True)
     history = list(history or [])
     _settle_shapes(net, test_iter, ctx)
-    for epoch in range(start_epoch, num_epochs):
-        if seed is not None:
-            seed_everything(epoch_seed(seed, epoch))
-        start = time.time()
-        l_sum, correct, n = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx), 0
-        watch = _LossWatch(epoch + 1, len(train_iter), trainer, check_every)
-        bar = progress(epoch + 1, num_epochs, len(train_iter)) if progress else None
-        with widened(objective, TRAIN_MULTIPLE):  # exact; see gluon_cnn.widen
-            for i, (X, y) in enumerate(train_iter):
-                X, y = X.as_in_context(ctx), y.as_in_context(ctx)
-                if augment is not None:
-                    X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
-                with autograd.record():      # record the forward pass for autograd
-                    l, batch_loss, batch_correct = objective(X, y)
-                l.backward()                 # d(sum of per-example losses) / d(params)
-                trainer.step(X.shape[0])     # SGD step on the batch mean: divides by batch size
-                l_sum += watch.add(batch_loss)  # metrics stay on the device: no sync per batch
-                correct += batch_correct
-                n += X.shape[0]
-                watch.check(i, l_sum)        # every check_every batches: reads an older, finished sum
-                if bar is not None:
-                    bar.update(X.shape[0], l_sum, correct)  # reads the sums back at most every 0.25 s
-        if bar is not None:
-            bar.close()
-        loss_avg = l_sum.asscalar() / n  # the epoch's one host sync
-        if not math.isfinite(loss_avg):
-            watch.diverged()
-        train_seconds = time.time() - start
-        test_acc = evaluate_accuracy(net, test_iter, ctx)
-        metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': correct.asscalar() / n,
-                   'test_acc': test_acc, 'seconds': time.time() - start,
-                   'examples_per_sec': n / train_seconds}
-        history.append(metrics)
-        if on_checkpoint:                # before the epoch line: what was printed is saved
-            on_checkpoint(history)
-        if on_epoch:
-            on_epoch(format_epoch(metrics))
+    # one widening for the whole run: rebuilding graphs every epoch grows the memory pool
+    with widened(objective):  # exact; see gluon_cnn.widen
+        for epoch in range(start_epoch, num_epochs):
+            if seed is not None:
+                seed_everything(epoch_seed(seed, epoch))
+            start = time.time()
+            loss_avg, train_acc, n = _train_epoch(objective, train_iter, trainer, ctx, epoch + 1,
+                                                  num_epochs, augment, progress, check_every)
+            train_seconds = time.time() - start
+            test_acc = evaluate_accuracy(net, test_iter, ctx)
+            metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
+                       'test_acc': test_acc, 'seconds': time.time() - start,
+                       'examples_per_sec': n / train_seconds}
+            history.append(metrics)
+            if on_checkpoint:                # before the epoch line: what was printed is saved
+                on_checkpoint(history)
+            if on_epoch:
+                on_epoch(format_epoch(metrics))
     return history
+
+
+def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment, progress,
+                 check_every):
+    """One pass over train_iter; returns (mean loss, train accuracy, examples)."""
+    l_sum, correct, n = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx), 0
+    watch = _LossWatch(epoch, len(train_iter), trainer, check_every)
+    bar = progress(epoch, num_epochs, len(train_iter)) if progress else None
+    for i, (X, y) in enumerate(train_iter):
+        X, y = X.as_in_context(ctx), y.as_in_context(ctx)
+        if augment is not None:
+            X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
+        with autograd.record():      # record the forward pass for autograd
+            l, batch_loss, batch_correct = objective(X, y)
+        l.backward()                 # d(sum of per-example losses) / d(params)
+        trainer.step(X.shape[0])     # SGD step on the batch mean: divides by batch size
+        l_sum += watch.add(batch_loss)  # metrics stay on the device: no sync per batch
+        correct += batch_correct
+        n += X.shape[0]
+        watch.check(i, l_sum)        # every check_every batches: reads an older, finished sum
+        if bar is not None:
+            bar.update(X.shape[0], l_sum, correct)  # reads the sums back at most every 0.25 s
+    if bar is not None:
+        bar.close()
+    loss_avg = l_sum.asscalar() / n  # the epoch's one host sync
+    if not math.isfinite(loss_avg):
+        watch.diverged()
+    return loss_avg, correct.asscalar() / n, n
 
 
 def _settle_shapes(net, data_iter, ctx):

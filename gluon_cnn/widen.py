@@ -16,7 +16,7 @@ The zero rows and columns are built in the graph from the real parameters (their
 dropped by `concat`'s backward), so the parameters, their gradients, the checkpoints and the
 outputs of the net are those of the book's layers. Only the producer's own output, seen from
 inside, has c' channels; `widened` therefore swaps the layers in for a `with` block and restores
-them afterwards (the engine wraps training and evaluation in it).
+them afterwards (`engine.train` runs inside one).
 
 Padding the consumer's input alone, with a `concat` of zeros on the activations, would keep every
 layer's output as it is, but mxnet 1.9.1 dies with SIGFPE in `concat`'s backward when oneDNN hands
@@ -92,8 +92,9 @@ def clear_cached_graphs(net):
 @contextmanager
 def widened(net, multiple: int = 8):
     """Within the block, `net`'s widenable conv pairs run with channels rounded up to `multiple`
-    (see the module docstring). 8 suits the forward pass; the engine trains with 16, for which
-    oneDNN also has a direct kernel for a 1-channel conv's weight gradient (benchmarks/README.md).
+    (see the module docstring). The engine uses 8 for a whole run. 16 also gives a 1-channel
+    conv's weight gradient a direct kernel and trains the zh LeNet ~15% faster still, but doubles
+    the activations and slows evaluation (`benchmarks/widen_ab.py`, benchmarks/README.md).
 
     Re-entrant: a nested `widened` changes nothing. A net whose parameters wait for deferred
     initialization is left alone. Cached graphs of `net` and of the blocks inside it are rebuilt
