@@ -32,8 +32,7 @@ def child(batches: int, skip: int, block: int):
     objective.hybridize(static_alloc=True, static_shape=True)
     data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
     net(next(iter(data))[0][:1])  # settle deferred shapes, as engine.train does
-    widen.BLOCK = block or 1      # 1: every channel count is a multiple, nothing is widened
-    with widen.widened(net):
+    with widen.widened(net, block or 1):  # 1: every channel count is a multiple, nothing widens
         for i, (X, y) in enumerate(data):
             if i == skip:
                 nd.waitall()
