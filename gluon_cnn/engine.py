@@ -130,15 +130,22 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
     if hybridize:
         objective.hybridize(static_alloc=True, static_shape=True)
     history = list(history or [])
-    _settle_shapes(net, test_iter, ctx)
-    # one widening for the whole run: rebuilding graphs every epoch grows the memory pool
-    with widened(objective):  # exact; see gluon_cnn.widen
+    with contextlib.ExitStack() as widening:
+        def prepare(X):
+            """Before the first step: finish deferred initialization on this batch, which draws
+            the initial weights exactly where the first forward pass would (so a seed gives the
+            same net as ever), then run widened for the rest of the run (exact; gluon_cnn.widen).
+            One widening for the whole run: rebuilding graphs every epoch grows the memory pool."""
+            _settle_shapes(net, X)
+            widening.enter_context(widened(objective))
+
         for epoch in range(start_epoch, num_epochs):
             if seed is not None:
                 seed_everything(epoch_seed(seed, epoch))
             start = time.time()
             loss_avg, train_acc, n = _train_epoch(objective, train_iter, trainer, ctx, epoch + 1,
-                                                  num_epochs, augment, progress, check_every)
+                                                  num_epochs, augment, progress, check_every,
+                                                  prepare if epoch == start_epoch else None)
             train_seconds = time.time() - start
             test_acc = evaluate_accuracy(net, test_iter, ctx)
             metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
@@ -153,8 +160,9 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
 
 
 def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment, progress,
-                 check_every):
-    """One pass over train_iter; returns (mean loss, train accuracy, examples)."""
+                 check_every, prepare=None):
+    """One pass over train_iter; returns (mean loss, train accuracy, examples).
+    prepare(X), if given, runs on the first (augmented) batch before its step."""
     l_sum, correct, n = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx), 0
     watch = _LossWatch(epoch, len(train_iter), trainer, check_every)
     bar = progress(epoch, num_epochs, len(train_iter)) if progress else None
@@ -162,6 +170,8 @@ def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment
         X, y = X.as_in_context(ctx), y.as_in_context(ctx)
         if augment is not None:
             X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
+        if prepare is not None and i == 0:
+            prepare(X)
         with autograd.record():      # record the forward pass for autograd
             l, batch_loss, batch_correct = objective(X, y)
         l.backward()                 # d(sum of per-example losses) / d(params)
@@ -180,13 +190,12 @@ def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment
     return loss_avg, correct.asscalar() / n, n
 
 
-def _settle_shapes(net, data_iter, ctx):
-    """Finish Gluon's deferred initialization with one example of `data_iter` (the test set, whose
-    order nothing else draws from), so that `widened` can build its graph from the start."""
+def _settle_shapes(net, X):
+    """Finish Gluon's deferred initialization with one example of batch X, so that `widened`
+    (whose zero padding hides shapes from Gluon's inference) can build its graph."""
     if any(p._data is None for p in net.collect_params().values()):
-        X, _ = next(iter(data_iter))
         with autograd.pause():
-            net(X[:1].as_in_context(ctx))
+            net(X[:1])
 
 
 class _LossWatch:
