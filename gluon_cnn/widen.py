@@ -8,8 +8,8 @@ the channel counts are multiples of 8. For LeNet's 6 channels it falls back to i
 How: in a Sequential, a Conv2D producer with c channels (c not a multiple of 8), followed only by
 channel-wise layers (activation, pooling) and then a Conv2D consumer, is computed as
 - the producer with c' filters, c rounded up to a multiple of 8 (or 16): its weight and bias get
-  c' - c zero rows in the graph;
-  the extra channels carry the constant act(0) (0.5 for a sigmoid) through the pooling,
+  c' - c zero rows in the graph, and the extra channels carry the constant act(0) (0.5 for a
+  sigmoid) through the pooling,
 - the consumer with c' input channels: its weight gets c' - c zero columns, so the constants
   contribute exactly 0.
 The zero rows and columns are built in the graph from the real parameters (their gradients are
