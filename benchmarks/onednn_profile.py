@@ -31,8 +31,8 @@ def child(batches: int, skip: int, block: int):
     objective = engine._Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
     data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
-    net(next(iter(data))[0][:1])  # settle deferred shapes, as engine.train does
-    with widen.widened(net, block or 1):  # 1: every channel count is a multiple, nothing widens
+    engine._settle_shapes(net, next(iter(data))[0])  # as engine.train does before widening
+    with widen.widened(objective, block or 1):  # 1: every channel count is a multiple: no widening
         for i, (X, y) in enumerate(data):
             if i == skip:
                 nd.waitall()
@@ -55,7 +55,8 @@ def main(argv=None):
     if args.child:
         return child(args.batches, args.skip, args.widen)
     out = subprocess.run([sys.executable, __file__, '--child', '--batches', str(args.batches),
-                          '--skip', str(args.skip), '--widen', str(args.widen)], env={**os.environ, 'DNNL_VERBOSE': '1'},
+                          '--skip', str(args.skip), '--widen', str(args.widen)],
+                         env={**os.environ, 'DNNL_VERBOSE': '1'},
                          capture_output=True, text=True, check=True).stdout
     steps = args.batches - args.skip
     total = collections.Counter()

@@ -199,7 +199,8 @@ def test_input_gradients_match_central_differences(name):
 
 
 def test_batchnorm_input_gradient_in_closed_form():
-    """In inference, BatchNorm is y = gamma (x - mean) / sqrt(var + eps) + beta: dy/dx = gamma / sqrt(var + eps)."""
+    """In inference BatchNorm is y = gamma (x - mean) / sqrt(var + eps) + beta,
+    so dy/dx = gamma / sqrt(var + eps)."""
     bn = gluon.nn.BatchNorm(in_channels=2)
     bn.initialize()
     bn.gamma.set_data(mx.nd.array([1.0, 3.0]))

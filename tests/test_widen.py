@@ -4,6 +4,8 @@ Oracle: the same net without widening, i.e. MXNet's own Conv2D, for outputs, par
 and a whole SGD step; parametrized over the registry (models with nothing to widen must be left
 exactly alone).
 """
+import contextlib
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -35,20 +37,12 @@ def test_which_pairs_are_widened(name):
 def _grads(net, x, y, multiple):
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     mx.random.seed(5)  # the same dropout masks (NiN)
-    with widened(net, multiple) if multiple else _nothing():
+    with widened(net, multiple) if multiple else contextlib.nullcontext():
         with autograd.record():
             out = net(x)
             l = loss(out, y)
         l.backward()
     return out.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items()}
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.parametrize('multiple', [8, 16])

@@ -17,7 +17,8 @@ from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_
                      write_all)
 
 __all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_grid', 'plot_kernels',
-           'plot_misclassified', 'save', 'Maximized', 'inference_gradients', 'maximize', 'Run', 'Captured', 'capture',
+           'plot_misclassified', 'save', 'Maximized', 'inference_gradients', 'maximize', 'Run',
+           'Captured', 'capture',
            'confusion_matrix', 'find_layer', 'layers', 'load_run', 'predict',
            'feature_maps_figure', 'kernels_figure', 'maximize_figure', 'test_set_figures',
            'write_all']
