@@ -1,18 +1,58 @@
 # Two commands do all the set-up on a fresh machine:  make train   and   make test
-PYTHON  ?= python3
-VENV    := .venv
+# The interpreter: python3 when it is a supported one, else the newest supported python3.X on
+# PATH, else the newest under pyenv. Override with PYTHON=/path/to/python3.X (and VENV=.venv-3.X
+# to keep one venv per interpreter, as .ci/run does).
+SUPPORTED := 3.10 3.11 3.12 3.13
+VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 DATASET := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data train test bench papers clean
+NEWEST_FIRST = $(shell printf '%s\n' $(SUPPORTED) | sort -rV)
+PYENV_ROOT  ?= $(shell pyenv root 2>/dev/null)
+# X.Y of an interpreter, empty when it does not run (a pyenv shim for an inactive version fails)
+version_of = $(if $(strip $(1)),$(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+# an interpreter's identity: full version and base installation; a venv's names its base
+id_of = $(if $(strip $(1)),$(shell $(1) -c 'import platform, sys; print(platform.python_version(), sys.base_prefix)' 2>/dev/null))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
+  $$(for v in $(NEWEST_FIRST); do ls -d $(PYENV_ROOT)/versions/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1; done); do \
+  v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue; \
+  case " $(SUPPORTED) " in (*" $$v "*) command -v $$p; exit 0;; esac; done)
+endif
+
+.PHONY: setup data train test lint bench papers clean which-python supported
+
+# Refuse an unsupported interpreter in one line before anything is built (not for clean).
+ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
+  PYVER := $(call version_of,$(PYTHON))
+  ifeq ($(strip $(PYTHON)),)
+    $(error no supported Python found: gluon-cnn runs on CPython $(SUPPORTED); install one or pass PYTHON=/path/to/python3.X)
+  else ifeq ($(PYVER),)
+    $(error PYTHON=$(PYTHON) does not run; gluon-cnn runs on CPython $(SUPPORTED))
+  else ifeq ($(filter $(PYVER),$(SUPPORTED)),)
+    $(error PYTHON=$(PYTHON) is Python $(PYVER); gluon-cnn runs on CPython $(SUPPORTED) only (README, "Supported Pythons"); pass PYTHON=/path/to/python3.X)
+  endif
+  # A venv built by another (or no longer working) interpreter is rebuilt, never reused.
+  ifneq ($(call id_of,$(PY)),$(call id_of,$(PYTHON)))
+    .PHONY: $(STAMP)
+    REBUILD := 1
+  endif
+endif
+
+# mxnet 1.9.1's wheel declares numpy<2, and numpy<2 has no wheels for Python 3.13: there it is
+# installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.compat
+# restores the numpy names it reads).
+MXNET_NODEPS := $(filter 3.13,$(PYVER))
 
 setup: $(STAMP) data
 
 # Reinstall only when the declared dependencies change: a second `make setup` takes a second.
 $(STAMP): setup.cfg pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setting up $(VENV) with $(PYTHON) (Python $(PYVER))"
+	$(if $(REBUILD),rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(MXNET_NODEPS),$(PY) -m pip install -q --no-deps mxnet==1.9.1)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
@@ -31,14 +71,28 @@ data:
 train: setup
 	$(PY) train.py $(ARGS)
 
+# pytest's exit 5 means it collected no tests (a typo in ARGS, say): a failure, said so.
 test: setup
-	$(PY) -m pytest $(ARGS)
+	@$(PY) -m pytest $(ARGS) || { rc=$$?; \
+	  [ $$rc -ne 5 ] || echo "error: pytest collected no tests (ARGS=$(ARGS))" >&2; exit $$rc; }
+
+lint: setup
+	$(PY) -m ruff check .
 
 bench: setup
 	$(PY) benchmarks/bench_train.py $(ARGS)
+	$(PY) benchmarks/scale_out.py
 
 papers: setup
 	$(PY) -m gluon_cnn.papers
+
+# The interpreter make would use, as "X.Y path" (nothing when none is found), and the supported
+# versions; .ci/run asks `make -s which-python SUPPORTED=3.12` for each of them.
+which-python:
+	@v='$(call version_of,$(PYTHON))'; case " $(SUPPORTED) " in *" $$v "*) echo "$$v $(PYTHON)";; esac
+
+supported:
+	@echo $(SUPPORTED)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -1,115 +1,12 @@
 #!/usr/bin/env python
-"""Train a registry model on Fashion-MNIST (or MNIST): a thin CLI over gluon_cnn.engine.
+"""Train a registry model on Fashion-MNIST (or MNIST): `python train.py --help`.
 
-    python train.py                               # the book's LeNet: lr 0.9, batch 256, 10 epochs
-    python train.py --model lenet-bn --lr 1.0     # d2l zh §5.10
-    python train.py --limit 2000 --epochs 2       # a quick run
+A thin script over `gluon_cnn.train_cli`, which is also installed as the `gluon-cnn-train` command.
 """
-import argparse
-import json
+from gluon_cnn import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
 import sys
 
-from gluon_cnn import engine
-from gluon_cnn.cli import run_cli
-from gluon_cnn.augment import AUGMENTS
-from gluon_cnn.config import OPTIMIZERS, PRESETS, TrainConfig
-from gluon_cnn.progress import epoch_bars
-from gluon_cnn.recipe import LR_SCHEDULES
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    d = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--preset', choices=sorted(PRESETS), help='start from the flags of a papers/ row '
-                   '(explicit flags still win); "book" is the defaults')
-    p.add_argument('--model', help=f'registry name, see gluon_cnn.list_models() (default {d.model})')
-    p.add_argument('--epochs', type=int, help=f'passes over the training set (default {d.epochs})')
-    p.add_argument('--lr', type=float, help=f'learning rate (default {d.lr}, the book\'s)')
-    p.add_argument('--batch-size', type=int, help=f'minibatch size (default {d.batch_size})')
-    p.add_argument('--optimizer', choices=OPTIMIZERS, help=f'default {d.optimizer}; momentum/nag use 0.9')
-    p.add_argument('--wd', type=float, help=f'weight decay (default {d.wd})')
-    p.add_argument('--seed', type=int, help=f'random seed; same seed, same numbers (default {d.seed})')
-    p.add_argument('--ctx', help='cpu, gpu or gpu:N (default cpu)')
-    p.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], help='default fashion-mnist')
-    p.add_argument('--data-dir', help='folder with the four IDX files (default: look in '
-                   '$GLUON_CNN_DATA, Gluon\'s cache, /usr/share/datasets, then download)')
-    p.add_argument('--out', help='output folder (default runs/<model>-<timestamp>)')
-    p.add_argument('--no-hybridize', dest='hybridize', action='store_const', const=False,
-                   help='run imperatively (slower, easier to debug)')
-    p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
-    p.add_argument('--resize', type=int, help='resize images to this side, e.g. 224 for AlexNet')
-    p.add_argument('--init', choices=['xavier', 'model'], help='xavier (the book) or the model\'s own '
-                   f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers (default {d.init})')
-    p.add_argument('--lr-schedule', choices=LR_SCHEDULES,
-                   help=f'constant (the book), cosine: per-update decay to 0, or lecun1998: the LeNet-5 '
-                   f'paper\'s steps x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13) (default {d.lr_schedule})')
-    p.add_argument('--warmup', type=float, help='epochs of linear lr warm-up, with --lr-schedule cosine '
-                   f'(default {d.warmup})')
-    p.add_argument('--augment', choices=AUGMENTS, help='random 2-pixel shifts (crop) and/or horizontal '
-                   f'flips of each training batch (default {d.augment})')
-    p.add_argument('--label-smoothing', type=float, help=f'eps of label-smoothed cross-entropy (default '
-                   f'{d.label_smoothing}: the plain loss)')
-    p.add_argument('--model-kwargs', type=_json_object, help='JSON object of constructor arguments, e.g. '
-                   '\'{"act": "relu", "channels": [16, 32]}\' (exercise 5.5.1 sweep)')
-    p.add_argument('--resume', metavar='DIR', help='continue the run in DIR from its last checkpoint, '
-                   'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
-    p.add_argument('--quiet', action='store_true', help='print only the final summary line (no epoch '
-                   'lines, no progress bar)')
-    p.add_argument('--trace', action='store_true', help='print the model\'s layer-by-layer shape table '
-                   '(gluon_cnn.trace) at the input size training feeds it, then train')
-    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
-    return p.parse_args(argv)
-
-
-def _json_object(text: str) -> dict:
-    """--model-kwargs: a JSON object; anything else is a usage error (exit 2)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f'not JSON ({e})') from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"act": "relu"}}, got {text}')
-    return value
-
-
-def given_fields(args: argparse.Namespace) -> dict:
-    """The preset's fields, then the flags given on the command line (None means not given)."""
-    return {**PRESETS.get(args.preset or 'book', {}),
-            **{k: v for k, v in vars(args).items() if v is not None and k in TrainConfig.__dataclass_fields__}}
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then the preset, then the flags given on the command line."""
-    return TrainConfig(**given_fields(args))
-
-
-def start(args: argparse.Namespace) -> dict:
-    """A new run, or with --resume the run in DIR continued from its last checkpoint.
-
-    On a terminal each epoch shows a progress bar; piped (CI, logs) only the plain epoch lines.
-    """
-    show = dict(log=(lambda *a: None) if args.quiet else print,
-               progress=epoch_bars() if sys.stdout.isatty() and not args.quiet else None)
-    cfg = engine.resume_config(args.resume, given_fields(args)) if args.resume else config_from_args(args)
-    # --trace: the layer table at the input size the data has, printed even with --quiet
-    metrics = engine.run(cfg, resume=bool(args.resume), on_trace=print if args.trace else None, **show)
-    print(summary(metrics))
-    return metrics
-
-
-def summary(metrics: dict) -> str:
-    """The one line --quiet prints: final test accuracy, the best epoch, time and where it went."""
-    h = metrics['epochs']
-    best = max(h, key=lambda m: m['test_acc'])
-    return (f"{metrics['config']['model']}: test acc {h[-1]['test_acc']:.3f} after {len(h)} epoch{'s' * (len(h) != 1)} "
-            f"(best {best['test_acc']:.3f} at epoch {best['epoch']}), "
-            f"{sum(m['seconds'] for m in h):.0f} s, saved in {metrics['config']['out']}")
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    return run_cli(lambda: start(args), debug=args.debug)
-
+from gluon_cnn.train_cli import main
 
 if __name__ == '__main__':
     sys.exit(main())

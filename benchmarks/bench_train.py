@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gluon_cnn import perf  # noqa: E402  (sets MXNet's env defaults before mxnet is imported)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 
-from gluon_cnn import data as gdata, engine, get_model  # noqa: E402
+from gluon_cnn import data as gdata, engine, get_model, model_info  # noqa: E402
+from gluon_cnn.devices import seed_everything  # noqa: E402
 
 MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
 ARMS = ('ours', 'd2l', 'plain', 'torch')
@@ -61,9 +61,10 @@ class Ours(Arm):
     name = 'ours'
 
     def __init__(self, train, test, limit):
-        engine.seed_everything(SEED)
+        seed_everything(SEED)
         self.net = get_model(MODEL)
-        kw = gdata.input_options(getattr(self.net, 'input_spec', {}))
+        info = model_info(MODEL)
+        kw = {'pad': info.pad, 'value_range': info.value_range}
         self.train_iter = gdata.ArrayIter(train, BATCH, shuffle=True, seed=SEED, limit=limit, **kw)
         self.test_iter = gdata.ArrayIter(test, BATCH, **kw)
         self.net.initialize(init.Xavier())
@@ -357,6 +358,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def describe_env() -> str:
+    """The MXNet and OpenMP settings in effect, for the report (unset means MXNet's default)."""
+    keys = ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE', 'MXNET_CPU_WORKER_NTHREADS',
+            'MXNET_OPTIMIZER_AGGREGATION_SIZE')
+    return ', '.join(f'{k}={os.environ.get(k, "(unset)")}' for k in keys)
+
+
 def main(argv=None):
     args = parse_args(argv)
     names = [a for a in args.arms.split(',') if a]
@@ -381,7 +389,7 @@ def main(argv=None):
     rss = peak_rss(names, args.limit) if args.rss else {}
     if args.json:
         Path(args.json).write_text(json.dumps({'results': res, 'rss': rss, 'load': load,
-                                               'settings': perf.describe()}, indent=1))
+                                               'settings': describe_env()}, indent=1))
     if args.quiet:
         return
     print()
@@ -389,7 +397,7 @@ def main(argv=None):
     print()
     cpu = platform.processor() or platform.machine()
     print(f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, numpy {np.__version__}, '
-          f'{os.cpu_count()} CPUs ({cpu}); settings: {perf.describe()}')
+          f'{os.cpu_count()} CPUs ({cpu}); settings: {describe_env()}')
     if rss:
         print(f"peak RSS of `make train` (train.py, lenet, 1 epoch): {rss['make train']:,.0f} MiB")
     end_load = os.getloadavg()

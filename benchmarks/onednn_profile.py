@@ -28,10 +28,10 @@ def child(batches: int, skip: int, block: int):
     net = get_model('lenet-en')
     net.initialize(init.Xavier())
     trainer = engine.make_trainer(net, 'sgd', 0.9)
-    objective = engine._Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
+    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
     data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
-    engine._settle_shapes(net, next(iter(data))[0])  # as engine.train does before widening
+    engine.settle_shapes(net, next(iter(data))[0])  # as engine.train does before widening
     with widen.widened(objective, block or 1):  # 1: every channel count is a multiple: no widening
         for i, (X, y) in enumerate(data):
             if i == skip:

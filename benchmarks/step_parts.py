@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where one engine training step goes: forward, + backward, + SGD update, + metric sums.
 
-The engine's own step on one fixed batch (`_Objective` widened as in training), cut after each
+The engine's own step on one fixed batch (`Objective` widened as in training), cut after each
 part and synchronized, interleaved in one process; medians in ms. The differences between rows
 are what each part costs.
 
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import gluon_cnn  # noqa: E402,F401  (its perf module sets MXNet env defaults before mxnet loads)
+import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,7 +39,7 @@ def main(argv=None):
     X = nd.array(rng.uniform(0, 1, (args.batch, 1, 28, 28)))
     y = nd.array(rng.randint(0, 10, args.batch))
     net(X)  # settle deferred shapes, as engine.train does
-    objective = engine._Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
+    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
     trainer = engine.make_trainer(net, 'sgd', 0.1)
     sums = [nd.zeros(1), nd.zeros(1)]

@@ -2,7 +2,7 @@
 """One training step and one evaluation batch of a LeNet, with gluon_cnn.widen at several channel
 multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
 
-Each arm is the engine's own step: `_Objective` (net + loss + metrics, hybridized with static
+Each arm is the engine's own step: `Objective` (net + loss + metrics, hybridized with static
 memory) under `widened(objective, multiple)`, backward, SGD; evaluation is `net(X)`, widened
 alike. Multiple 0 is the book's layers as they are. Prints medians in ms.
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import gluon_cnn  # noqa: E402,F401  (its perf module sets MXNet env defaults before mxnet loads)
+import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,7 +35,7 @@ def arm(model: str, multiple: int, batch: int, stack: contextlib.ExitStack):
     rng = np.random.RandomState(0)
     X, y = nd.array(rng.uniform(0, 1, (batch, 1, 28, 28))), nd.array(rng.randint(0, 10, batch))
     net(X)  # settle deferred shapes, as engine.train does
-    objective = engine._Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
+    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
     trainer = engine.make_trainer(net, 'sgd', 0.1)
     # widening belongs to the layers: the net's own graph (evaluation) sees the same multiple

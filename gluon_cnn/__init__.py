@@ -3,12 +3,13 @@
 >>> from gluon_cnn import get_model, list_models, trace
 >>> trace(get_model('lenet'), (1, 1, 28, 28))      # shapes, params, MACs, receptive fields
 """
-from . import perf  # first: MXNet env defaults must be set before mxnet is imported
-from .errors import GluonCNNError, DataError, ConfigError, CheckpointError, DivergedError
-from .models import get_model, list_models
+from . import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
+from .errors import (GluonCNNError, DataError, ConfigError, CheckpointError, DivergedError,
+                     WriteError)
+from .models import get_model, list_models, model_info
 # the function shadows the subpackage name here; `from gluon_cnn.trace import Row` still works
 from .trace import trace, Trace
 
 __version__ = '0.1.0'
-__all__ = ['get_model', 'list_models', 'trace', 'Trace', 'GluonCNNError', 'DataError', 'ConfigError',
-           'CheckpointError', 'DivergedError']
+__all__ = ['get_model', 'list_models', 'model_info', 'trace', 'Trace', 'GluonCNNError', 'DataError',
+           'ConfigError', 'CheckpointError', 'DivergedError', 'WriteError']

@@ -4,7 +4,7 @@ A run folder holds its checkpoints like this:
 
     DIR/checkpoints/epoch-0003/params.nd      net.save_parameters (MXNet's binary NDArray format)
     DIR/checkpoints/epoch-0003/optimizer.nd   the optimizer's state arrays (momentum, Adam's moments)
-    DIR/checkpoints/epoch-0003/meta.json      epoch, metrics so far, config, RNG, update counts, sha256s
+    DIR/checkpoints/epoch-0003/meta.json      epoch, metrics so far, RNG, update counts, sha256s
     DIR/checkpoints/latest                    the name of the newest complete checkpoint
 
 Why not `Trainer.save_states`: it pickles the Updater, and unpickling runs arbitrary code. We save the
@@ -15,10 +15,9 @@ renamed into place, and only then is `latest` replaced (temp file, fsync, rename
 moment leaves `latest` naming a complete, checksummed checkpoint. The two newest are kept.
 
 RNG: MXNet cannot export its generator's state, so the engine re-seeds it at the start of every
-epoch from (seed, epoch) (`engine.seed_everything`); we save the train iterator's numpy
+epoch from (seed, epoch) (`devices.epoch_seed`); we save the train iterator's numpy
 RandomState, which decides the next epoch's shuffle.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -29,10 +28,12 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
+from . import internals
 from .errors import CheckpointError
+from .fileio import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
 
 __all__ = ['Checkpoint', 'save_checkpoint', 'load_checkpoint', 'restore', 'latest_epoch',
-           'optimizer_state', 'set_optimizer_state', 'write_text_atomic', 'FORMAT']
+           'optimizer_state', 'set_optimizer_state', 'FORMAT']
 
 FORMAT = 1             # bump when the layout changes; older checkpoints are refused, not misread
 KEEP = 2               # checkpoints kept on disk: the newest and one before it
@@ -76,69 +77,38 @@ def _unflatten(spec, arrays: dict):
 
 def optimizer_state(trainer: gluon.Trainer):
     """(arrays, meta): the state NDArrays keyed '<param index>[.<j>]' and the JSON counters."""
-    if trainer._update_on_kvstore:  # multi-device kvstore updates: states live in the kvstore
-        raise CheckpointError('checkpoints support single-device training only')
-    opt, updater = trainer._optimizer, trainer._updaters[0]
+    if internals.uses_kvstore_updates(trainer):  # dist_async: the servers update and keep the
+        opt = internals.optimizer_of(trainer)    # states; config.validate allows only plain SGD,
+        if type(opt).__name__ != 'SGD' or opt.momentum:  # which has none
+            raise CheckpointError('optimizer states on the kvstore servers cannot be checkpointed')
+        return {}, {'class': type(opt).__name__, 'num_update': opt.num_update,
+                    'index_update_count': {}, 'states': {}}
+    opt, states, counts = internals.optimizer_state(trainer)
     arrays = {}
-    states = {str(i): _flatten(str(i), s, arrays) for i, s in sorted(updater.states.items())}
+    states = {str(i): _flatten(str(i), s, arrays) for i, s in sorted(states.items())}
     meta = {'class': type(opt).__name__, 'num_update': opt.num_update,
-            'index_update_count': {str(k): v for k, v in opt._index_update_count.items()},
-            'states': states}
+            'index_update_count': {str(k): v for k, v in counts.items()}, 'states': states}
     return arrays, meta
 
 
 def set_optimizer_state(trainer: gluon.Trainer, arrays: dict, meta: dict):
     """Put saved states and update counters into `trainer` (the inverse of optimizer_state)."""
-    opt = trainer._optimizer
+    opt = internals.optimizer_of(trainer)
     if type(opt).__name__ != meta['class']:
         raise CheckpointError(f"checkpoint has {meta['class']} optimizer states, the run uses "
                               f'{type(opt).__name__}')
     states = {int(i): _unflatten(spec, arrays) for i, spec in meta['states'].items()}
-    for updater in trainer._updaters:
-        updater.states = dict(states)
-        updater.states_synced = dict.fromkeys(states, False)  # moved to the weight's context lazily
     counts = {int(k): v for k, v in meta['index_update_count'].items()}
-    opt._all_index_update_counts = {0: counts}  # Adam's bias correction reads these
-    opt._index_update_count = counts
-    opt.num_update = meta['num_update']
-
-
-# ----------------------------------------------------------------------------- atomic files
-def _fsync(path: Path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_text_atomic(path: Path, text: str):
-    """Write `text` to `path` atomically: temp file, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
+    internals.set_optimizer_state(trainer, states, counts, meta['num_update'])
 
 
 # ----------------------------------------------------------------------------- save
 def save_checkpoint(run_dir, net: gluon.Block, trainer: gluon.Trainer, history: list,
-                    rng: np.random.RandomState, config: dict) -> Path:
+                    rng: np.random.RandomState) -> Path:
     """Write the checkpoint of epoch `len(history)` under run_dir/checkpoints; returns its folder.
 
     history : the per-epoch metric dicts so far (the last one is this epoch's).
     rng : the train iterator's RandomState, which draws the next epoch's shuffle.
-    config : the run's settings as a JSON-able dict (`--resume` rebuilds the run from it).
     """
     root = Path(run_dir) / SUBDIR
     root.mkdir(parents=True, exist_ok=True)
@@ -151,7 +121,7 @@ def save_checkpoint(run_dir, net: gluon.Block, trainer: gluon.Trainer, history: 
     arrays, opt_meta = optimizer_state(trainer)
     nd.save(str(tmp / 'optimizer.nd'), arrays)  # plain SGD has no state: an empty file is fine
     algo, keys, pos, has_gauss, cached = rng.get_state()
-    meta = {'format': FORMAT, 'epoch': epoch, 'history': history, 'config': config,
+    meta = {'format': FORMAT, 'epoch': epoch, 'history': history,
             'rng': {'train_iter': [algo, keys.tolist(), int(pos), int(has_gauss), float(cached)]},
             'optimizer': opt_meta,
             'sha256': {f: _sha256(tmp / f) for f in ('params.nd', 'optimizer.nd')}}
@@ -223,7 +193,7 @@ def load_checkpoint(run_dir) -> Checkpoint:
             ok = False
         if not ok:
             raise CheckpointError(f'{path / f}: corrupt checkpoint (missing, or checksum mismatch)')
-    missing = {'epoch', 'history', 'config', 'rng', 'optimizer'} - set(meta)
+    missing = {'epoch', 'history', 'rng', 'optimizer'} - set(meta)
     if missing or set(meta.get('sha256', {})) != {'params.nd', 'optimizer.nd'}:
         raise CheckpointError(f'{path / "meta.json"}: incomplete checkpoint '
                               f'(missing {", ".join(sorted(missing)) or "checksums"})')

@@ -1,7 +1,8 @@
 """A training run's settings (`TrainConfig`) and the named presets that reproduce papers/ rows.
 
 `train.py` maps one flag to each field; `--preset NAME` starts from `PRESETS[NAME]` and explicit
-flags override it. The defaults are the book's (d2l zh §5.5): lenet, lr 0.9, batch 256, 10 epochs.
+flags override it. The defaults are the 1st edition's (d2l zh v1 §5.5): lenet, lr 0.9, batch 256,
+5 epochs, Xavier; `--preset book-2nd` is the 2nd edition's (zh §6.6 / en §7.6).
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -11,15 +12,17 @@ from .augment import AUGMENTS
 from .errors import ConfigError
 from .recipe import LR_SCHEDULES
 
-__all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS']
+__all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES']
 
 OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
+KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
+AMP_MODES = ('none', 'bf16')
 
 
 @dataclass
 class TrainConfig:
     model: str = 'lenet'                 # a name from gluon_cnn.list_models()
-    epochs: int = 10                     # the book trains LeNet for 10 epochs
+    epochs: int = 5                      # d2l zh v1 §5.5 trains LeNet for 5 epochs (the 2nd ed.: 10)
     lr: float = 0.9                      # high because sigmoid LeNet's gradients are small (d2l zh §5.5)
     batch_size: int = 256
     optimizer: str = 'sgd'               # sgd | momentum | nag | adam; momentum/nag use 0.9
@@ -39,6 +42,12 @@ class TrainConfig:
     warmup: float = 0.0                  # epochs of linear lr warm-up before the cosine (Goyal et al., 2017)
     augment: str = 'none'                # none | crop | flip | crop-flip: 2-pixel shifts, mirrors (gluon_cnn.augment)
     label_smoothing: float = 0.0         # eps of label-smoothed cross-entropy; 0 is the plain loss (Szegedy et al., 2016)
+    widen: int = 8                       # run conv pairs at channels rounded up to this multiple (exact;
+                                         # gluon_cnn.widen, benchmarks/README.md); 0: as built
+    kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process (d2l zh §8.5);
+                                         # dist_sync | dist_async | dist_device_sync: ps-lite workers
+                                         # started by `python -m gluon_cnn.launch`; horovod if installed
+    amp: str = 'none'                    # none | bf16: mixed precision with mx.contrib.amp (opt-in)
 
     def validate(self) -> 'TrainConfig':
         """Raise ConfigError on impossible values (the CLI shows it as one line, exit 2)."""
@@ -65,8 +74,18 @@ class TrainConfig:
             raise ConfigError(f'--label-smoothing must be in [0, 1), got {self.label_smoothing}')
         if not isinstance(self.model_kwargs, dict):
             raise ConfigError(f'--model-kwargs must be a JSON object, got {self.model_kwargs!r}')
+        if self.widen < 0:
+            raise ConfigError(f'--widen must be >= 0 (0 turns it off), got {self.widen}')
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.kvstore not in KVSTORES:
+            raise ConfigError(f"unknown --kvstore {self.kvstore!r}; choose from {', '.join(KVSTORES)}")
+        if self.kvstore == 'dist_async' and (self.optimizer != 'sgd' or self.lr_schedule != 'constant'):
+            raise ConfigError('--kvstore dist_async updates on the servers, whose optimizer states and '
+                              'lr schedule cannot be checkpointed; use --optimizer sgd with a constant '
+                              'lr, or --kvstore dist_sync')
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"unknown --amp {self.amp!r}; choose from {', '.join(AMP_MODES)}")
         return self
 
     def replace(self, **changes) -> 'TrainConfig':
@@ -75,7 +94,9 @@ class TrainConfig:
 
 # Each preset reproduces a row of papers/; `--preset book` is the defaults.
 PRESETS = {
-    'book': {},
+    'book': {},  # d2l zh v1 §5.5 (1st edition): lenet, sgd lr 0.9, batch 256, 5 epochs, Xavier
+    # the 2nd edition (d2l zh §6.6, d2l en §7.6): padding 2, average pooling, 10 epochs
+    'book-2nd': {'model': 'lenet-en', 'epochs': 10},
     # papers/d2l-ch5.md, exercise 5.5.1: <= 100k parameters, >= 0.93 test accuracy (papers/results/best.json)
     'best': {'model': 'lenet-best', 'epochs': 30, 'lr': 0.2, 'optimizer': 'nag', 'wd': 5e-4,
              'lr_schedule': 'cosine', 'warmup': 1.0, 'augment': 'crop-flip', 'label_smoothing': 0.1},

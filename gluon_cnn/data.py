@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ['read_idx', 'find_data_dir', 'load_dataset', 'Split', 'ArrayIter', 'input_options', 'input_shape',
+__all__ = ['read_idx', 'find_data_dir', 'load_dataset', 'Split', 'ArrayIter',
            'load_data_fashion_mnist', 'DATASETS', 'FASHION_MNIST_LABELS', 'get_labels']
 
 DATASETS = ('fashion-mnist', 'mnist')
@@ -36,7 +36,6 @@ FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
 FASHION_MNIST_LABELS = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
                         'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']  # d2l zh §3.5
 NUM_CLASSES = 10
-IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
 DEBIAN_DIR = Path('/usr/share/datasets')
 
 # IDX type byte -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT")
@@ -288,17 +287,6 @@ class ArrayIter:
             if mx.util.is_np_array():  # d2l 1.x readers call npx.set_np()
                 X, y = X.as_np_ndarray(), y.as_np_ndarray()
             yield X, y
-
-
-def input_options(input_spec: dict) -> dict:
-    """ArrayIter's `pad` and `value_range` for a model's `input_spec` (LeNet-5: 2, (-0.1, 1.175))."""
-    return {'pad': input_spec.get('pad', 0), 'value_range': tuple(input_spec.get('value_range', (0.0, 1.0)))}
-
-
-def input_shape(input_spec: dict, resize=None) -> tuple:
-    """(1, 1, H, W) of one example as ArrayIter feeds it: padded as `input_spec` asks, then resized."""
-    side = resize or IMAGE_SIDE + 2 * input_options(input_spec)['pad']
-    return (1, 1, side, side)
 
 
 def load_data_fashion_mnist(batch_size: int, resize=None, root=None, ctx=None, dataset='fashion-mnist'):

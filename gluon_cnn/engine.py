@@ -3,64 +3,35 @@
 Softmax cross-entropy, SGD by default, Xavier init, `trainer.step(batch_size)`, one line per epoch.
 What is different from the book is speed, not meaning:
 - the data lives in memory on the device (`gluon_cnn.data.ArrayIter`), no per-sample transforms;
-- net, loss and the batch's metrics run as one hybridized graph (`_Objective`) with static memory;
+- net, loss and the batch's metrics run as one hybridized graph (`Objective`) with static memory;
 - loss and accuracy sums stay on the device until the epoch ends: no host sync per batch;
-- LeNet's 6-channel convolutions run as exact 8-channel ones while `train` runs (`gluon_cnn.widen`),
-  for which oneDNN has its fast direct kernels.
+- with `widen=8` (the default), LeNet's 6-channel convolutions run as exact 8-channel ones
+  (`gluon_cnn.widen`), for which oneDNN has its fast direct kernels.
+
+This is the engine: it knows nets, iterators, losses and trainers, nothing of configs, run
+folders or plots (those are `gluon_cnn.run`'s).
 """
-import contextlib
-import json
 import math
-import random
-import signal
-import threading
 import time
-from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon, init, nd
+from mxnet import autograd, gluon
 
-from .config import TrainConfig
-from .errors import ConfigError, DivergedError, TraceError
-from . import checkpoint
-from . import data as gdata
-from . import recipe
-from .augment import make_augment
-from .models import default_input_shape, get_model
+from . import internals, parallel
+from .devices import epoch_seed, seed_everything
+from .errors import DivergedError
 from .widen import widened
 
-__all__ = ['try_gpu', 'get_ctx', 'seed_everything', 'evaluate_accuracy', 'train', 'train_ch5',
-           'make_trainer', 'run', 'load_run_data']
+__all__ = ['evaluate_accuracy', 'train', 'train_ch5', 'make_trainer', 'settle_shapes', 'Objective',
+           'format_epoch', 'CHECK_EVERY', 'WIDEN']
 
-CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop fast
-
-
-# ----------------------------------------------------------------------------- devices, seeds
-def try_gpu(i: int = 0):
-    """gpu(i) if MXNet sees one, else cpu() (d2l zh §4.6)."""
-    return mx.gpu(i) if mx.context.num_gpus() > i else mx.cpu()
-
-
-def get_ctx(spec: str):
-    """'cpu', 'gpu' or 'gpu:N' -> an MXNet context; a missing GPU is a ConfigError, not a fallback."""
-    if spec == 'cpu':
-        return mx.cpu()
-    name, _, num = spec.partition(':')
-    if name != 'gpu' or (num and not num.isdigit()):
-        raise ConfigError(f"--ctx {spec!r}: use cpu, gpu or gpu:N")
-    i = int(num or 0)
-    if mx.context.num_gpus() <= i:
-        raise ConfigError(f'--ctx {spec}: MXNet sees {mx.context.num_gpus()} GPU(s) (this mxnet build '
-                          'is CPU-only unless you installed mxnet-cuXXX); use --ctx cpu')
-    return mx.gpu(i)
-
-
-def seed_everything(seed: int):
-    """The one place where a run is seeded: Python, numpy and MXNet's generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    mx.random.seed(seed)
+CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop
+# A running epoch-mean loss this many times the run's starting loss has exploded. Measured ratios
+# (max running mean / first batch): book LeNet lr 0.9 1.03, lenet-bn lr 1.0 1.00, best 1.00;
+# lenet-relu lr 1000 190-220 (epochs 2-3, ~430-500 nats) and 1e20 in epoch 1.
+EXPLODE = 10
+WIDEN = 8  # channel multiple of the widened convolutions; 0 trains the layers as they are
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -70,8 +41,19 @@ def _correct(y_hat, y):
     return (y_hat.argmax(axis=1).astype('float32') == y.astype('float32')).astype('float32').sum()
 
 
+def _zeros(ctx):
+    """A 1-element float32 zero array of the current array kind (classic or numpy mode)."""
+    return (mx.np if internals.is_np_mode() else mx.nd).zeros(1, ctx=ctx)
+
+
+def _scalar(a) -> float:
+    """The value of a 1-element array, in classic and numpy mode (the latter has no asscalar)."""
+    return a.asnumpy().item()
+
+
 def evaluate_accuracy(net, data_iter, ctx=None) -> float:
-    """Accuracy of `net` over `data_iter` (d2l zh §5.5). One host sync, at the end."""
+    """Accuracy of `net` over `data_iter`, an iterable of (X, y) batches. One host sync, at the
+    end. The book's argument order, (data_iter, net, ctx), is `gluon_cnn.book`'s."""
     ctx = ctx or mx.cpu()
     correct, n = None, 0
     for X, y in data_iter:
@@ -79,11 +61,11 @@ def evaluate_accuracy(net, data_iter, ctx=None) -> float:
         c = _correct(net(X), y)
         correct = c if correct is None else correct + c
         n += y.shape[0]
-    return float(correct.asscalar()) / n if n else float('nan')
+    return _scalar(correct) / n if n else float('nan')
 
 
 # ----------------------------------------------------------------------------- training
-class _Objective(gluon.HybridBlock):
+class Objective(gluon.HybridBlock):
     """net, loss and metrics in one graph, so hybridize() compiles them with the forward pass.
 
     Returns the per-example losses (for backward), their sum and the number of correct
@@ -95,6 +77,15 @@ class _Objective(gluon.HybridBlock):
         super().__init__(**kwargs)
         self.net, self.loss = net, loss
 
+    def use(self, net, hybridize: bool):
+        """Compute with `net` from now on (a view of the same parameters, gluon_cnn.widen)."""
+        if net is not self.net:
+            del self.net  # Gluon refuses to change a child's type in place; this re-registers it
+            self.net = net
+            if hybridize:  # standalone calls (evaluation) get the view's own graph too
+                net.hybridize(static_alloc=True, static_shape=True)
+            internals.clear_cached_graphs(self)
+
     def hybrid_forward(self, F, X, y):
         y_hat = self.net(X)
         l = self.loss(y_hat, y)
@@ -102,18 +93,21 @@ class _Objective(gluon.HybridBlock):
 
 
 def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
-                 lr_scheduler=None) -> gluon.Trainer:
-    """A gluon.Trainer; 'momentum' and 'nag' use momentum 0.9. lr_scheduler: per-update lr."""
+                 lr_scheduler=None, ctxs=(None,), workers=parallel.LOCAL) -> gluon.Trainer:
+    """A gluon.Trainer; 'momentum' and 'nag' use momentum 0.9. lr_scheduler: per-update lr.
+    Several ctxs or workers: gradients summed by a kvstore (gluon_cnn.parallel)."""
     name, args = {'sgd': ('sgd', {}), 'momentum': ('sgd', {'momentum': 0.9}),
                   'nag': ('nag', {'momentum': 0.9}), 'adam': ('adam', {})}[optimizer]
     if lr_scheduler is not None:
         args['lr_scheduler'] = lr_scheduler
-    return gluon.Trainer(net.collect_params(), name, dict(learning_rate=lr, wd=wd, **args))
+    return parallel.make_kvstore_trainer(net.collect_params(), name, dict(learning_rate=lr, wd=wd, **args),
+                                         list(ctxs), workers)
 
 
 def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybridize=True,
           start_epoch=0, history=None, on_epoch=print, augment=None, progress=None,
-          seed=None, on_checkpoint=None, check_every=CHECK_EVERY):
+          seed=None, on_checkpoint=None, check_every=CHECK_EVERY, widen=WIDEN,
+          workers=parallel.LOCAL):
     """The book's train_ch5 loop; returns the list of per-epoch metric dicts.
 
     on_epoch(line) is called with the book's epoch line after every epoch; learning-rate schedules
@@ -122,49 +116,68 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
     progress(epoch, num_epochs, num_batches) makes a per-epoch bar (gluon_cnn.progress.epoch_bars).
     seed: re-seed every generator at each epoch start from (seed, epoch), so a resumed run draws
     the same random numbers (MXNet cannot save its RNG state). on_checkpoint(history) runs after
-    each epoch, before on_epoch. A NaN/inf loss raises DivergedError naming epoch and batch
-    (checked every `check_every` batches without stalling the pipeline, see _LossWatch).
+    each epoch, before on_epoch. A NaN/inf loss, or a running epoch mean EXPLODE times the
+    run's starting loss, raises DivergedError naming epoch and batch (checked every
+    `check_every` batches without stalling the pipeline, see _LossWatch).
+    widen: run conv pairs with channels rounded up to this multiple (exact; gluon_cnn.widen),
+    0 to run them as they are.
+    ctx: one context, or a list for data parallelism (d2l zh §8.5; the trainer then needs a
+    kvstore, see make_trainer). workers: this process's rank among ps-lite workers; each takes
+    its share of every global batch, and only rank 0 evaluates (gluon_cnn.parallel).
     """
-    ctx = ctx or mx.cpu()
-    objective = _Objective(net, loss)
+    ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
+    ctx = ctxs[0]                    # data, metrics and evaluation live on the first device
+    objective = Objective(net, loss)
     if hybridize:
         objective.hybridize(static_alloc=True, static_shape=True)
     history = list(history or [])
-    with contextlib.ExitStack() as widening:
-        def prepare(X):
-            """Before the first step: finish deferred initialization on this batch, which draws
-            the initial weights exactly where the first forward pass would (so a seed gives the
-            same net as ever), then run widened for the rest of the run (exact; gluon_cnn.widen).
-            One widening for the whole run: rebuilding graphs every epoch grows the memory pool."""
-            _settle_shapes(net, X)
-            widening.enter_context(widened(objective))
+    # a resumed run measures explosions against its first epoch's mean, not its current loss
+    watch = _LossWatch(trainer, check_every, history[0]['loss'] if history else None)
 
-        for epoch in range(start_epoch, num_epochs):
-            if seed is not None:
-                seed_everything(epoch_seed(seed, epoch))
-            start = time.time()
-            loss_avg, train_acc, n = _train_epoch(objective, train_iter, trainer, ctx, epoch + 1,
-                                                  num_epochs, augment, progress, check_every,
-                                                  prepare if epoch == start_epoch else None)
-            train_seconds = time.time() - start
-            test_acc = evaluate_accuracy(net, test_iter, ctx)
-            metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
-                       'test_acc': test_acc, 'seconds': time.time() - start,
-                       'examples_per_sec': n / train_seconds}
-            history.append(metrics)
-            if on_checkpoint:                # before the epoch line: what was printed is saved
-                on_checkpoint(history)
-            if on_epoch:
-                on_epoch(format_epoch(metrics))
+    def prepare(X):
+        """Before the first step: finish deferred initialization on this batch, which draws
+        the initial weights exactly where the first forward pass would (so a seed gives the
+        same net as ever), then train and evaluate the widened view of the net for the rest
+        of the run (exact; gluon_cnn.widen). One view for the whole run: rebuilding graphs
+        every epoch grows the memory pool."""
+        settle_shapes(net, X)
+        if workers.kvstore is not None:  # before the kvstore first reads the parameters
+            parallel.plain_layout(net)
+        objective.use(widened(net, widen), hybridize)
+
+    for epoch in range(start_epoch, num_epochs):
+        if seed is not None:
+            seed_everything(epoch_seed(seed, epoch))
+        start = time.time()
+        loss_avg, train_acc, n = _train_epoch(objective, train_iter, trainer, ctxs, epoch + 1,
+                                              num_epochs, augment, progress, watch,
+                                              prepare if epoch == start_epoch else None,
+                                              workers)
+        train_seconds = time.time() - start
+        test_acc = (evaluate_accuracy(objective.net, test_iter, ctx) if workers.rank == 0
+                    else math.nan)
+        if workers.kvstore is not None and workers.rank == 0:
+            parallel.plain_layout(net)  # evaluation may have reordered weights for oneDNN
+        metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
+                   'test_acc': test_acc, 'seconds': time.time() - start,
+                   'examples_per_sec': n / train_seconds}
+        history.append(metrics)
+        if on_checkpoint:                # before the epoch line: what was printed is saved
+            on_checkpoint(history)
+        if on_epoch:
+            on_epoch(format_epoch(metrics))
     return history
 
 
 def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment, progress,
-                 check_every, prepare=None):
+                 watch, prepare=None, workers=parallel.LOCAL):
     """One pass over train_iter; returns (mean loss, train accuracy, examples).
-    prepare(X), if given, runs on the first (augmented) batch before its step."""
-    l_sum, correct, n = nd.zeros(1, ctx=ctx), nd.zeros(1, ctx=ctx), 0
-    watch = _LossWatch(epoch, len(train_iter), trainer, check_every)
+    prepare(X), if given, runs on the first (augmented) batch before its step.
+    ctx: one context or a list; with several, or several workers, see _parallel_step."""
+    ctxs = ctx if isinstance(ctx, list) else [ctx]
+    ctx, full = ctxs[0], None
+    l_sum, correct, n = _zeros(ctx), _zeros(ctx), 0
+    watch.start(epoch, len(train_iter))
     bar = progress(epoch, num_epochs, len(train_iter)) if progress else None
     for i, (X, y) in enumerate(train_iter):
         X, y = X.as_in_context(ctx), y.as_in_context(ctx)
@@ -172,56 +185,116 @@ def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment
             X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
         if prepare is not None and i == 0:
             prepare(X)
-        with autograd.record():      # record the forward pass for autograd
-            l, batch_loss, batch_correct = objective(X, y)
-        l.backward()                 # d(sum of per-example losses) / d(params)
-        trainer.step(X.shape[0])     # SGD step on the batch mean: divides by batch size
-        l_sum += watch.add(batch_loss)  # metrics stay on the device: no sync per batch
+        if len(ctxs) > 1 or workers.num_workers > 1:
+            full = full or X.shape[0]  # the first batch is a full one
+            batch_loss, batch_correct, b = _parallel_step(objective, X, y, trainer, ctxs, workers, full)
+        else:
+            with autograd.record():      # record the forward pass for autograd
+                l, batch_loss, batch_correct = objective(X, y)
+            l.backward()                 # d(sum of per-example losses) / d(params)
+            trainer.step(X.shape[0])     # SGD step on the batch mean: divides by batch size
+            b = X.shape[0]
+        l_sum += watch.add(batch_loss, b)  # metrics stay on the device: no sync per batch
         correct += batch_correct
-        n += X.shape[0]
-        watch.check(i, l_sum)        # every check_every batches: reads an older, finished sum
+        n += b
+        watch.check(i, l_sum, n)     # every check_every batches: reads an older, finished sum
         if bar is not None:
-            bar.update(X.shape[0], l_sum, correct)  # reads the sums back at most every 0.25 s
+            bar.update(b, l_sum, correct)  # reads the sums back at most every 0.25 s
     if bar is not None:
         bar.close()
-    loss_avg = l_sum.asscalar() / n  # the epoch's one host sync
+    if workers.num_workers > 1:      # each worker saw its share: the epoch's sums over workers
+        l_sum, correct, n = _summed_over_workers(workers, l_sum, correct, n)
+    loss_avg = _scalar(l_sum) / n  # the epoch's one host sync
     if not math.isfinite(loss_avg):
         watch.diverged()
-    return loss_avg, correct.asscalar() / n, n
+    watch.check_growth(loss_avg)
+    return loss_avg, _scalar(correct) / n, n
 
 
-def _settle_shapes(net, X):
+def _parallel_step(objective, X, y, trainer, ctxs, workers, full: int):
+    """One step of data parallelism (d2l zh §8.5) on global batch X: this worker's share, split
+    over its devices; returns (loss sum, correct, examples) of the share, on ctxs[0]."""
+    parts = parallel.split_batch(X, y, ctxs, workers)  # [(X_k, y_k, real)], one per device
+    scale = 1.0
+    if internals.uses_kvstore_updates(trainer) and X.shape[0] != full:
+        # the servers divide by the batch size of the first step (dist_async): a short batch
+        # weights its losses full / b so that step(full) still averages over its b examples
+        scale = full / X.shape[0]
+    with autograd.record():          # forward on every device, recorded for autograd
+        outs = [objective(Xk, yk) for Xk, yk, _ in parts]
+        # a stand-in part's loss counts 0; a short dist_async batch's counts full / b
+        ls = [l if real and scale == 1.0 else l * (scale if real else 0.0)
+              for (l, _, _), (_, _, real) in zip(outs, parts)]
+    autograd.backward(ls)            # one backward pass per device
+    trainer.step(full if scale != 1.0 else X.shape[0])  # kvstore sums the gradients; / global batch
+    real_outs = [(s, c) for (_, s, c), (_, _, real) in zip(outs, parts) if real]
+    batch_loss = sum(s.as_in_context(ctxs[0]) for s, _ in real_outs) if real_outs else _zeros(ctxs[0])
+    batch_correct = sum(c.as_in_context(ctxs[0]) for _, c in real_outs) if real_outs else _zeros(ctxs[0])
+    return batch_loss, batch_correct, sum(Xk.shape[0] for Xk, _, real in parts if real)
+
+
+def _summed_over_workers(workers, l_sum, correct, n: int):
+    """The epoch's loss sum, correct count and examples summed over workers (dist_sync), as the
+    1-element arrays and int the epoch's end expects; dist_async keeps this worker's own."""
+    l_tot, c_tot, n_tot = parallel.sum_over_workers(workers, [_scalar(l_sum), _scalar(correct), n])
+    ctx = l_sum.context
+    return mx.nd.array([l_tot], ctx=ctx), mx.nd.array([c_tot], ctx=ctx), int(round(n_tot))
+
+
+def settle_shapes(net, X):
     """Finish Gluon's deferred initialization with one example of batch X, so that `widened`
     (whose zero padding hides shapes from Gluon's inference) can build its graph."""
-    if any(p._data is None for p in net.collect_params().values()):
+    if not all(internals.is_initialized(p) for p in net.collect_params().values()):
         with autograd.pause():
             net(X[:1])
 
 
 class _LossWatch:
-    """Finds the first batch whose loss is NaN/inf without a host sync per batch.
+    """Finds the first batch whose loss is NaN/inf, or whose loss exploded, without a host sync
+    per batch.
 
     Each batch's loss sum stays on the device in a list. Every `every` batches we read the running
     sum *as it was `every` batches ago*: that value was computed long since, so reading it does not
     drain the pipeline, and it bounds how far Python runs ahead of the device (so Ctrl-C and a
     diverged run stop within ~2 * `every` batches). NaN and inf propagate into the running sum, so
     a finite sum means every batch so far was finite; only then do we look at single batches.
+    A finite running mean above EXPLODE times `reference` (the run's starting loss: its first
+    batch's, unless given) has exploded. One watch serves a whole run; `start` each epoch.
     """
 
-    def __init__(self, epoch: int, num_batches: int, trainer, every: int):
-        self.epoch, self.num_batches, self.trainer, self.every = epoch, num_batches, trainer, every
-        self.losses, self.pending = [], None
+    def __init__(self, trainer, every: int, reference=None):
+        self.trainer, self.every, self.reference = trainer, every, reference
 
-    def add(self, batch_loss):
+    def start(self, epoch: int, num_batches: int):
+        self.epoch, self.num_batches = epoch, num_batches
+        self.losses, self.sizes, self.pending = [], [], None
+
+    def add(self, batch_loss, size: int = 1):
         self.losses.append(batch_loss)
+        self.sizes.append(size)
         return batch_loss
 
-    def check(self, i: int, l_sum):
+    def check(self, i: int, l_sum, n: int):
+        """After batch i (0-based) with running sum l_sum over n examples."""
         if (i + 1) % self.every:
             return
-        if self.pending is not None and not math.isfinite(self.pending.asscalar()):
-            self.diverged()
-        self.pending = l_sum.copy()  # read back at the next check, by when it is long computed
+        if self.pending is not None:
+            total, seen = _scalar(self.pending[0]), self.pending[1]
+            if not math.isfinite(total):
+                self.diverged()
+            self.check_growth(total / seen)
+        self.pending = (l_sum.copy(), n)  # read back at the next check, long computed by then
+
+    def check_growth(self, mean: float):
+        """Raise DivergedError if the running mean loss has exploded."""
+        if self.reference is None:   # the first check of the run: batch 1 is long computed
+            self.reference = _scalar(self.losses[0]) / self.sizes[0]
+        limit = EXPLODE * self.reference
+        if self.reference > 0 and mean > limit:
+            means = [float(b.asnumpy().sum()) / k for b, k in zip(self.losses, self.sizes)]
+            i = next((j for j, m in enumerate(means) if m > limit), len(means) - 1)
+            self._raise(f'loss exploded to {means[i]:.4g} (over {EXPLODE}x the '
+                        f'{self.reference:.3g} it started at) in', i)
 
     def diverged(self):
         """Raise DivergedError naming the first batch (1-based) whose loss was not finite."""
@@ -230,15 +303,12 @@ class _LossWatch:
         if not len(bad):             # every batch finite but their float32 sum overflowed
             bad = np.flatnonzero(~np.isfinite(np.cumsum(sums, dtype=np.float32)))
         i = int(bad[0]) if len(bad) else len(sums) - 1
+        self._raise(f'loss became {sums[i]} in', i)
+
+    def _raise(self, what: str, i: int):
         lr = self.trainer.learning_rate
-        raise DivergedError(f'loss became {sums[i]} in epoch {self.epoch}, batch {i + 1} of '
-                            f'{self.num_batches}; try a smaller learning rate (now {lr:g}, e.g. '
-                            f'--lr {lr / 10:g})')
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch `epoch` (0-based) of a run seeded `seed`: distinct, and < 2**31."""
-    return (seed * 1_000_003 + epoch + 1) % (2 ** 31 - 1)
+        raise DivergedError(f'{what} epoch {self.epoch}, batch {i + 1} of {self.num_batches}; '
+                            f'try a smaller learning rate (now {lr:g}, e.g. --lr {lr / 10:g})')
 
 
 def format_epoch(m: dict) -> str:
@@ -249,161 +319,8 @@ def format_epoch(m: dict) -> str:
 
 
 def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs):
-    """The book's signature (d2l zh §5.5): softmax cross-entropy, prints one line per epoch."""
+    """The book's signature (d2l zh §5.5) on the fast engine: softmax cross-entropy, one line per
+    epoch; returns the per-epoch metrics. For the book's exact lines, and for any Block, use
+    `gluon_cnn.book.train_ch5`."""
     return train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer,
                  num_epochs, ctx)
-
-
-# ----------------------------------------------------------------------------- a whole run
-def load_run_data(cfg: TrainConfig, ctx, input_spec: dict):
-    """(train_iter, test_iter) for a config, shaped as the model's `input_spec` asks."""
-    train_split, test_split = gdata.load_dataset(cfg.dataset, cfg.data_dir)
-    if cfg.limit is not None and cfg.limit > len(train_split.labels):
-        raise ConfigError(f'--limit {cfg.limit} is larger than the {len(train_split.labels):,} '
-                          f'training examples of {cfg.dataset}')
-    kw = dict(ctx=ctx, resize=cfg.resize, **gdata.input_options(input_spec))
-    return (gdata.ArrayIter(train_split, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                            limit=cfg.limit, **kw),
-            gdata.ArrayIter(test_split, cfg.batch_size, **kw))
-
-
-def lr_scheduler(cfg: TrainConfig, steps_per_epoch: int):
-    """The per-update schedule of `cfg.lr_schedule` ('cosine': warm-up then cosine), or None."""
-    if cfg.lr_schedule == 'constant':
-        return None
-    if cfg.lr_schedule == 'lecun1998':  # the paper's steps, scaled to --lr (papers/lecun1998-lenet5.md)
-        return recipe.EpochSteps(cfg.lr, steps_per_epoch)
-    return recipe.WarmupCosine(cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
-                               warmup_steps=round(cfg.warmup * steps_per_epoch))
-
-
-def default_out(cfg: TrainConfig) -> Path:
-    return Path('runs') / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None, on_trace=None) -> dict:
-    """Train `cfg.model` as configured, save parameters and metrics.json; returns the metrics.
-
-    A checkpoint is written into `cfg.out` after every epoch; resume=True continues the run there
-    from its latest checkpoint (build cfg with `resume_config`). SIGTERM stops like Ctrl-C.
-    progress: per-epoch bars for `train` (train.py passes gluon_cnn.progress.epoch_bars() on a TTY).
-    on_trace(table): receives the layer table at the input size the data has (train.py --trace).
-    """
-    cfg.validate()
-    ctx = get_ctx(cfg.ctx)
-    net = get_model(cfg.model, **cfg.model_kwargs)
-    out = Path(cfg.out) if cfg.out else default_out(cfg)
-    ckpt = checkpoint.load_checkpoint(out) if resume else None  # refuse a bad one before any work
-    seed_everything(cfg.seed)
-    spec = getattr(net, 'input_spec', {})
-    train_iter, test_iter = load_run_data(cfg, ctx, spec)
-    layers = _check_input(net, cfg, gdata.input_shape(spec, cfg.resize))
-    if on_trace:
-        on_trace(str(layers))
-    _prepare_out(out)  # after the checks above, so a refused run leaves no empty folder
-    # A parameter's own initializer (LeNet-5's +-2.4/fan_in) always wins over this default; 'model'
-    # falls back to Gluon's own default, Uniform(0.07), instead of the book's Xavier.
-    net.initialize(init.Xavier() if cfg.init == 'xavier' else init.Uniform(), ctx=ctx)
-    trainer = make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd, lr_scheduler(cfg, len(train_iter)))
-    history = []
-    if ckpt is not None:  # parameters, optimizer states and the shuffle RNG as after that epoch
-        checkpoint.restore(ckpt, net, trainer, train_iter.rng, ctx)
-        history = ckpt.history
-        log(f'resuming {out} after epoch {ckpt.epoch} of {cfg.epochs}')
-    log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {ctx}')
-    # A model may name its own loss (LeNet-5's RBF distance) as a plain, non-Block attribute.
-    if cfg.label_smoothing:
-        loss = recipe.LabelSmoothingLoss(cfg.label_smoothing)
-    else:
-        loss = getattr(net, 'train_loss', gluon.loss.SoftmaxCrossEntropyLoss)()
-    augment = make_augment(cfg.augment, fill=gdata.input_options(spec)['value_range'][0])
-    config = {**vars(cfg), 'out': str(out)}
-    save = lambda h: checkpoint.save_checkpoint(out, net, trainer, h, train_iter.rng, config)
-    with _sigterm_as_interrupt(), _explain_stop(out, cfg.lr):
-        history = train(net, train_iter, test_iter, loss, trainer, cfg.epochs, ctx,
-                        hybridize=cfg.hybridize, on_epoch=log, augment=augment,
-                        start_epoch=len(history), history=history, seed=cfg.seed, on_checkpoint=save,
-                        progress=progress)
-    net.save_parameters(str(out / 'model.params'))
-    metrics = {'config': config, 'epochs': history}
-    checkpoint.write_text_atomic(out / 'metrics.json', json.dumps(metrics, indent=1) + '\n')
-    log(f'saved {out / "model.params"} and {out / "metrics.json"}')
-    from .viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
-    curves = save_png(plot_curves(history, title=f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'),
-                      out / 'curves.png')  # loss and accuracy per epoch, as the book's Animator
-    log(f'saved {curves}')
-    return metrics
-
-
-def _check_input(net, cfg: TrainConfig, shape: tuple):
-    """The net's trace at `shape`; an input it cannot take (AlexNet on 28x28) is refused, with the fix."""
-    from .trace import trace  # symbolic shapes only: the net's parameters stay untouched
-    try:
-        return trace(net, shape)
-    except TraceError as e:
-        side = default_input_shape(cfg.model)[-1]
-        raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs '
-                          f"({str(e).splitlines()[0].split(': ')[0]}); pass --resize {side}, its input size "
-                          'in the book') from None
-
-
-def resume_config(run_dir, overrides: dict) -> TrainConfig:
-    """The saved config of the run in run_dir, with `overrides` of the fields a resumed run may change."""
-    ckpt = checkpoint.load_checkpoint(run_dir)
-    saved = {k: v for k, v in ckpt.meta['config'].items() if k in TrainConfig.__dataclass_fields__}
-    saved['out'] = str(run_dir)
-    fixed = sorted(k for k, v in overrides.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
-    if fixed:
-        flags = ', '.join('--' + k.replace('_', '-') for k in fixed)
-        raise ConfigError(f'--resume continues {run_dir} as it was configured; {flags} cannot change '
-                          f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES)} can)")
-    return TrainConfig(**{**saved, **overrides})
-
-
-RESUMABLE_CHANGES = ('epochs', 'lr', 'ctx', 'data_dir', 'hybridize')  # the rest must match the checkpoint
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While training, SIGTERM (kill, a job scheduler) raises KeyboardInterrupt like Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt('SIGTERM')
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _explain_stop(out: Path, lr: float):
-    """Add to a divergence or an interrupt where the last good checkpoint is and how to go on."""
-    try:
-        yield
-    except DivergedError as e:
-        raise DivergedError(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
-    except KeyboardInterrupt as e:
-        raise KeyboardInterrupt(f'{str(e) or "Ctrl-C"}; {_last_checkpoint(out)}') from None
-
-
-def _last_checkpoint(out: Path, flags: str = '') -> str:
-    epoch = checkpoint.latest_epoch(out)
-    if epoch is None:
-        return 'no checkpoint yet (one is written at the end of each epoch)'
-    return (f'the last checkpoint is epoch {epoch} in {out / checkpoint.SUBDIR}; continue with '
-            f'python train.py --resume {out}{flags}')
-
-
-def _prepare_out(out: Path):
-    """Create --out, or fail with a ConfigError saying why it cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / '.write-test'
-        probe.write_text('')
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})') from None

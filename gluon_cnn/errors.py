@@ -5,7 +5,7 @@ stderr and exit code 2; `--debug` shows the traceback instead.
 """
 
 __all__ = ['GluonCNNError', 'DataError', 'ConfigError', 'CheckpointError', 'DivergedError',
-           'TraceError']
+           'TraceError', 'WriteError']
 
 
 class GluonCNNError(Exception):
@@ -25,8 +25,23 @@ class CheckpointError(GluonCNNError):
 
 
 class DivergedError(GluonCNNError):
-    """The training loss became NaN or inf."""
+    """The training loss became NaN or inf, or exploded."""
+
+
+class WriteError(GluonCNNError):
+    """A file of a run could not be written: a full disk, a file size limit, an I/O error."""
 
 
 class TraceError(GluonCNNError):
-    """A layer refused its input while tracing (names the layer and the incoming shape)."""
+    """A layer refused its input while tracing.
+
+    Fields, where the failure is located (else None): `layer`, the failing block's path in the
+    net ('features.2'); `layer_type` ('Conv2D'); `incoming`, the shapes it was given; `reason`,
+    MXNet's own one-line reason; `trace`, the table of the layers traced before the failure.
+    """
+
+    def __init__(self, message: str, layer=None, layer_type=None, incoming=None, reason=None,
+                 trace=None):
+        super().__init__(message)
+        self.layer, self.layer_type, self.incoming = layer, layer_type, incoming
+        self.reason, self.trace = reason, trace

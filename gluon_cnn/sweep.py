@@ -11,6 +11,7 @@ papers/results/sweep-<row>.json; gluon_cnn/papers/sweep.py renders the table in 
     python -m gluon_cnn.sweep --list       # the rows and their commands
 """
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -19,9 +20,14 @@ import sys
 import time
 from typing import NamedTuple
 
+from . import run as runner
 from .cli import run_cli
 from .config import PRESETS, TrainConfig
 from .errors import ConfigError
+from .models import get_model, model_info
+from .paths import results_dir
+from .runrecord import RunRecord, write_record
+from .trace import trace
 
 __all__ = ['Row', 'ROWS', 'EPOCHS', 'config', 'command', 'model_cost', 'result_name', 'run_row',
            'save_result', 'hardware']
@@ -69,7 +75,7 @@ def command(row: Row) -> str:
     """The row as a train.py command line: the preset plus one flag per field that differs from it."""
     cfg, preset = config(row), TrainConfig(**PRESETS[row.preset])
     args = ['python', 'train.py'] + (['--preset', row.preset] if row.preset != 'book' else [])
-    for name in TrainConfig.__dataclass_fields__:
+    for name in (f.name for f in dataclasses.fields(TrainConfig)):
         value = getattr(cfg, name)
         if value != getattr(preset, name):
             flag = '--' + name.replace('_', '-')
@@ -79,9 +85,7 @@ def command(row: Row) -> str:
 
 def model_cost(cfg: TrainConfig) -> tuple:
     """(trainable parameters, MACs per image) of the config's model, from gluon_cnn.trace."""
-    from .models import default_input_shape, get_model
-    from .trace import trace
-    t = trace(get_model(cfg.model, **cfg.model_kwargs), default_input_shape(cfg.model))
+    t = trace(get_model(cfg.model, **cfg.model_kwargs), model_info(cfg.model).input_shape)
     return t.trainable_params, t.total_macs
 
 
@@ -100,26 +104,23 @@ def hardware() -> str:
     return f'{model}, {os.cpu_count()} cores, CPU only'
 
 
-def save_result(metrics: dict, name: str, command_line: str, wall_seconds: float, folder=None) -> str:
-    """papers/results/NAME.json: a run's metrics.json plus command, hardware, wall_seconds, date."""
-    from .papers import RESULTS_DIR
-    folder = folder or RESULTS_DIR
+def save_result(record: RunRecord, name: str, command_line: str, wall_seconds: float,
+                folder=None) -> str:
+    """papers/results/NAME.json: a run record plus command, hardware, wall_seconds and date."""
+    folder = folder or results_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    record = {**metrics, 'command': command_line, 'hardware': hardware(),
-              'wall_seconds': round(wall_seconds, 1), 'date': time.strftime('%Y-%m-%d', time.gmtime())}
-    path = folder / f'{name}.json'
-    path.write_text(json.dumps(record, indent=1) + '\n')
-    return str(path)
+    extra = {'command': command_line, 'hardware': hardware(), 'wall_seconds': round(wall_seconds, 1),
+             'date': time.strftime('%Y-%m-%d', time.gmtime())}
+    return str(write_record(dataclasses.replace(record, extra=extra), folder / f'{name}.json'))
 
 
 def run_row(row: Row, log=print) -> str:
     """Train one row (into runs/sweep-<name>) and save its result; returns the result's path."""
-    from . import engine  # imports mxnet: only when training
     cfg = config(row).replace(out=f'runs/sweep-{row.name}')
     log(f'== {row.name}: {command(row)}')
     start = time.time()
-    metrics = engine.run(cfg, log=log)
-    return save_result(metrics, result_name(row), command(row), time.time() - start)
+    record = runner.run(cfg, log=log)
+    return save_result(record, result_name(row), command(row), time.time() - start)
 
 
 def main(argv=None) -> int:

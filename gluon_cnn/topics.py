@@ -8,8 +8,11 @@ Parameters and MACs (multiply-accumulates, batch of 1) of
 - depthwise-separable versus standard convolution (Howard et al., 2017, MobileNets §3.1:
   cost ratio 1/c_o + 1/k^2);
 and pooling variants: overlapping 3/2 (Krizhevsky et al., 2012, AlexNet §3.4), global average
-(Lin et al., 2014, "Network in network" §3.2) and spatial pyramid pooling (He et al., 2014, SPP-net),
-which gives a fixed-length vector from inputs of any size.
+(Lin et al., 2014, "Network in network" §3.2) and spatial pyramid pooling (He et al., 2014,
+SPP-net),
+which gives a fixed-length vector from inputs of any size. Two worked examples that popular
+Chinese CNN tutorials do by hand, checked by the tracer: the weights of a 3x3 convolution from 3
+to 192 channels, and a 2-channel 96x96 net traced end to end.
 
     python -m gluon_cnn.topics
 """
@@ -18,10 +21,11 @@ from typing import Sequence
 from mxnet import nd
 from mxnet.gluon import nn
 
-from .trace import trace
+from .trace import Trace, trace
 
 __all__ = ['SpatialPyramidPooling', 'stacked_3x3_vs_5x5', 'bottleneck_1x1', 'separable_vs_standard',
-           'pooling_variants', 'spp_lengths', 'report']
+           'pooling_variants', 'spp_lengths', 'conv_weights_3_to_192', 'tutorial_net_96',
+           'report']
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -35,6 +39,7 @@ def _seq(*layers) -> nn.HybridSequential:
 def _measure(name: str, net, shape: tuple) -> dict:
     t = trace(net, shape)
     return {'name': name, 'params': t.total_params, 'macs': t.total_macs,
+            'ops': t.total_pool_ops + t.total_act_ops + t.total_norm_ops,
             'rf': t.rows[-1].receptive_field, 'output': t.rows[-1].output_shape}
 
 
@@ -42,20 +47,20 @@ def _table(rows: Sequence[dict], base: dict) -> str:
     lines = [f"{'':<34}{'params':>10}{'MACs':>14}{'ratio':>16}{'RF':>8}"]
     for r in rows:
         rel = f"{r['params'] / base['params']:.2f} / {r['macs'] / base['macs']:.2f}"
-        lines.append(f"{r['name']:<34}{r['params']:>10,}{r['macs']:>14,}{rel:>16}{str(r['rf'][0]):>8}")
+        lines.append(f"{r['name']:<34}{r['params']:>10,}{r['macs']:>14,}{rel:>16}"
+                     f"{r['rf'][0]!s:>8}")
     return '\n'.join(lines)
 
 
 # ----------------------------------------------------------------------------- convolutions
 def stacked_3x3_vs_5x5(c: int = 64, hw: int = 28) -> list:
-    """One 5x5 conv versus two 3x3 convs, c -> c channels, same padding.
+    """One 5x5 conv versus two 3x3 convs with a ReLU between them, c -> c channels, same padding.
 
-    Real nets put a ReLU between the two 3x3s (and after the 1x1 below); it is left out so
-    that the MACs are the convolutions' alone (the tracer counts one per activation element).
+    The ReLU is the extra nonlinearity VGG gains; it costs no MACs (one op per element).
     """
     shape = (1, c, hw, hw)
     return [_measure('one 5x5', _seq(nn.Conv2D(c, 5, padding=2, in_channels=c)), shape),
-            _measure('two 3x3', _seq(nn.Conv2D(c, 3, padding=1, in_channels=c),
+            _measure('two 3x3', _seq(nn.Conv2D(c, 3, padding=1, in_channels=c, activation='relu'),
                                      nn.Conv2D(c, 3, padding=1, in_channels=c)), shape)]
 
 
@@ -64,14 +69,15 @@ def bottleneck_1x1(c_in: int = 192, c_mid: int = 16, c_out: int = 32, hw: int = 
     shape = (1, c_in, hw, hw)
     return [_measure('5x5 direct', _seq(nn.Conv2D(c_out, 5, padding=2, in_channels=c_in)), shape),
             _measure(f'1x1 to {c_mid}, then 5x5', _seq(
-                nn.Conv2D(c_mid, 1, in_channels=c_in),
+                nn.Conv2D(c_mid, 1, in_channels=c_in, activation='relu'),
                 nn.Conv2D(c_out, 5, padding=2, in_channels=c_mid)), shape)]
 
 
 def separable_vs_standard(c_in: int = 64, c_out: int = 128, k: int = 3, hw: int = 28) -> list:
     """A standard k x k conv versus depthwise k x k (groups = c_in) then pointwise 1x1."""
     shape = (1, c_in, hw, hw)
-    return [_measure('standard 3x3', _seq(nn.Conv2D(c_out, k, padding=k // 2, in_channels=c_in)), shape),
+    return [_measure('standard 3x3',
+                     _seq(nn.Conv2D(c_out, k, padding=k // 2, in_channels=c_in)), shape),
             _measure('depthwise 3x3 + pointwise 1x1', _seq(
                 nn.Conv2D(c_in, k, padding=k // 2, groups=c_in, in_channels=c_in),
                 nn.Conv2D(c_out, 1, in_channels=c_in)), shape)]
@@ -98,8 +104,10 @@ class SpatialPyramidPooling(nn.Block):
         for n in self.levels:
             for i in range(n):
                 for j in range(n):
-                    cell = x[:, :, (i * h) // n: -(-(i + 1) * h // n), (j * w) // n: -(-(j + 1) * w // n)]
-                    bins.append(cell.max(axis=(2, 3)) if self.mode == 'max' else cell.mean(axis=(2, 3)))
+                    cell = x[:, :, (i * h) // n: -(-(i + 1) * h // n),
+                             (j * w) // n: -(-(j + 1) * w // n)]
+                    pooled = cell.max(axis=(2, 3)) if self.mode == 'max' else cell.mean(axis=(2, 3))
+                    bins.append(pooled)
         return nd.stack(*bins, axis=2).reshape((x.shape[0], -1))  # (B, C, bins) -> (B, C*bins)
 
 
@@ -110,7 +118,7 @@ def pooling_variants(c: int = 16, hw: int = 13) -> list:
             _measure('max 3x3 / 2 (overlapping)', _seq(nn.MaxPool2D(3, 2)), shape),
             _measure('global average', _seq(nn.GlobalAvgPool2D()), shape)]
     spp = SpatialPyramidPooling()
-    rows.append({'name': 'SPP (4, 2, 1)', 'params': 0, 'macs': None, 'rf': (hw, hw),
+    rows.append({'name': 'SPP (4, 2, 1)', 'params': 0, 'macs': 0, 'ops': None, 'rf': (hw, hw),
                  'output': spp(nd.zeros(shape)).shape})
     return rows
 
@@ -121,10 +129,32 @@ def spp_lengths(sizes=((13, 13), (10, 17), (7, 7), (32, 24)), c: int = 16) -> di
     return {hw: spp(nd.random.uniform(shape=(1, c) + hw)).shape for hw in sizes}
 
 
+# ----------------------------------------------------------------------------- worked examples
+def conv_weights_3_to_192() -> dict:
+    """A 3x3 convolution from 3 to 192 channels: 3 * 3 * 3 * 192 = 5,184 weights, 192 biases."""
+    conv = _seq(nn.Conv2D(192, 3, in_channels=3))
+    t = trace(conv, (1, 3, 32, 32))
+    weights = t.rows[0].params - 192
+    return {'weights': weights, 'biases': 192, 'params': t.total_params}
+
+
+def tutorial_net_96() -> Trace:
+    """The 2-channel 96x96 net of a popular tutorial, traced end to end.
+
+    5x5 conv to 8 maps (92x92), 4x4 pooling (23x23), 6x6 conv to 24 maps (18x18), 4x4 pooling,
+    Dense 100. One tutorial says the second pooling gives 23x23 with 8 channels: the trace
+    shows 24 maps of 4x4 (floor(18 / 4) = 4), so the Dense takes 24 * 4 * 4 = 384 inputs.
+    """
+    net = _seq(nn.Conv2D(8, 5, activation='relu'), nn.MaxPool2D(4),
+               nn.Conv2D(24, 6, activation='relu'), nn.MaxPool2D(4), nn.Dense(100))
+    return trace(net, (1, 2, 96, 96), explain=True)
+
+
 # ----------------------------------------------------------------------------- report
 def report(log=print) -> None:
     """Print every comparison (what `python -m gluon_cnn.topics` shows)."""
-    log('== two stacked 3x3 vs one 5x5 (64 -> 64 channels, 28x28; ratio: params / MACs vs the first row)')
+    log('== two stacked 3x3 vs one 5x5 (64 -> 64 channels, 28x28; '
+        'ratio: params / MACs vs the first row)')
     rows = stacked_3x3_vs_5x5()
     log(_table(rows, rows[0]))
     log('same 5x5 receptive field, 18/25 = 0.72 of the weights, and one more nonlinearity (VGG).')
@@ -137,12 +167,21 @@ def report(log=print) -> None:
     log(f'MobileNet\'s ratio 1/c_o + 1/k^2 = 1/128 + 1/9 = {1 / 128 + 1 / 9:.3f} (biases aside)')
     log('\n== pooling variants on a (1, 16, 13, 13) map (AlexNet\'s conv5 size)')
     for r in pooling_variants():
-        macs = f"{r['macs']:,}" if r['macs'] is not None else '-'
-        log(f"{r['name']:<28} output {str(r['output']):<18} MACs {macs:>8}  RF {r['rf'][0]}")
-    log('overlapping 3/2 pooling keeps the 2x2/2 output size (6x6) but each output sees 3x3 inputs;')
+        ops = f"{r['ops']:,}" if r['ops'] is not None else '-'
+        log(f"{r['name']:<28} output {r['output']!s:<18} window ops {ops:>6}  RF {r['rf'][0]}")
+    log('overlapping 3/2 pooling keeps the 2x2/2 output size (6x6) '
+        'but each output sees 3x3 inputs;')
     log('global average pooling and SPP need no parameters and accept any input size:')
     for hw, shape in spp_lengths().items():
         log(f'  SPP (4, 2, 1) of a {hw[0]}x{hw[1]} map -> {shape}  (16 channels x 21 bins)')
+    log('\n== worked examples')
+    w = conv_weights_3_to_192()
+    log(f"3x3 conv, 3 -> 192 channels: 3 * 3 * 3 * 192 = {w['weights']:,} weights "
+        f"(+ {w['biases']} biases = {w['params']:,} parameters)")
+    t = tutorial_net_96()
+    log(f'the 2-channel 96x96 tutorial net; its second pooling gives {t.rows[3].output_shape}, '
+        'not 23x23 with 8 channels:')
+    log(str(t))
 
 
 if __name__ == '__main__':

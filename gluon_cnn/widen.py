@@ -13,28 +13,32 @@ channel-wise layers (activation, pooling) and then a Conv2D consumer, is compute
 - the consumer with c' input channels: its weight gets c' - c zero columns, so the constants
   contribute exactly 0.
 The zero rows and columns are built in the graph from the real parameters (their gradients are
-dropped by `concat`'s backward), so the parameters, their gradients, the checkpoints and the
-outputs of the net are those of the book's layers. Only the producer's own output, seen from
-inside, has c' channels; `widened` therefore swaps the layers in for a `with` block and restores
-them afterwards (`engine.train` runs inside one).
+dropped by `concat`'s backward), so the parameters, their gradients and the outputs of the net
+are those of the book's layers.
+
+`widened(net)` returns a *view*: a new block that shares every Parameter and every other layer
+with `net` and runs the widened pair in place of the original one. `net` itself is never changed,
+so its repr, its checkpoints and anything a user holds of it stay the book's; the engine trains
+and evaluates the view (`engine.train(widen=8)`).
 
 Padding the consumer's input alone, with a `concat` of zeros on the activations, would keep every
 layer's output as it is, but mxnet 1.9.1 dies with SIGFPE in `concat`'s backward when oneDNN hands
 it a channel-blocked gradient whose split is not on a block boundary; widening the producer needs
 no concat on activations.
 
-Nets in numpy mode (`npx.set_np()`), BatchNorm between the two convolutions, groups or non-NCHW
-layouts are left as they are: the point is the book's LeNets, not a general compiler.
+Only pairs reachable from `net` through (Hybrid)Sequential containers are widened, since only those
+can be rebuilt without knowing a block's forward. Nets in numpy mode (`npx.set_np()`), BatchNorm
+between the two convolutions, groups or non-NCHW layouts are left as they are: the point is the
+book's LeNets, not a general compiler.
 """
-from contextlib import contextmanager
-
-from mxnet import gluon
 from mxnet.gluon import nn
-from mxnet.util import is_np_array
 
-__all__ = ['widened', 'widen_pairs', 'clear_cached_graphs']
+from . import internals
+
+__all__ = ['widened', 'widen_pairs', 'WideConv2D']
 
 _CHANNELWISE = (nn.Activation, nn.MaxPool2D, nn.AvgPool2D)
+_SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
 
 
 def _zeros(F, a, axis: int, n: int):
@@ -43,84 +47,110 @@ def _zeros(F, a, axis: int, n: int):
     return zero if n == 1 else F.repeat(zero, repeats=n, axis=axis)
 
 
-class _Widened(nn.Conv2D):
-    """A Conv2D with zero rows (extra filters) and/or zero columns (extra input channels) appended
-    to its weight and bias in the graph: `_widen` = (extra outputs, extra inputs)."""
+class WideConv2D(nn.HybridBlock):
+    """`conv`'s computation with zero rows (extra filters) and/or zero columns (extra input
+    channels) appended to its weight and bias in the graph. It holds `conv`'s own Parameters and
+    activation, so training it trains `conv`."""
+
+    def __init__(self, conv: nn.Conv2D, extra_out: int, extra_in: int):
+        # sharing conv's ParameterDict: `get` then returns conv's own Parameters
+        super().__init__(prefix=conv.prefix, params=conv.params)
+        self.extra_out, self.extra_in = extra_out, extra_in
+        self.op_kwargs = dict(internals.layer_kwargs(conv),
+                              num_filter=internals.conv_channels(conv) + extra_out)
+        self.weight = self.params.get('weight')
+        self.bias = self.params.get('bias') if conv.bias is not None else None
+        self.act = conv.act
 
     def hybrid_forward(self, F, x, weight, bias=None):
-        extra_out, extra_in = self._widen
-        if extra_in:
-            weight = F.concat(weight, _zeros(F, weight, 1, extra_in), dim=1)    # (O, c', k, k)
-        if extra_out:
-            weight = F.concat(weight, _zeros(F, weight, 0, extra_out), dim=0)  # (c', C_in, k, k)
+        if self.extra_in:
+            weight = F.concat(weight, _zeros(F, weight, 1, self.extra_in), dim=1)    # (O, c', k, k)
+        if self.extra_out:
+            weight = F.concat(weight, _zeros(F, weight, 0, self.extra_out), dim=0)  # (c', C, k, k)
             if bias is not None:
-                bias = F.concat(bias, _zeros(F, bias, 0, extra_out), dim=0)    # (c',)
-        return super().hybrid_forward(F, x, weight, bias)
+                bias = F.concat(bias, _zeros(F, bias, 0, self.extra_out), dim=0)    # (c',)
+        args = (x, weight) if bias is None else (x, weight, bias)
+        out = F.Convolution(*args, name='fwd', **self.op_kwargs)
+        return self.act(out) if self.act is not None else out
 
 
 def _plain_conv(block) -> bool:
-    k = getattr(block, '_kwargs', {})
-    return type(block) is nn.Conv2D and k.get('num_group') == 1 and k.get('layout') == 'NCHW'
+    if type(block) is not nn.Conv2D:
+        return False
+    k = internals.layer_kwargs(block)
+    return k['num_group'] == 1 and k['layout'] == 'NCHW'
+
+
+def _sequentials(net) -> list:
+    """`net` and the (Hybrid)Sequential containers reachable from it through Sequentials only."""
+    found, stack = [], [net]
+    while stack:
+        block = stack.pop()
+        if isinstance(block, _SEQUENTIAL):
+            found.append(block)
+            stack.extend(reversed(list(internals.children(block).values())))
+    return found
 
 
 def widen_pairs(net, multiple: int = 8) -> list:
-    """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen. Convolutions
-    already widened are not plain Conv2D any more, so a nested `widened` finds nothing."""
+    """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen."""
     pairs = []
-
-    def visit(block):
-        if isinstance(block, (nn.Sequential, nn.HybridSequential)):
-            layers = list(block._children.values())
-            for i, producer in enumerate(layers):
-                if not (_plain_conv(producer) and producer._channels % multiple):
-                    continue
-                j = i + 1
-                while j < len(layers) and type(layers[j]) in _CHANNELWISE:
-                    j += 1
-                if j < len(layers) and _plain_conv(layers[j]):
-                    pairs.append((producer, layers[j]))
-
-    net.apply(visit)
+    for block in _sequentials(net):
+        layers = list(internals.children(block).values())
+        for i, producer in enumerate(layers):
+            if not (_plain_conv(producer) and internals.conv_channels(producer) % multiple):
+                continue
+            j = i + 1
+            while j < len(layers) and type(layers[j]) in _CHANNELWISE:
+                j += 1
+            if j < len(layers) and _plain_conv(layers[j]):
+                pairs.append((producer, layers[j]))
     return pairs
 
 
-def clear_cached_graphs(net):
-    """Make every hybridized block of `net` rebuild its graph: the layers' settings changed."""
-    net.apply(lambda b: b._clear_cached_op() if isinstance(b, gluon.HybridBlock) else None)
-
-
-@contextmanager
 def widened(net, multiple: int = 8):
-    """Within the block, `net`'s widenable conv pairs run with channels rounded up to `multiple`
-    (see the module docstring). The engine uses 8 for a whole run. 16 also gives a 1-channel
-    conv's weight gradient a direct kernel and trains the zh LeNet ~15% faster still, but doubles
-    the activations and slows evaluation (`benchmarks/widen_ab.py`, benchmarks/README.md).
+    """A view of `net` whose widenable conv pairs run with channels rounded up to `multiple`
+    (see the module docstring), or `net` itself when there is nothing to widen. The engine uses
+    8: 16 also gives a 1-channel conv's weight gradient a direct kernel and trains the zh LeNet
+    ~15% faster still, but doubles the activations and slows evaluation
+    (`benchmarks/widen_ab.py`, benchmarks/README.md).
 
-    Re-entrant: a nested `widened` changes nothing. A net whose parameters wait for deferred
-    initialization is left alone. Cached graphs of `net` and of the blocks inside it are rebuilt
-    on entry and exit (milliseconds for LeNet); pass the outermost hybridized block.
-    """
-    pairs = [] if is_np_array() else widen_pairs(net, multiple)
-    # the zero padding hides the weight's shape from Gluon's deferred initialization: widen only
-    # nets whose shapes are settled (the engine runs one batch first; see engine.train)
-    if not pairs or any(c.weight._data is None for pair in pairs for c in pair):
-        yield net
-        return
-    widen = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both
+    A net whose parameters wait for deferred initialization is returned as it is: the zero padding
+    would hide the weight's shape from Gluon's inference (the engine runs one batch first)."""
+    pairs = [] if internals.is_np_mode() or not multiple else widen_pairs(net, multiple)
+    if not pairs or not all(internals.is_initialized(c.weight) for pair in pairs for c in pair):
+        return net
+    extra = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both
     for producer, consumer in pairs:
-        extra = -producer._channels % multiple
-        widen.setdefault(producer, [0, 0])[0] = extra
-        widen.setdefault(consumer, [0, 0])[1] = extra
-    for conv, (extra_out, _) in widen.items():
-        conv._kwargs = dict(conv._kwargs, num_filter=conv._channels + extra_out)
-        conv._widen = tuple(widen[conv])
-        conv.__class__ = _Widened
-    clear_cached_graphs(net)
-    try:
-        yield net
-    finally:
-        for conv in widen:
-            conv._kwargs = dict(conv._kwargs, num_filter=conv._channels)
-            conv.__class__ = nn.Conv2D
-            del conv._widen
-        clear_cached_graphs(net)
+        n = -internals.conv_channels(producer) % multiple
+        extra.setdefault(producer, [0, 0])[0] = n
+        extra.setdefault(consumer, [0, 0])[1] = n
+    return _rebuild(net, extra, _holders(net, extra))
+
+
+def _holders(net, extra: dict) -> set:
+    """ids of the Sequential containers on the way from `net` down to a widened conv."""
+    holders = set()
+
+    def visit(block) -> bool:
+        inside = [visit(c) for c in internals.children(block).values()] \
+            if isinstance(block, _SEQUENTIAL) else []
+        hit = block in extra or any(inside)
+        if hit and isinstance(block, _SEQUENTIAL):
+            holders.add(id(block))
+        return hit
+    visit(net)
+    return holders
+
+
+def _rebuild(block, extra: dict, holders: set):
+    """A copy of the Sequential path down to each widened conv; every other block is shared."""
+    if block in extra:
+        return WideConv2D(block, *extra[block])
+    if id(block) not in holders:
+        return block
+    # a plain container, not type(block): a model class's constructor would build new layers
+    copy = (nn.HybridSequential if isinstance(block, nn.HybridSequential) else nn.Sequential)(
+        prefix=block.prefix)
+    copy.add(*[_rebuild(c, extra, holders) for c in internals.children(block).values()])
+    return copy

@@ -1,7 +1,6 @@
-"""The best LeNet-scale model and its recipe (exercise 5.5.1 carried to the end, issue 4 part 5):
+"""The best LeNet-scale model and its recipe (exercise 5.5.1 carried to the end):
 parameter budget, hybridization, augmentation against a numpy oracle, the lr schedule against its
 closed form, label smoothing against its definition, `--preset best`, and the sweep's commands."""
-import importlib.util
 import math
 import shlex
 from pathlib import Path
@@ -11,20 +10,18 @@ import numpy as np
 import pytest
 from mxnet import npx
 
-from gluon_cnn import get_model, sweep
+from gluon_cnn import get_model, sweep, train_cli
 from gluon_cnn.augment import crop_flip, make_augment
 from gluon_cnn.config import PRESETS, TrainConfig
 from gluon_cnn.errors import ConfigError
 from gluon_cnn.recipe import LabelSmoothingLoss, WarmupCosine, warmup_cosine
+from gluon_cnn.trace import trace
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _train_module():
-    spec = importlib.util.spec_from_file_location('train_cli', ROOT / 'train.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return train_cli
 
 
 def _count(net, trainable_only=True):
@@ -38,10 +35,6 @@ def test_best_model_is_within_100k_parameters():
     net.initialize()
     assert net(mx.nd.zeros((2, 1, 28, 28))).shape == (2, 10)
     assert _count(net, trainable_only=False) <= 100_000  # even counting BN's moving statistics
-    try:
-        from gluon_cnn.trace import trace
-    except ImportError:  # the tracer is another helper's; collect_params is the oracle until then
-        return
     t = trace(get_model('lenet-best'), (1, 1, 28, 28))
     assert t.trainable_params == _count(net)
 

@@ -9,10 +9,11 @@ import pytest
 from mxnet import gluon
 
 from gluon_cnn import ConfigError, checkpoint, engine, list_models
+from gluon_cnn import train_cli as train
+from gluon_cnn.config import TrainConfig
+from gluon_cnn.runrecord import RunRecord, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import train  # noqa: E402  (the script at the repository root)
 
 
 def run_main(argv, capsys):
@@ -25,8 +26,10 @@ def saved_checkpoint(run_dir: Path) -> Path:
     """A real checkpoint of a tiny net, to damage (no training needed)."""
     net = gluon.nn.Dense(3, in_units=4)
     net.initialize()
-    return checkpoint.save_checkpoint(run_dir, net, engine.make_trainer(net, 'sgd'), [{'epoch': 1}],
-                                      np.random.RandomState(0), {'model': 'lenet', 'epochs': 2})
+    path = checkpoint.save_checkpoint(run_dir, net, engine.make_trainer(net, 'sgd'), [{'epoch': 1}],
+                                      np.random.RandomState(0))
+    write_record(RunRecord(TrainConfig(model='lenet', epochs=2, out=str(run_dir)), [{'epoch': 1}]))
+    return path
 
 
 CASES = {  # name: (argv after --out, what the one line must say)
@@ -106,3 +109,53 @@ def test_debug_shows_the_traceback(tmp_path):
     """--debug lets the exception through, so Python prints its traceback (and exits 1)."""
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         train.main(['--model', 'nope', '--out', str(tmp_path / 'r'), '--debug'])
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+    """A real 2-epoch run folder, trained once for the tests below."""
+    from gluon_cnn.run import run
+    out = tmp_path_factory.mktemp('done')
+    run(TrainConfig(model='lenet', epochs=2, batch_size=64, limit=256, out=str(out)),
+        log=lambda s: None)
+    return out
+
+
+@pytest.mark.parametrize('epochs', [['--epochs', '1'], ['--epochs', '2'], []])
+def test_resume_with_no_epochs_left_rewrites_nothing(finished_run, capsys, epochs):
+    """--epochs at or below the 2 done (or not given: the saved 2) is one line, and every file
+    in the folder keeps its bytes and its mtime."""
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_run.rglob('*')
+              if p.is_file()}
+    code, err = run_main(['--resume', str(finished_run), *epochs], capsys)
+    n = epochs[1] if epochs else '2'
+    assert code == 2 and err == (f'error: --resume {finished_run}: the run has done 2 epochs '
+                                 f'already, so --epochs {n} leaves nothing to train; pass '
+                                 f'--epochs 3 or more to train on\n')
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_run.rglob('*')
+             if p.is_file()}
+    assert after == before
+
+
+def record_of(test_accs, losses, **cfg):
+    history = [{'epoch': i + 1, 'loss': l, 'train_acc': a, 'test_acc': a, 'seconds': 1.0}
+               for i, (a, l) in enumerate(zip(test_accs, losses))]
+    return RunRecord(TrainConfig(out='runs/x', **cfg), history)
+
+
+@pytest.mark.parametrize('accs, losses, cfg, says', [
+    ([0.80, 0.84], [0.64, 0.39], {}, None),  # learned: no note
+    ([0.10, 0.10], [2.34, 2.33], {'limit': 2000}, 'only 16 updates, too few to leave the loss '
+     'plateau at ln 10'),
+    ([0.10, 0.10], [2.5, 434.7], {'model': 'lenet-relu', 'lr': 30.0},
+     'the loss rose, so --lr 30 is likely too high (try 3)'),
+    ([0.10] * 3, [2.31, 2.30, 2.30], {'lr': 0.01}, '--lr 0.01 is likely too low or too high '
+     'for lenet'),  # 705 updates on all 60,000 examples: enough to leave the plateau
+])
+def test_summary_says_when_a_run_ends_at_chance(accs, losses, cfg, says):
+    line = train.summary(record_of(accs, losses, **cfg))
+    assert line.startswith('lenet') and line.count('\n') == 0
+    if says is None:
+        assert 'chance' not in line
+    else:
+        assert '; that is chance (1 in 10): ' in line and says in line, line

@@ -1,5 +1,5 @@
-"""Bad data files: every corruption the reliability issue lists is a DataError naming the file, and a
-property-based fuzz of `read_idx`: it returns the array the bytes encode, or raises DataError.
+"""Bad data files: every kind of corruption (missing, truncated, wrong magic, lying header, bad
+gzip) is a DataError naming the file, and a property-based fuzz of `read_idx`: it returns the array the bytes encode, or raises DataError.
 
 The oracle is an IDX encoder and decoder written here from the format's definition
 (http://yann.lecun.com/exdb/mnist/): magic (0, 0, type, ndim), big-endian uint32 dims, data.

@@ -10,7 +10,8 @@ import mxnet as mx
 import pytest
 from mxnet import gluon
 
-from gluon_cnn import ConfigError, engine, get_model
+from gluon_cnn import ConfigError, devices, engine, get_model
+from gluon_cnn.run import run
 from gluon_cnn import data as gdata
 from gluon_cnn.config import TrainConfig
 
@@ -39,7 +40,7 @@ def test_evaluate_accuracy_against_numpy(fashion):
 def test_training_rises_above_chance(fashion, hybridize):
     """600 real images, 3 epochs: the book's loop must learn something (chance is 0.1)."""
     train, test = fashion
-    engine.seed_everything(0)
+    devices.seed_everything(0)
     net = get_model('lenet-relu')
     net.initialize(mx.init.Xavier())
     lines = []
@@ -55,19 +56,20 @@ def test_training_rises_above_chance(fashion, hybridize):
 
 
 def test_try_gpu_and_ctx():
-    assert engine.try_gpu() == (mx.gpu(0) if mx.context.num_gpus() else mx.cpu())
-    assert engine.get_ctx('cpu') == mx.cpu()
+    assert devices.try_gpu() == (mx.gpu(0) if mx.context.num_gpus() else mx.cpu())
+    assert devices.get_ctx('cpu') == mx.cpu()
     if mx.context.num_gpus() == 0:
         with pytest.raises(ConfigError, match='use --ctx cpu'):
-            engine.get_ctx('gpu')
+            devices.get_ctx('gpu')
     with pytest.raises(ConfigError):
-        engine.get_ctx('tpu')
+        devices.get_ctx('tpu')
 
 
 def test_book_defaults():
-    """d2l zh §5.5: lenet, lr 0.9, batch 256, 10 epochs, SGD."""
+    """d2l zh v1 §5.5 (1st edition): lenet, lr 0.9, batch 256, 5 epochs, SGD, Xavier."""
     cfg = TrainConfig()
-    assert (cfg.model, cfg.lr, cfg.batch_size, cfg.epochs, cfg.optimizer) == ('lenet', 0.9, 256, 10, 'sgd')
+    assert (cfg.model, cfg.lr, cfg.batch_size, cfg.epochs, cfg.optimizer, cfg.init) == \
+        ('lenet', 0.9, 256, 5, 'sgd', 'xavier')
 
 
 def run_train(*args, cwd=ROOT):
@@ -102,7 +104,7 @@ def test_input_too_small_for_the_model_names_the_fix(tmp_path):
     """AlexNet wants 224x224 (d2l zh §5.6): on 28x28 images the run stops before training."""
     cfg = TrainConfig(model='alexnet', limit=256, epochs=1, out=str(tmp_path / 'run'))
     with pytest.raises(ConfigError, match=r'alexnet cannot take 28x28 inputs .*pass --resize 224'):
-        engine.run(cfg, log=lambda *_: None)
+        run(cfg, log=lambda *_: None)
     assert not (tmp_path / 'run').exists()  # nothing written for a refused run
 
 

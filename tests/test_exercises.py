@@ -7,9 +7,11 @@ import pytest
 from gluon_cnn.exercises import EXERCISES, Answer, list_exercises, run_exercise
 from gluon_cnn.exercises.__main__ import main
 
-# d2l zh: §5.1 has 4 exercises, §5.2 2, §5.3 5, §5.4 3, §5.5 1, §5.10 5: twenty in all
-BOOK_IDS = ([f'5.1.{i}' for i in range(1, 5)] + ['5.2.1', '5.2.2'] + [f'5.3.{i}' for i in range(1, 6)]
-            + [f'5.4.{i}' for i in range(1, 4)] + ['5.5.1'] + [f'5.10.{i}' for i in range(1, 6)])
+# d2l zh 1st edition, chapter 5: exercises per section §5.1 ... §5.12, 36 in all
+PER_SECTION = {1: 4, 2: 2, 3: 5, 4: 3, 5: 1, 6: 3, 7: 3, 8: 2, 9: 2, 10: 5, 11: 3, 12: 3}
+BOOK_IDS = [f'5.{s}.{i}' for s, n in PER_SECTION.items() for i in range(1, n + 1)]
+TRAIN_IDS = {'5.6.1', '5.6.2', '5.6.3', '5.7.2', '5.8.1', '5.8.2', '5.9.1', '5.10.2', '5.10.3',
+             '5.10.4', '5.11.3', '5.12.2'}
 
 
 @pytest.fixture(scope='module')
@@ -22,12 +24,12 @@ def answers():
     return out
 
 
-def test_all_twenty_book_exercises_and_the_extras_are_registered():
-    assert set(BOOK_IDS) <= set(EXERCISES) and len(BOOK_IDS) == 20
+def test_all_36_book_exercises_and_the_extras_are_registered():
+    assert len(BOOK_IDS) == 36
+    assert [i for i in list_exercises() if not i.startswith('en.')] == BOOK_IDS  # book order
     assert {'en.avgpool-as-conv', 'en.max-via-relu'} <= set(EXERCISES)
-    assert list_exercises()[:4] == ['5.1.1', '5.1.2', '5.1.3', '5.1.4']
-    assert list_exercises().index('5.10.1') > list_exercises().index('5.5.1')  # numeric order
-    assert set(list_exercises('train')) == {'5.10.2', '5.10.3', '5.10.4'}
+    assert set(list_exercises('train')) == TRAIN_IDS
+    assert all(EXERCISES[i].estimate for i in TRAIN_IDS)
 
 
 @pytest.mark.parametrize('ex_id', list_exercises('quick'))
@@ -108,6 +110,55 @@ def test_5_10_quick(answers):
     assert v[True]['running_mean'] == [0.0, 0.0, 0.0] and v[True]['std'] > 2
 
 
+def test_5_7_vgg_costs_and_table2(answers):
+    v = answers['5.7.1'][0].value
+    # d2l zh §5.6/§5.7 at 224x224: AlexNet's 11x11/4 conv outputs 96@54x54, VGG's first 64@224x224
+    assert v['alexnet']['first_convs'][0][2] == (96, 54, 54)
+    assert v['vgg11']['first_convs'][0][2] == (64, 224, 224)
+    assert v['vgg11']['macs'] > 5 * v['alexnet']['macs']
+    assert v['vgg11']['activation_bytes'] > 5 * v['alexnet']['activation_bytes']
+    counts = answers['5.7.3'][0].value  # Simonyan & Zisserman (2015) Table 2
+    assert round(counts['vgg16-imagenet'] / 1e6) == 138
+    assert round(counts['vgg19-imagenet'] / 1e6) == 144
+
+
+def test_5_9_2_parameter_sizes(answers):
+    from gluon_cnn.shapes import conv_params, dense_params
+    v = answers['5.9.2'][0].value
+    # closed forms of d2l zh §5.6 AlexNet and §5.7 VGG-11 (1 channel in, 10 classes)
+    alex_convs = (conv_params(11, 11, 1, 96) + conv_params(5, 5, 96, 256)
+                  + conv_params(3, 3, 256, 384) + conv_params(3, 3, 384, 384)
+                  + conv_params(3, 3, 384, 256))
+    alex_dense = dense_params(256 * 5 * 5, 4096) + dense_params(4096, 4096) + dense_params(4096, 10)
+    assert (v['alexnet']['params'], v['alexnet']['dense']) == (alex_convs + alex_dense, alex_dense)
+    chans = [1, 64, 128, 256, 256, 512, 512, 512, 512]
+    vgg_dense = dense_params(512 * 7 * 7, 4096) + dense_params(4096, 4096) + dense_params(4096, 10)
+    assert v['vgg11']['params'] == vgg_dense + sum(
+        conv_params(3, 3, a, b) for a, b in zip(chans, chans[1:]))
+    assert v['nin']['dense'] == 0 and v['googlenet']['dense'] == dense_params(1024, 10)
+    assert max(v['nin']['params'], v['googlenet']['params']) < v['alexnet']['params'] / 5
+
+
+def test_5_11_resnet_table1_and_bottleneck(answers):
+    rows = answers['5.11.1'][0].value  # He et al. (2016) Table 1, multiply-adds in 10^9
+    for depth, flops in {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}.items():
+        assert rows[depth]['macs'] / 1e9 == pytest.approx(flops, rel=0.02)
+    v = answers['5.11.2'][0].value
+    for name in ('basic', 'bottleneck'):  # the traced block against the closed form
+        assert (v[name]['params'], v[name]['macs']) == v['formula'][name]
+    # He et al. Fig. 5: a bottleneck on 256 channels costs about a basic block on 64
+    assert v['bottleneck']['macs'] == pytest.approx(v['basic64']['macs'], rel=0.1)
+
+
+def test_5_12_densenet_counts(answers):
+    v = answers['5.12.1'][0].value
+    assert v['densenet']['params'] < v['resnet18']['params'] / 10
+    assert v['densenet']['widest_3x3_out'] == 32 and v['resnet18']['widest_3x3_out'] == 512
+    rows = answers['5.12.3'][0].value
+    assert all(r['trainable_params'] == r['formula'] for r in rows.values())
+    assert round(rows[201]['trainable_params'] / 1e6) == 20  # Huang et al. (2017) Sec. 4.4
+
+
 def test_english_extras(answers):
     assert answers['en.avgpool-as-conv'][0].value < 1e-6
     v = answers['en.max-via-relu'][0].value
@@ -123,6 +174,13 @@ def test_training_exercises_run_on_a_small_subset():
     for res in [*r3.values(), *r4.values(), *(row[1.0] for row in r['table'].values())]:
         assert res['diverged'] or 0 <= res['test_acc'] <= 1
     assert not math.isnan(r4['frozen']['test_acc'])
+
+
+def test_5_11_3_preactivation_block_is_an_identity_when_its_branch_is_zero():
+    r = run_exercise('5.11.3', log=lambda s: None, limit=256, epochs=1, test_limit=256).value
+    # He et al. (2016b) Eq. 4: x_{l+1} = x_l + F(x_l); the original block clips x at 0 instead
+    assert r['gap'][2] == 0 and r['gap'][1] > 1
+    assert all(0 <= run['test_acc'] <= 1 for run in r['runs'].values())
 
 
 def test_cli_runs_one_and_rejects_unknown(capsys):

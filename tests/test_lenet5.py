@@ -5,9 +5,6 @@ from the paper; MXNet's dense Convolution and AvgPool2D; closed-form RBF distanc
 paper's learning-rate values (section III.C). The registry tests (test_models.py) already cover
 forward/backward, hybridized == imperative and classic == npx.set_np() for both models.
 """
-import sys
-from pathlib import Path
-
 import mxnet as mx
 import numpy as np
 import pytest
@@ -15,7 +12,7 @@ from mxnet import autograd, gluon, npx
 
 from gluon_cnn import get_model
 from gluon_cnn.data import ArrayIter, Split
-from gluon_cnn.models import lenet5 as l5
+from gluon_cnn.models import lenet5 as l5, model_info
 from gluon_cnn.recipe import EpochSteps
 from gluon_cnn.trace import trace
 
@@ -124,7 +121,7 @@ def test_training_step_keeps_prototypes_fixed(np_mode):
     try:
         net = init(get_model('lenet5'))
         net.hybridize()
-        loss_fn = net.train_loss()
+        loss_fn = model_info('lenet5').loss()
         x, y = rand(8, 1, 32, 32), mx.nd.arange(8) % 10
         if np_mode:
             x, y = x.as_np_ndarray(), y.as_np_ndarray()
@@ -160,12 +157,12 @@ def test_weights_are_uniform_in_2_4_over_fan_in():
             assert v.max() > 0.9 * 2.4 / fan, name
 
 
-def test_input_spec_gives_the_papers_32x32_input():
-    net = get_model('lenet5')
+def test_model_record_gives_the_papers_32x32_input():
+    info = model_info('lenet5')
     images = np.zeros((2, 28, 28), np.uint8)
     images[:, 10:18, 10:18] = 255
     X, _ = next(iter(ArrayIter(Split(images, np.zeros(2, np.uint8)), 2,
-                               pad=net.input_spec['pad'], value_range=net.input_spec['value_range'])))
+                               pad=info.pad, value_range=info.value_range)))
     X = X.asnumpy()
     assert X.shape == (2, 1, 32, 32)
     assert np.isclose(X.min(), -0.1) and np.isclose(X.max(), 1.175) and np.isclose(X[0, 0, 0, 0], -0.1)
@@ -182,18 +179,17 @@ def test_lecun1998_schedule_has_the_papers_steps():
 
 def test_preset_reaches_the_engine_schedule():
     """`train.py --preset lenet5-paper` -> the lecun1998 steps on top of its lr, the model's init."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import train  # the script at the repository root
-    from gluon_cnn import engine
-    cfg = train.config_from_args(train.parse_args(['--preset', 'lenet5-paper'])).validate()
+    from gluon_cnn import train_cli
+    from gluon_cnn.run import lr_scheduler
+    cfg = train_cli.config_from_args(train_cli.parse_args(['--preset', 'lenet5-paper'])).validate()
     assert (cfg.model, cfg.epochs, cfg.init, cfg.lr_schedule) == ('lenet5', 20, 'model', 'lecun1998')
-    sched = engine.lr_scheduler(cfg, steps_per_epoch=10)
+    sched = lr_scheduler(cfg, steps_per_epoch=10)
     assert [sched(e * 10 + 1) / cfg.lr for e in (0, 1, 2, 5, 8, 12, 19)] == \
         pytest.approx([1, 1, 0.4, 0.2, 0.1, 0.02, 0.02])
 
 
 def test_prototypes_survive_repeated_symbolic_builds():
-    """engine.run traces the net, then hybridizes it: each builds symbols that dump the initializer."""
+    """run.run traces the net, then hybridizes it: each builds symbols that dump the initializer."""
     net = get_model('lenet5')
     prototypes = net.output.prototypes
     for _ in range(2):

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from mxnet import autograd, npx
 
-from gluon_cnn import ConfigError, get_model, list_models
-from gluon_cnn.models import default_input_shape
+from gluon_cnn import ConfigError, get_model, internals, list_models
+from gluon_cnn.models import model_info
 
 MODELS = list_models()
 
 
 def small_input(name, batch=2):
     """The model's natural input, capped at 96x96 so 224x224 nets (AlexNet, VGG, NiN) stay cheap."""
-    _, c, h, w = default_input_shape(name)
+    _, c, h, w = model_info(name).input_shape
     return (batch, c, min(h, 96), min(w, 96))
 
 
@@ -35,7 +35,7 @@ def test_constructor_is_pure(name):
     params = net.collect_params()
     assert len(params.keys()) > 0
     # nothing was initialized: the caller decides how (d2l: net.initialize(init.Xavier()))
-    assert all(p._data is None for p in params.values())
+    assert not any(internals.is_initialized(p) for p in params.values())
 
 
 @pytest.mark.parametrize('name', MODELS)
@@ -103,6 +103,6 @@ def test_lenet_choices_can_be_overridden():
     net = get_model('lenet', act='relu', pool='avg', kernel_size=3, channels=(12, 32))
     net.initialize()
     net(mx.nd.zeros((1, 1, 28, 28)))
-    conv = net.features[0]
+    conv = net[0]
     assert conv.act._act_type == 'relu' and conv._kwargs['kernel'] == (3, 3)
-    assert isinstance(net.features[1], mx.gluon.nn.AvgPool2D)
+    assert isinstance(net[1], mx.gluon.nn.AvgPool2D)

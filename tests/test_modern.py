@@ -16,16 +16,14 @@ from mxnet import autograd, npx
 
 from gluon_cnn import get_model
 from gluon_cnn.errors import TraceError
-from gluon_cnn.models import alexnet, default_input_shape, densenet, googlenet, nin, resnet, vgg
+from gluon_cnn.models import model_info
 from gluon_cnn.models.densenet import DenseBlock, transition_block
 from gluon_cnn.models.googlenet import INCEPTION_SPEC, Inception
 from gluon_cnn.models.resnet import Residual
 from gluon_cnn.shapes import batchnorm_params, conv_params, dense_params
 from gluon_cnn.trace import trace
 
-CONSTRUCTORS = {**alexnet.MODELS, **vgg.MODELS, **nin.MODELS, **googlenet.MODELS, **resnet.MODELS,
-                **densenet.MODELS}
-MODERN = list(CONSTRUCTORS)
+MODERN = ['alexnet', 'vgg11', 'vgg11-small', 'nin', 'googlenet', 'resnet18', 'densenet']  # d2l zh §5.6-5.12
 
 # The smallest side each net accepts: every unpadded window must still fit (see test_smallest_input).
 SMALLEST = {'alexnet': 67, 'vgg11': 32, 'vgg11-small': 32, 'nin': 67, 'googlenet': 1, 'resnet18': 1,
@@ -70,7 +68,9 @@ def test_vgg_book_shapes(name, widths):
 
 def test_nin_book_shapes():
     """d2l zh §5.8 prints 96@54, 96@26, 256@26, 256@12, 384@12, 384@5, dropout, 10@5, 10@1, (1, 10)."""
-    assert stage_shapes(get_model('nin'), (1, 1, 224, 224)) == [
+    # the net is the book's flat Sequential: its children are depth 1, nin_blocks folded
+    rows = trace(get_model('nin'), (1, 1, 224, 224), depth=1).rows
+    assert [r.output_shape for r in rows] == [
         (1, 96, 54, 54), (1, 96, 26, 26), (1, 256, 26, 26), (1, 256, 12, 12), (1, 384, 12, 12),
         (1, 384, 5, 5), (1, 384, 5, 5),
         (1, 10, 5, 5), (1, 10, 1, 1), (1, 10)]  # output: nin_block(10), global pooling, flatten
@@ -255,8 +255,8 @@ def _expected_params():
 def test_parameter_counts(name):
     """Counts from the closed forms equal MXNet's, and the constructor's docstring states them."""
     total, trainable = _expected_params()[name]
-    assert param_count(get_model(name), default_input_shape(name)) == (total, trainable)
-    doc = CONSTRUCTORS[name].__doc__
+    assert param_count(get_model(name), model_info(name).input_shape) == (total, trainable)
+    doc = model_info(name).build.__doc__
     stated = [int(n.replace(',', '')) for n in re.findall(r'(\d[\d,]{4,}) (?:parameters|trainable)', doc)]
     assert stated and stated[0] == total and stated[-1] == trainable
 

@@ -8,10 +8,9 @@ from mxnet.gluon import nn
 
 from gluon_cnn import shapes
 
-
 # ----------------------------------------------------------------------------- output sizes
-_COMBOS = [(n, k, p, s, d) for n, k, p, s, d in itertools.product((7, 8, 13), (1, 2, 3, 5), (0, 1, 2),
-                                                                 (1, 2, 3), (1, 2))
+_COMBOS = [(n, k, p, s, d) for n, k, p, s, d in itertools.product(
+               (7, 8, 13), (1, 2, 3, 5), (0, 1, 2), (1, 2, 3), (1, 2))
            if d * (k - 1) + 1 <= n + 2 * p]  # the dilated kernel fits the padded input
 
 
@@ -20,7 +19,8 @@ def test_out_size_matches_convolution(n, k, p, s, d):
     x = nd.zeros((1, 1, n, n + 1))
     y = nd.Convolution(x, nd.zeros((1, 1, k, k)), kernel=(k, k), pad=(p, p), stride=(s, s),
                        dilate=(d, d), num_filter=1, no_bias=True)
-    assert y.shape[2:] == (shapes.out_size(n, k, 2 * p, s, d), shapes.out_size(n + 1, k, 2 * p, s, d))
+    assert y.shape[2:] == (shapes.out_size(n, k, 2 * p, s, d),
+                           shapes.out_size(n + 1, k, 2 * p, s, d))
 
 
 @pytest.mark.parametrize('n,k,s', [(28, 2, 2), (24, 3, 2), (7, 3, 1), (9, 2, 3)])
@@ -63,7 +63,8 @@ def test_conv_params_match_gluon(kh, kw, ci, co, bias):
 def test_dense_params_match_gluon():
     d = nn.Dense(120, in_units=400)
     d.initialize()
-    assert sum(p.data().size for p in d.collect_params().values()) == shapes.dense_params(400, 120) == 48120
+    n = sum(p.data().size for p in d.collect_params().values())
+    assert n == shapes.dense_params(400, 120) == 48120
 
 
 def test_lenet5_paper_counts():
@@ -101,8 +102,8 @@ def _support(layers, n, out_index):
     with autograd.record():
         y = x
         for k, s, d in layers:
-            y = nd.Convolution(y, nd.ones((1, 1, k, k)), kernel=(k, k), stride=(s, s), dilate=(d, d),
-                               num_filter=1, no_bias=True)
+            y = nd.Convolution(y, nd.ones((1, 1, k, k)), kernel=(k, k), stride=(s, s),
+                               dilate=(d, d), num_filter=1, no_bias=True)
         y[0, 0, out_index, 0].backward()
     rows = np.nonzero(x.grad.asnumpy()[0, 0].sum(axis=1))[0]
     return rows.min(), rows.max()
@@ -117,3 +118,62 @@ def test_receptive_field_matches_autograd(layers):
     lo1, _ = _support(layers, n, 1)
     rf, jump = shapes.receptive_field(layers)
     assert (rf, jump) == (hi0 - lo0 + 1, lo1 - lo0)
+
+
+# ----------------------------------------------------------------------------- the formula, shown
+@pytest.mark.parametrize('n,k,p,s,d', _COMBOS[::7])
+def test_out_size_formula_shows_the_numbers_and_the_result(n, k, p, s, d):
+    text = shapes.out_size_formula(n, k, 2 * p, s, d)
+    span = d * (k - 1) + 1
+    assert text.startswith(f'⌊({n} - {span}') and f'+ {2 * p} + {s}) / {s}⌋' in text
+    assert text.endswith(f'= {(n - span + 2 * p + s) // s}')
+
+
+@pytest.mark.parametrize('n,k,p,s', [(7, 3, 0, 2), (8, 3, 1, 2), (9, 2, 0, 2), (6, 3, 1, 3)])
+def test_ceil_mode_matches_full_pooling(n, k, p, s):
+    y = nd.Pooling(nd.zeros((1, 1, n, n)), kernel=(k, k), stride=(s, s), pad=(p, p),
+                   pool_type='max', pooling_convention='full')
+    assert y.shape[2] == shapes.out_size(n, k, 2 * p, s, ceil=True)
+    assert shapes.out_size_formula(n, k, 2 * p, s, ceil=True).endswith(f'= {y.shape[2]}')
+
+
+# ----------------------------------------------------------------------------- the inverse
+def _brute_force(n_in, n_out, max_k, max_s):
+    """Every (k, p, s), 0 <= p < k, with floor((n + 2p - k) / s) + 1 == n_out: written here."""
+    return {(k, p, s) for k in range(1, max_k + 1) for p in range(k) for s in range(1, max_s + 1)
+            if n_in + 2 * p >= k and (n_in + 2 * p - k) // s + 1 == n_out}
+
+
+@pytest.mark.parametrize('n_in,n_out', [(32, 28), (28, 14), (224, 55), (96, 48), (7, 7), (5, 9)])
+def test_solve_finds_every_window_and_only_those(n_in, n_out):
+    found = shapes.solve(n_in, n_out, max_kernel=11, max_stride=4)
+    assert len(found) == len(set(found))
+    assert set(found) == _brute_force(n_in, n_out, 11, 4)
+    for k, p, s in found[:3] + found[-2:]:  # MXNet's own convolution agrees
+        y = nd.Convolution(nd.zeros((1, 1, n_in, n_in)), nd.zeros((1, 1, k, k)), kernel=(k, k),
+                           pad=(p, p), stride=(s, s), num_filter=1, no_bias=True)
+        assert y.shape[2] == n_out
+
+
+def test_solve_puts_the_books_answer_first():
+    assert shapes.solve(32, 28)[0] == (5, 0, 1)  # stride 1, no padding
+    assert shapes.solve(28, 28)[0] == (1, 0, 1) and (5, 2, 1) in shapes.solve(28, 28)
+    assert shapes.solve(224, 55)[0] == (5, 0, 4) and (11, 2, 4) in shapes.solve(224, 55)  # AlexNet
+    strides = [s for _, _, s in shapes.solve(96, 48)]
+    assert strides == sorted(strides)
+    assert shapes.solve(28, 60) == []
+    with pytest.raises(ValueError):
+        shapes.solve(0, 5)
+
+
+def test_solve_cli(capsys):
+    from gluon_cnn.shapes.__main__ import main
+    assert main(['solve', '32', '28']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split()[:3] == ['5', '0', '1']
+    assert out[2].endswith('⌊(32 - 5 + 0 + 1) / 1⌋ = 28')
+    assert main(['solve', '32', 'x']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: N_OUT') and err.count('\n') == 1
+    assert main(['solve', '28', '60']) == 2
+    assert 'try a larger --max-kernel' in capsys.readouterr().err

@@ -10,7 +10,8 @@ from gluon_cnn.topics import SpatialPyramidPooling
 
 def test_two_3x3_cost_18_25_of_one_5x5_with_the_same_receptive_field():
     five, three = topics.stacked_3x3_vs_5x5(c=8, hw=10)
-    assert five['params'] == conv_params(5, 5, 8, 8) and three['params'] == 2 * conv_params(3, 3, 8, 8)
+    assert five['params'] == conv_params(5, 5, 8, 8)
+    assert three['params'] == 2 * conv_params(3, 3, 8, 8)
     assert three['macs'] * 25 == five['macs'] * 18  # VGG §2.3: 2 * 3^2 vs 5^2
     assert five['rf'] == three['rf'] == (5, 5)
 
@@ -31,7 +32,8 @@ def test_separable_ratio_is_mobilenets():
 
 def test_pooling_variants_shapes():
     rows = {r['name']: r for r in topics.pooling_variants(c=4, hw=13)}
-    assert rows['max 2x2 / 2']['output'] == rows['max 3x3 / 2 (overlapping)']['output'] == (1, 4, 6, 6)
+    overlapping = rows['max 3x3 / 2 (overlapping)']
+    assert rows['max 2x2 / 2']['output'] == overlapping['output'] == (1, 4, 6, 6)
     assert rows['max 3x3 / 2 (overlapping)']['rf'] == (3, 3)
     assert rows['global average']['output'] == (1, 4, 1, 1)
     assert rows['SPP (4, 2, 1)']['output'] == (1, 4 * 21)
@@ -53,10 +55,37 @@ def test_spp_max_level_equals_pooling_when_divisible_and_global_max():
     ours = SpatialPyramidPooling((4,))(x).reshape((1, 2, 4, 4))
     ref = nd.Pooling(x, kernel=(2, 3), stride=(2, 3), pool_type='max')
     np.testing.assert_allclose(ours.asnumpy(), ref.asnumpy())
-    np.testing.assert_allclose(SpatialPyramidPooling((1,))(x).asnumpy(), x.max(axis=(2, 3)).asnumpy())
+    np.testing.assert_allclose(SpatialPyramidPooling((1,))(x).asnumpy(),
+                               x.max(axis=(2, 3)).asnumpy())
 
 
 def test_report_runs(capsys):
     topics.report()
     out = capsys.readouterr().out
-    assert '0.72 / 0.72' in out and '(1, 336)' in out
+    assert '0.72 / 0.72' in out and '(1, 336)' in out and '5,184 weights' in out
+
+
+# ----------------------------------------------------------------------------- worked examples
+def test_3x3_conv_from_3_to_192_channels_has_5184_weights():
+    w = topics.conv_weights_3_to_192()
+    assert w['weights'] == 3 * 3 * 3 * 192 == 5184
+    assert w['params'] == 5184 + 192
+
+
+def _floor_size(n, k, s):
+    return (n - k) // s + 1
+
+
+def test_the_96x96_tutorial_net_traced_end_to_end():
+    t = topics.tutorial_net_96()
+    h1 = _floor_size(96, 5, 1)
+    h2 = _floor_size(h1, 4, 4)
+    h3 = _floor_size(h2, 6, 1)
+    h4 = _floor_size(h3, 4, 4)
+    assert (h1, h2, h3, h4) == (92, 23, 18, 4)
+    assert [r.output_shape for r in t.rows] == [(1, 8, h1, h1), (1, 8, h2, h2), (1, 24, h3, h3),
+                                                (1, 24, h4, h4), (1, 100)]
+    assert t.rows[3].output_shape != (1, 8, 23, 23)  # what one tutorial says the pooling gives
+    assert t.rows[4].params == 24 * 4 * 4 * 100 + 100
+    assert t.rows[4].formula == 'flatten: 24×4×4 = 384'
+    assert t.rows[0].macs == 8 * 92 * 92 * 2 * 5 * 5

@@ -4,7 +4,6 @@ Oracles: the figure's declared size in pixels, MXNet's own Convolution/Pooling o
 captured feature maps, engine.evaluate_accuracy and np.bincount for the confusion matrix, and the
 net itself (called directly) for the activations that maximization must raise.
 """
-import importlib.util
 import io
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon, npx
 
-from gluon_cnn import engine, get_model
+from gluon_cnn import engine, get_model, train_cli
 from gluon_cnn import data as gdata
 from gluon_cnn import viz
 from gluon_cnn.progress import EpochBar
@@ -36,10 +35,7 @@ def assert_not_blank(img):
 
 @pytest.fixture(scope='module')
 def train_py():
-    spec = importlib.util.spec_from_file_location('train_script', ROOT / 'train.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return train_cli
 
 
 @pytest.fixture(scope='module')
@@ -99,7 +95,7 @@ def test_captured_maps_match_mxnet_operators(lenet):
     got = {c.layer.name: c.output.asnumpy() for c in outs}
     assert outs[0].input_shape == (2, 1, 28, 28) and outs[1].input_shape == (2, 6, 24, 24)
     assert list(got) == ['conv0', 'pool0', 'conv1', 'pool1', 'dense0', 'dense1', 'dense2']
-    conv = lenet.features[0]
+    conv = lenet[0]
     oracle = mx.nd.Convolution(X, conv.weight.data(), conv.bias.data(), kernel=(5, 5), num_filter=6)
     np.testing.assert_allclose(got['conv0'], mx.nd.sigmoid(oracle).asnumpy(), rtol=1e-5, atol=1e-6)
     pooled = mx.nd.Pooling(mx.nd.array(got['conv0']), kernel=(2, 2), stride=(2, 2), pool_type='max')
@@ -108,8 +104,8 @@ def test_captured_maps_match_mxnet_operators(lenet):
 
 
 def test_find_layer_names(lenet):
-    assert viz.find_layer(lenet, 'conv1').path == 'features.2'
-    assert viz.find_layer(lenet, 'output').name == 'dense2'
+    assert viz.find_layer(lenet, 'conv1').path == '2'
+    assert viz.find_layer(lenet, '6').name == 'dense2'  # the book's flat Sequential: paths 0-6
     with pytest.raises(Exception, match='no layer'):
         viz.find_layer(lenet, 'conv7')
 
@@ -133,9 +129,9 @@ def test_maximization_raises_activation(lenet, target):
     def act(x):
         x = mx.nd.array(x)
         if target == 'conv1':  # centre unit of the channel
-            return lenet.features[:3](x).asnumpy()[[0, 1], units, 4, 4]
+            return lenet[:3](x).asnumpy()[[0, 1], units, 4, 4]
         if target == 'dense1':
-            return lenet.features(x).asnumpy()[[0, 1], units]
+            return lenet[:-1](x).asnumpy()[[0, 1], units]
         return lenet(x).asnumpy()[[0, 1], units]
 
     noise = np.random.RandomState(2).rand(2, 1, 28, 28).astype(np.float32)

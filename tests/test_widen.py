@@ -4,16 +4,14 @@ Oracle: the same net without widening, i.e. MXNet's own Conv2D, for outputs, par
 and a whole SGD step; parametrized over the registry (models with nothing to widen must be left
 exactly alone).
 """
-import contextlib
-
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon, npx
 from mxnet.gluon import nn
 
-from gluon_cnn import engine, get_model, list_models
-from gluon_cnn.widen import widen_pairs, widened
+from gluon_cnn import engine, get_model, internals, list_models
+from gluon_cnn.widen import WideConv2D, widen_pairs, widened
 from test_models import build, example
 
 LENETS = {'lenet', 'lenet-en', 'lenet-relu'}  # conv(6) -> pool -> conv; lenet-bn has BN between
@@ -25,24 +23,32 @@ def test_which_pairs_are_widened(name):
     net = get_model(name)
     pairs = widen_pairs(net)
     if name in LENETS:
-        assert pairs == [(net.features[0], net.features[2])]
+        assert pairs == [(net[0], net[2])]
     elif name == 'nin':  # a chain: the middle 1x1 conv is widened on both sides
         (a, b), (b2, c) = pairs
-        assert b is b2 and [x._channels for x in (a, b, c)] == [10, 10, 10]
-        assert a._kwargs['kernel'] == (3, 3) and c._kwargs['kernel'] == (1, 1)
+        assert b is b2 and [internals.conv_channels(x) for x in (a, b, c)] == [10, 10, 10]
+        assert internals.layer_kwargs(a)['kernel'] == (3, 3)
+        assert internals.layer_kwargs(c)['kernel'] == (1, 1)
     else:  # BatchNorm in between, custom layers, or channels already multiples of 8
         assert pairs == []
 
 
-def _grads(net, x, y, multiple):
+@pytest.mark.parametrize('name', list_models())
+def test_nets_with_nothing_to_widen_are_returned_as_they_are(name):
+    net = build(name)
+    net(example(name))
+    assert (widened(net) is net) == (name not in WIDENED)
+
+
+def _grads(net, x, y):
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
+    params = net.collect_params()
     mx.random.seed(5)  # the same dropout masks (NiN)
-    with widened(net, multiple) if multiple else contextlib.nullcontext():
-        with autograd.record():
-            out = net(x)
-            l = loss(out, y)
-        l.backward()
-    return out.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items()}
+    with autograd.record():
+        out = net(x)
+        l = loss(out, y)
+    l.backward()
+    return out.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in params.items()}
 
 
 @pytest.mark.parametrize('multiple', [8, 16])
@@ -52,65 +58,68 @@ def test_outputs_and_gradients_equal_the_plain_layers(name, hybridize, multiple)
     net, x = build(name), example(name)
     y = mx.nd.array([3, 7])
     net(x)  # finish deferred init
+    view = widened(net, multiple)
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
-    out, grads = _grads(net, x, y, multiple=0)
-    wide_out, wide_grads = _grads(net, x, y, multiple)
+        view.hybridize(static_alloc=True, static_shape=True)
+    out, grads = _grads(net, x, y)
+    wide_out, _ = _grads(view, x, y)
+    wide_grads = {k: p.grad().asnumpy() for k, p in net.collect_params().items()}
     np.testing.assert_allclose(wide_out, out, rtol=1e-5, atol=1e-6)
     assert wide_grads.keys() == grads.keys()
     for k in grads:
         np.testing.assert_allclose(wide_grads[k], grads[k], rtol=1e-4, atol=1e-7, err_msg=k)
 
 
-def test_inside_the_block_the_producer_has_8_channels_and_everything_is_restored():
+def test_the_view_shares_parameters_and_leaves_the_net_alone():
     net, x = build('lenet-en'), example('lenet-en')
     net.hybridize()
     y = net(x).asnumpy()  # (the first call also settles deferred shapes shown by repr)
-    before = (repr(net), y, {k: p.shape for k, p in net.collect_params().items()})
-    conv0, conv1 = net.features[0], net.features[2]
-    with widened(net):
-        assert conv0(x).shape == (2, 8, 28, 28)           # 6 real + 2 constant channels
-        assert net.features[:2](x).shape == (2, 8, 14, 14)
-        with widened(net, 16):                             # re-entrant: nothing more happens
-            assert conv0(x).shape == (2, 8, 28, 28)
-        assert conv0(x).shape == (2, 8, 28, 28)
-    assert type(conv0) is nn.Conv2D and type(conv1) is nn.Conv2D
-    assert conv0(x).shape == (2, 6, 28, 28)
+    before = (repr(net), {k: p.shape for k, p in net.collect_params().items()})
+    view = widened(net)
+    assert isinstance(view[0], WideConv2D) and isinstance(view[2], WideConv2D)
+    assert view[1] is net[1] and view[4] is net[4]           # everything else is shared
+    assert view[0].weight is net[0].weight and view[2].bias is net[2].bias
+    assert view[0](x).shape == (2, 8, 28, 28)                # 6 real + 2 constant channels
+    assert view[:2](x).shape == (2, 8, 14, 14)
+    assert widened(view, 16) is view                          # a view has nothing left to widen
+    assert type(net[0]) is nn.Conv2D and net[0](x).shape == (2, 6, 28, 28)
     assert repr(net) == before[0]
-    np.testing.assert_array_equal(net(x).asnumpy(), before[1])  # the hybridized graph was rebuilt
-    assert {k: p.shape for k, p in net.collect_params().items()} == before[2]
-
-
-def test_restored_after_an_exception():
-    net, x = build('lenet'), example('lenet')
-    with pytest.raises(RuntimeError):
-        with widened(net):
-            raise RuntimeError('boom')
-    assert net.features[0](x).shape[1] == 6 and type(net.features[2]) is nn.Conv2D
+    assert {k: p.shape for k, p in net.collect_params().items()} == before[1]
+    np.testing.assert_allclose(view(x).asnumpy(), y, rtol=1e-5, atol=1e-6)
 
 
 def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
     net = get_model('lenet')
     net.initialize()
-    x = example('lenet')
-    with widened(net):  # shapes unknown: the zero padding would hide them from inference
-        assert type(net.features[0]) is nn.Conv2D
-        assert net(x).shape == (2, 10)
+    assert widened(net) is net  # shapes unknown: the zero padding would hide them from inference
     fresh = get_model('lenet')
     fresh.initialize()
-    seen = []  # conv0's filters while the epoch's batches run, read from inside the loss
+    x = example('lenet')
+    seen = []  # the kind of the first layer the epoch's batches ran through
 
     class Loss(gluon.loss.SoftmaxCrossEntropyLoss):
         def hybrid_forward(self, F, pred, label):
-            seen.append(fresh.features[0]._kwargs['num_filter'])
+            seen.append(type(objective_net()[0]).__name__)
             return super().hybrid_forward(F, pred, label)
 
-    batch = [(x, mx.nd.array([1, 2]))]
-    engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
-                 on_epoch=None, hybridize=False)
-    # widened while the epoch trained, although the net started deferred; restored afterwards
-    assert seen == [8]
-    assert type(fresh.features[0]) is nn.Conv2D
+    objective_net = None
+    real_use = engine.Objective.use
+
+    def use(self, view, hybridize):
+        nonlocal objective_net
+        objective_net = lambda: self.net  # noqa: E731
+        return real_use(self, view, hybridize)
+
+    engine.Objective.use = use
+    try:
+        batch = [(x, mx.nd.array([1, 2]))]
+        engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
+                     on_epoch=None, hybridize=False)
+    finally:
+        engine.Objective.use = real_use
+    # the view trained, although the net started deferred; the net itself is the book's
+    assert seen == ['WideConv2D'] and type(fresh[0]) is nn.Conv2D
 
 
 def test_numpy_mode_is_left_alone():
@@ -119,9 +128,8 @@ def test_numpy_mode_is_left_alone():
         net = get_model('lenet')
         net.initialize()
         x = mx.np.ones((1, 1, 28, 28))
-        with widened(net):
-            assert type(net.features[0]) is nn.Conv2D
-            assert net.features[0](x).shape == (1, 6, 24, 24)
+        net(x)
+        assert widened(net) is net
     finally:
         npx.reset_np()
 
@@ -144,7 +152,7 @@ def test_engine_step_matches_a_plain_gluon_step():
             l = loss(nets[1](x), y)
         l.backward()
         trainers[1].step(x.shape[0])
-    assert type(nets[0].features[0]) is nn.Conv2D
+    assert type(nets[0][0]) is nn.Conv2D
     for (k, a), b in zip(nets[0].collect_params().items(), nets[1].collect_params().values()):
         np.testing.assert_allclose(a.data().asnumpy(), b.data().asnumpy(), rtol=1e-4, atol=1e-6,
                                    err_msg=k)

@@ -3,13 +3,13 @@ row, so this exercise shows the rows and their commands (`gluon_cnn.sweep`) and 
 results table is (the papers/ note that names exercise 5.5.1, papers/d2l-ch5.md)."""
 import re
 
-from ..papers import PAPERS_DIR
+from ..paths import papers_dir
 from ._registry import Answer, exercise
 
 
 def sweep_note():
     """The papers/ note that holds the 5.5.1 sweep table, or None while it is not written."""
-    for path in sorted(PAPERS_DIR.glob('*.md')):
+    for path in sorted(papers_dir().glob('*.md')):
         if re.search(r'\b5\.5\.1\b', path.read_text()):
             return path
     return None
@@ -24,7 +24,7 @@ def better_lenet(log=print) -> Answer:
         log(f'  {row.name:<14} {sweep.command(row)}')
     log('run them all: python -m gluon_cnn.sweep   (one: python -m gluon_cnn.sweep --row relu)')
     note = sweep_note()
-    where = (f'the table with every row\'s result and command: {note.relative_to(PAPERS_DIR.parent)}'
+    where = (f'the table with every row\'s result and command: {note.relative_to(papers_dir().parent)}'
              if note else 'the results table is not in papers/ yet')
     log(where)
     return Answer(f'{len(sweep.ROWS)} sweep rows, best: python train.py --preset best; {where}',

@@ -7,50 +7,46 @@ two 4096-wide dense layers with dropout 0.5, and a 10-way output.
 """
 from mxnet.gluon import nn
 
-__all__ = ['AlexNet', 'alexnet', 'MODELS']
+from .registry import register
+
+__all__ = ['AlexNet', 'alexnet']
 
 
 # ----------------------------------------------------------------------------- net
-class AlexNet(nn.HybridBlock):
-    """Five conv layers and two dense hidden layers (`features`), a dense head (`output`).
+def AlexNet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
+    """Five conv layers, two dense hidden layers and a dense head, in the book's order in one
+    plain HybridSequential (`for layer in net` prints the book's table).
 
     Parameters
     ----------
     classes : number of outputs (10 for Fashion-MNIST, 1000 in the paper).
     dropout : dropout rate after each 4096-wide layer (the paper's 0.5).
     """
-
-    def __init__(self, classes: int = 10, dropout: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.features = nn.HybridSequential()
-            self.features.add(
-                # a large 11x11 window with stride 4 shrinks ImageNet-sized inputs fast:
-                # (B, 1, 224, 224) -> (B, 96, 54, 54)
-                nn.Conv2D(96, kernel_size=11, strides=4, activation='relu'),
-                nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 96, 26, 26)
-                nn.Conv2D(256, kernel_size=5, padding=2, activation='relu'),   # -> (B, 256, 26, 26)
-                nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 256, 12, 12)
-                # three 3x3 convs without pooling in between
-                nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),   # -> (B, 384, 12, 12)
-                nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),   # -> (B, 384, 12, 12)
-                nn.Conv2D(256, kernel_size=3, padding=1, activation='relu'),   # -> (B, 256, 12, 12)
-                nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 256, 5, 5)
-                # the first Dense flattens (B, 256, 5, 5) -> (B, 6400) implicitly
-                nn.Dense(4096, activation='relu'), nn.Dropout(dropout),        # -> (B, 4096)
-                nn.Dense(4096, activation='relu'), nn.Dropout(dropout))        # -> (B, 4096)
-            self.output = nn.Dense(classes)                                    # -> (B, classes)
-
-    def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+    # a fixed prefix: the layers are alexnet_conv0, ... in every net, whatever was built
+    # before (the book's loop prints these names)
+    net = nn.HybridSequential(**{'prefix': 'alexnet_', **kwargs})
+    with net.name_scope():
+        net.add(
+            # a large 11x11 window with stride 4 shrinks ImageNet-sized inputs fast:
+            # (B, 1, 224, 224) -> (B, 96, 54, 54)
+            nn.Conv2D(96, kernel_size=11, strides=4, activation='relu'),
+            nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 96, 26, 26)
+            nn.Conv2D(256, kernel_size=5, padding=2, activation='relu'),   # -> (B, 256, 26, 26)
+            nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 256, 12, 12)
+            # three 3x3 convs without pooling in between
+            nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),   # -> (B, 384, 12, 12)
+            nn.Conv2D(384, kernel_size=3, padding=1, activation='relu'),   # -> (B, 384, 12, 12)
+            nn.Conv2D(256, kernel_size=3, padding=1, activation='relu'),   # -> (B, 256, 12, 12)
+            nn.MaxPool2D(pool_size=3, strides=2),                          # -> (B, 256, 5, 5)
+            # the first Dense flattens (B, 256, 5, 5) -> (B, 6400) implicitly
+            nn.Dense(4096, activation='relu'), nn.Dropout(dropout),        # -> (B, 4096)
+            nn.Dense(4096, activation='relu'), nn.Dropout(dropout),        # -> (B, 4096)
+            nn.Dense(classes))                                             # -> (B, classes)
+    return net
 
 
 # ----------------------------------------------------------------------------- constructors
-def alexnet(**kwargs) -> AlexNet:
+@register('alexnet', 'd2l zh §5.6', input_shape=(1, 1, 224, 224))
+def alexnet(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.6 AlexNet for 1x224x224 inputs (train with --resize 224, lr 0.01). 46,764,746 parameters."""
     return AlexNet(**kwargs)
-
-
-alexnet.input_shape = (1, 1, 224, 224)
-
-MODELS = {'alexnet': alexnet}

@@ -6,18 +6,12 @@ concatenates them, so a block of n convs with growth rate g adds n * g channels.
 block (1x1 conv, 2x2/2 average pool) halves both the channels and the size. The book's net is
 ResNet's stem, four dense blocks of 4 convs with growth rate 32, and three transitions.
 """
-import mxnet as mx
 from mxnet.gluon import nn
 
-__all__ = ['DenseNet', 'DenseBlock', 'conv_block', 'transition_block', 'densenet', 'MODELS']
+from ..internals import concat_channels
+from .registry import register
 
-
-# ----------------------------------------------------------------------------- helpers
-def _concat_channels(F, *xs):
-    """Concatenate along axis 1 in classic and `npx.set_np()` mode (F.concat is legacy-only)."""
-    if mx.util.is_np_array():
-        return F.np.concatenate(xs, axis=1)
-    return F.concat(*xs, dim=1)
+__all__ = ['DenseNet', 'DenseBlock', 'conv_block', 'transition_block', 'densenet']
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -45,7 +39,7 @@ class DenseBlock(nn.HybridBlock):
     def hybrid_forward(self, F, X):
         for blk in self.net:
             Y = blk(X)                        # (B, C, H, W) -> (B, g, H, W)
-            X = _concat_channels(F, X, Y)     # -> (B, C + g, H, W)
+            X = concat_channels(F, X, Y)     # -> (B, C + g, H, W)
         return X
 
 
@@ -95,11 +89,7 @@ class DenseNet(nn.HybridBlock):
 
 
 # ----------------------------------------------------------------------------- constructors
+@register('densenet', 'd2l zh §5.12', input_shape=(1, 1, 96, 96))
 def densenet(**kwargs) -> DenseNet:
     """d2l zh §5.12 DenseNet for 1x96x96 inputs (lr 0.1). 764,834 parameters (758,226 trainable)."""
     return DenseNet(**kwargs)
-
-
-densenet.input_shape = (1, 1, 96, 96)
-
-MODELS = {'densenet': densenet}

@@ -5,18 +5,12 @@ paths side by side (1x1; 1x1 then 3x3; 1x1 then 5x5; 3x3 max pool then 1x1), eac
 the size, and concatenates them along channels. The book trains at 96x96 instead of 224 to save
 time, and has no auxiliary classifiers.
 """
-import mxnet as mx
 from mxnet.gluon import nn
 
-__all__ = ['GoogLeNet', 'Inception', 'googlenet', 'INCEPTION_SPEC', 'MODELS']
+from ..internals import concat_channels
+from .registry import register
 
-
-# ----------------------------------------------------------------------------- helpers
-def _concat_channels(F, *xs):
-    """Concatenate along axis 1 in classic and `npx.set_np()` mode (F.concat is legacy-only)."""
-    if mx.util.is_np_array():
-        return F.np.concatenate(xs, axis=1)
-    return F.concat(*xs, dim=1)
+__all__ = ['GoogLeNet', 'Inception', 'googlenet', 'INCEPTION_SPEC']
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -47,7 +41,7 @@ class Inception(nn.HybridBlock):
         p2 = self.p2_2(self.p2_1(x))       # -> (B, c2[1], H, W)
         p3 = self.p3_2(self.p3_1(x))       # -> (B, c3[1], H, W)
         p4 = self.p4_2(self.p4_1(x))       # -> (B, c4, H, W)
-        return _concat_channels(F, p1, p2, p3, p4)  # -> (B, c1 + c2[1] + c3[1] + c4, H, W)
+        return concat_channels(F, p1, p2, p3, p4)  # -> (B, c1 + c2[1] + c3[1] + c4, H, W)
 
 
 # ----------------------------------------------------------------------------- net
@@ -108,11 +102,7 @@ INCEPTION_SPEC = (
 
 
 # ----------------------------------------------------------------------------- constructors
+@register('googlenet', 'd2l zh §5.9', input_shape=(1, 1, 96, 96))
 def googlenet(**kwargs) -> GoogLeNet:
     """d2l zh §5.9 GoogLeNet for 1x96x96 inputs (lr 0.1). 5,977,530 parameters."""
     return GoogLeNet(**kwargs)
-
-
-googlenet.input_shape = (1, 1, 96, 96)
-
-MODELS = {'googlenet': googlenet}

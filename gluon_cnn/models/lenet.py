@@ -7,12 +7,17 @@ in `lenet5.py`.
 """
 from mxnet.gluon import nn
 
-__all__ = ['LeNet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn', 'MODELS']
+from .registry import register
+
+__all__ = ['LeNet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn']
 
 
 # ----------------------------------------------------------------------------- net
-class LeNet(nn.HybridBlock):
-    """Two conv/pool stages (`features`) and a dense head (`output`).
+def LeNet(act='sigmoid', pool='max', padding=0, batch_norm=False, channels=(6, 16),
+          kernel_size=5, widths=(120, 84), classes=10, **kwargs) -> nn.HybridSequential:
+    """The book's layers in the book's order in one plain HybridSequential (d2l zh §5.5, §5.10),
+    so that `for layer in net`, `net[0]` and `net[1].gamma` work as in the book. Not a subclass:
+    widening and checkpoints rebuild and reload plain containers (gluon_cnn.widen).
 
     Parameters
     ----------
@@ -23,26 +28,22 @@ class LeNet(nn.HybridBlock):
     channels, kernel_size, widths : the book's (6, 16), 5 and (120, 84); exercise 5.5.1 varies them.
     classes : number of outputs.
     """
-
-    def __init__(self, act='sigmoid', pool='max', padding=0, batch_norm=False,
-                 channels=(6, 16), kernel_size=5, widths=(120, 84), classes=10, **kwargs):
-        super().__init__(**kwargs)
-        Pool = nn.MaxPool2D if pool == 'max' else nn.AvgPool2D
-        with self.name_scope():
-            self.features = nn.HybridSequential()
-            for i, c in enumerate(channels):
-                pad = padding if i == 0 else 0
-                # (B, C, H, W) -> (B, c, H + 2p - k + 1, W + 2p - k + 1) -> pooling halves H, W
-                self.features.add(*_hidden(lambda a: nn.Conv2D(c, kernel_size, padding=pad,
-                                                               activation=a), act, batch_norm))
-                self.features.add(Pool(pool_size=2, strides=2))
-            for w in widths:
-                # the first Dense flattens (B, 16, 4, 4) -> (B, 256) implicitly
-                self.features.add(*_hidden(lambda a: nn.Dense(w, activation=a), act, batch_norm))
-            self.output = nn.Dense(classes)
-
-    def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+    Pool = nn.MaxPool2D if pool == 'max' else nn.AvgPool2D
+    # a fixed prefix: the layers are lenet_conv0, ... in every net, whatever was built
+    # before (the book's loop prints these names)
+    net = nn.HybridSequential(**{'prefix': 'lenet_', **kwargs})
+    with net.name_scope():
+        for i, c in enumerate(channels):
+            pad = padding if i == 0 else 0
+            # (B, C, H, W) -> (B, c, H + 2p - k + 1, W + 2p - k + 1) -> pooling halves H, W
+            net.add(*_hidden(lambda a: nn.Conv2D(c, kernel_size, padding=pad, activation=a),
+                             act, batch_norm))
+            net.add(Pool(pool_size=2, strides=2))
+        for w in widths:
+            # the first Dense flattens (B, 16, 4, 4) -> (B, 256) implicitly
+            net.add(*_hidden(lambda a: nn.Dense(w, activation=a), act, batch_norm))
+        net.add(nn.Dense(classes))  # (B, 84) -> (B, classes)
+    return net
 
 
 def _hidden(make, act, batch_norm):
@@ -54,24 +55,25 @@ def _hidden(make, act, batch_norm):
 
 # ----------------------------------------------------------------------------- constructors
 # Each sets the book's choices as defaults that --model-kwargs may override (exercise 5.5.1).
+@register('lenet', 'd2l zh §5.5')
 def lenet(**kwargs):
     """d2l zh §5.5 LeNet: 28x28 input, sigmoid, max pooling. 44,426 parameters."""
     return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, **kwargs})
 
 
+@register('lenet-en', 'd2l en §7.6')
 def lenet_en(**kwargs):
     """d2l en §7.6 LeNet: padding 2, sigmoid, average pooling. 61,706 parameters."""
     return LeNet(**{'act': 'sigmoid', 'pool': 'avg', 'padding': 2, **kwargs})
 
 
+@register('lenet-relu', 'd2l zh §5.5')
 def lenet_relu(**kwargs):
     """lenet with ReLU activations (and max pooling): trains at much smaller learning rates."""
     return LeNet(**{'act': 'relu', 'pool': 'max', 'padding': 0, **kwargs})
 
 
+@register('lenet-bn', 'd2l zh §5.10')
 def lenet_bn(**kwargs):
     """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
     return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True, **kwargs})
-
-
-MODELS = {'lenet': lenet, 'lenet-en': lenet_en, 'lenet-relu': lenet_relu, 'lenet-bn': lenet_bn}

@@ -2,7 +2,7 @@
 applied to document recognition", Proc. IEEE 86(11), section II.B and Fig. 2.
 
 What differs from the book's LeNet (`lenet.py`, d2l zh §5.5) and is rebuilt here:
-- 32x32 input: the 28x28 digit padded by 2, background -0.1 and foreground 1.175 (`input_spec`);
+- 32x32 input: the 28x28 digit padded by 2, background -0.1 and foreground 1.175 (its registry record);
 - S2/S4 are *trainable* subsampling: sum of a 2x2 patch, times a per-map coefficient, plus a
   per-map bias, then squashing;
 - C3 reads only the S2 maps of Table I (60 of the 96 map pairs), not all 6;
@@ -23,10 +23,13 @@ from mxnet import gluon
 from mxnet.gluon import nn
 from mxnet.util import is_np_array
 
-__all__ = ['Squash', 'Subsampling', 'PartialConv2D', 'RBFOutput', 'RBFDistanceLoss', 'LeNet5',
-           'C3_TABLE', 'PROTOTYPES', 'prototype_codes', 'lenet5', 'lenet5_softmax', 'MODELS']
+from .registry import register
 
-INPUT_SPEC = {'pad': 2, 'value_range': (-0.1, 1.175)}  # section II.B: mean ~0, variance ~1
+__all__ = ['Squash', 'Subsampling', 'PartialConv2D', 'RBFOutput', 'RBFDistanceLoss', 'LeNet5',
+           'C3_TABLE', 'PROTOTYPES', 'prototype_codes', 'lenet5', 'lenet5_softmax']
+
+INPUT_PAD = 2                   # 28x28 digits centred in the paper's 32x32 field (section II.B)
+INPUT_RANGE = (-0.1, 1.175)     # background, foreground: mean ~0, variance ~1 (section II.B)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -242,25 +245,21 @@ class LeNet5(nn.HybridBlock):
             else:
                 self.output = nn.Dense(classes, in_units=84, prefix='output_',
                                        weight_initializer=_uniform(84), bias_initializer=_uniform(84))
-        self.input_spec = dict(INPUT_SPEC)  # the engine pads and scales the data to match
-        if rbf:
-            self.train_loss = RBFDistanceLoss  # a class, not a Block instance: not a child
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))
 
 
 # ----------------------------------------------------------------------------- constructors
+@register('lenet5', 'LeCun et al. (1998)', input_shape=(1, 1, 32, 32), pad=INPUT_PAD,
+          value_range=INPUT_RANGE, loss=RBFDistanceLoss)
 def lenet5(**kwargs):
     """LeNet-5 with the paper's RBF output and distance loss (LeCun et al. 1998). 60,000 params."""
     return LeNet5(rbf=True, **kwargs)
 
 
+@register('lenet5-softmax', 'LeCun et al. (1998)', input_shape=(1, 1, 32, 32), pad=INPUT_PAD,
+          value_range=INPUT_RANGE)
 def lenet5_softmax(**kwargs):
     """LeNet-5 with a Dense(10) output trained by softmax cross-entropy, for comparison."""
     return LeNet5(rbf=False, **kwargs)
-
-
-lenet5.input_shape = lenet5_softmax.input_shape = (1, 1, 32, 32)
-
-MODELS = {'lenet5': lenet5, 'lenet5-softmax': lenet5_softmax}

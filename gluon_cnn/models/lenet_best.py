@@ -15,7 +15,9 @@ MACs cost most, two at 7x7 (4.7M MACs per image by gluon_cnn.trace; under a minu
 """
 from mxnet.gluon import nn
 
-__all__ = ['LeNetBest', 'lenet_best', 'MODELS']
+from .registry import register
+
+__all__ = ['LeNetBest', 'lenet_best']
 
 # ----------------------------------------------------------------------------- specification
 # Channels per 3x3 conv, 'M' a 2x2 max pool: (B, 1, 28, 28) -> ... -> (B, 96, 3, 3).
@@ -23,30 +25,26 @@ BEST_SPEC = (16, 'M', 32, 'M', 64, 96, 'M')
 
 
 # ----------------------------------------------------------------------------- net
-class LeNetBest(nn.HybridBlock):
-    """Conv-BN-ReLU stages from `spec` (`features`), then Dense(classes) (`output`)."""
-
-    def __init__(self, spec=BEST_SPEC, classes: int = 10, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.features = nn.HybridSequential()
-            for s in spec:
-                if s == 'M':  # (B, C, H, W) -> (B, C, H//2, W//2)
-                    self.features.add(nn.MaxPool2D(pool_size=2, strides=2))
-                else:  # (B, C, H, W) -> (B, s, H, W); BN's beta stands in for the conv's bias
-                    self.features.add(nn.Conv2D(s, 3, padding=1, use_bias=False), nn.BatchNorm(),
-                                      nn.Activation('relu'))
-            self.output = nn.Dense(classes)  # flattens (B, 96, 3, 3) -> (B, 864) -> (B, 10)
-
-    def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+def LeNetBest(spec=BEST_SPEC, classes: int = 10, **kwargs) -> nn.HybridSequential:
+    """Conv-BN-ReLU stages from `spec`, then Dense(classes): one plain HybridSequential, like the
+    book's LeNet, so `for layer in net` prints every layer's output."""
+    # a fixed prefix: the layers are lenet_best_conv0, ... in every net, whatever was built
+    # before (the book's loop prints these names)
+    net = nn.HybridSequential(**{'prefix': 'lenet_best_', **kwargs})
+    with net.name_scope():
+        for s in spec:
+            if s == 'M':  # (B, C, H, W) -> (B, C, H//2, W//2)
+                net.add(nn.MaxPool2D(pool_size=2, strides=2))
+            else:  # (B, C, H, W) -> (B, s, H, W); BN's beta stands in for the conv's bias
+                net.add(nn.Conv2D(s, 3, padding=1, use_bias=False), nn.BatchNorm(),
+                        nn.Activation('relu'))
+        net.add(nn.Dense(classes))  # flattens (B, 96, 3, 3) -> (B, 864) -> (B, 10)
+    return net
 
 
 # ----------------------------------------------------------------------------- constructors
+@register('lenet-best', 'd2l zh §5.5, exercise 5.5.1')
 def lenet_best(**kwargs):
     """LeNetBest with BEST_SPEC: 87,546 trainable parameters (87,962 with BN's moving statistics),
     4.7M MACs per image; trained by `python train.py --preset best`."""
     return LeNetBest(**kwargs)
-
-
-MODELS = {'lenet-best': lenet_best}

@@ -7,7 +7,9 @@ The kernel sizes and channels follow AlexNet (d2l zh §5.6).
 """
 from mxnet.gluon import nn
 
-__all__ = ['NiN', 'nin_block', 'nin', 'MODELS']
+from .registry import register
+
+__all__ = ['NiN', 'nin_block', 'nin']
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -21,43 +23,35 @@ def nin_block(num_channels: int, kernel_size: int, strides: int, padding: int) -
 
 
 # ----------------------------------------------------------------------------- net
-class NiN(nn.HybridBlock):
-    """Three `nin_block`s with max pooling (`features`); a class-wide block, global pooling (`output`).
+def NiN(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
+    """Three `nin_block`s with max pooling, then a class-wide block and global pooling: the book's
+    order in one plain HybridSequential (`for layer in net` prints the book's table).
 
     Parameters
     ----------
     classes : number of outputs: the last nin_block's channels.
     dropout : dropout rate before the last block (the book's 0.5).
     """
-
-    def __init__(self, classes: int = 10, dropout: float = 0.5, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.features = nn.HybridSequential()
-            self.features.add(
-                nin_block(96, kernel_size=11, strides=4, padding=0),   # (B, 1, 224, 224) -> (B, 96, 54, 54)
-                nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 96, 26, 26)
-                nin_block(256, kernel_size=5, strides=1, padding=2),   # -> (B, 256, 26, 26)
-                nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 256, 12, 12)
-                nin_block(384, kernel_size=3, strides=1, padding=1),   # -> (B, 384, 12, 12)
-                nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 384, 5, 5)
-                nn.Dropout(dropout))
-            self.output = nn.HybridSequential()
-            self.output.add(
-                nin_block(classes, kernel_size=3, strides=1, padding=1),  # -> (B, classes, 5, 5)
-                nn.GlobalAvgPool2D(),                                     # -> (B, classes, 1, 1)
-                nn.Flatten())                                             # -> (B, classes)
-
-    def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+    # a fixed prefix: the layers are nin_conv0, ... in every net, whatever was built
+    # before (the book's loop prints these names)
+    net = nn.HybridSequential(**{'prefix': 'nin_', **kwargs})
+    with net.name_scope():
+        net.add(
+            nin_block(96, kernel_size=11, strides=4, padding=0),  # (B,1,224,224) -> (B, 96, 54, 54)
+            nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 96, 26, 26)
+            nin_block(256, kernel_size=5, strides=1, padding=2),   # -> (B, 256, 26, 26)
+            nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 256, 12, 12)
+            nin_block(384, kernel_size=3, strides=1, padding=1),   # -> (B, 384, 12, 12)
+            nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 384, 5, 5)
+            nn.Dropout(dropout),
+            nin_block(classes, kernel_size=3, strides=1, padding=1),  # -> (B, classes, 5, 5)
+            nn.GlobalAvgPool2D(),                                     # -> (B, classes, 1, 1)
+            nn.Flatten())                                             # -> (B, classes)
+    return net
 
 
 # ----------------------------------------------------------------------------- constructors
-def nin(**kwargs) -> NiN:
+@register('nin', 'd2l zh §5.8', input_shape=(1, 1, 224, 224))
+def nin(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.8 NiN for 1x224x224 inputs (lr 0.1). 1,992,166 parameters."""
     return NiN(**kwargs)
-
-
-nin.input_shape = (1, 1, 224, 224)
-
-MODELS = {'nin': nin}

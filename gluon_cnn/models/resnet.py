@@ -9,7 +9,9 @@ global average pooling and one dense layer.
 import mxnet as mx
 from mxnet.gluon import nn
 
-__all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESNET_SPEC', 'MODELS']
+from .registry import register
+
+__all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESNET_SPEC']
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -102,11 +104,7 @@ def get_resnet(num_layers: int, **kwargs) -> ResNet:
     return ResNet(layers, channels, **kwargs)
 
 
+@register('resnet18', 'd2l zh §5.11', input_shape=(1, 1, 96, 96))
 def resnet18(**kwargs) -> ResNet:
     """d2l zh §5.11 ResNet-18 for 1x96x96 inputs (lr 0.05). 11,186,186 parameters (11,178,378 trainable)."""
     return get_resnet(18, **kwargs)
-
-
-resnet18.input_shape = (1, 1, 96, 96)
-
-MODELS = {'resnet18': resnet18}

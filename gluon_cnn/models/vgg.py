@@ -7,7 +7,9 @@ that halves it; the net is five blocks, then AlexNet's dense head. The book trai
 """
 from mxnet.gluon import nn
 
-__all__ = ['VGG', 'vgg_block', 'get_vgg', 'vgg11', 'vgg11_small', 'VGG_SPEC', 'MODELS']
+from .registry import register
+
+__all__ = ['VGG', 'vgg_block', 'get_vgg', 'vgg11', 'vgg11_small', 'VGG_SPEC']
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -63,19 +65,16 @@ def get_vgg(num_layers: int, ratio: int = 1, **kwargs) -> VGG:
     return VGG([(n, c // ratio) for n, c in VGG_SPEC[num_layers]], **kwargs)
 
 
+@register('vgg11', 'd2l zh §5.7', input_shape=(1, 1, 224, 224))
 def vgg11(**kwargs) -> VGG:
     """d2l zh §5.7 VGG-11 for 1x224x224 inputs: 8 convs, 3 dense layers. 128,806,154 parameters."""
     return get_vgg(11, **kwargs)
 
 
+@register('vgg11-small', 'd2l zh §5.7', input_shape=(1, 1, 224, 224))
 def vgg11_small(**kwargs) -> VGG:
     """d2l zh §5.7 VGG-11 with 4x fewer channels (ratio 4), the one the book trains (lr 0.05).
 
     43,093,322 parameters: the dense head keeps its 4096 units, so it holds 98% of them.
     """
     return get_vgg(11, ratio=4, **kwargs)
-
-
-vgg11.input_shape = vgg11_small.input_shape = (1, 1, 224, 224)
-
-MODELS = {'vgg11': vgg11, 'vgg11-small': vgg11_small}

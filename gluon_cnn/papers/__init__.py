@@ -11,14 +11,14 @@ and `python -m gluon_cnn.papers` (or `make papers`) rewrites every block from `S
 Result tables that need long training are rendered from the metrics.json files committed under
 papers/results/ by the command each table names, so they too are regenerated, not typed.
 """
-import json
 import re
 from pathlib import Path
 
-__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'PAPERS_DIR', 'RESULTS_DIR']
+from ..paths import papers_dir, results_dir
+from ..runrecord import RunRecord, read_record
 
-PAPERS_DIR = Path(__file__).resolve().parents[2] / 'papers'
-RESULTS_DIR = PAPERS_DIR / 'results'
+__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result']
+
 SECTIONS = {}  # name -> function returning the block's markdown
 _BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)',
                     re.S)
@@ -42,9 +42,10 @@ def render(text: str) -> str:
     return _BLOCK.sub(fill, text)
 
 
-def update(check: bool = False, folder: Path = PAPERS_DIR) -> list:
+def update(check: bool = False, folder: Path = None) -> list:
     """Rewrite (or with check=True only compare) every note in `folder`; returns the stale ones."""
     _load_generators()
+    folder = folder or papers_dir()
     stale = []
     for path in sorted(folder.glob('*.md')):
         old = path.read_text()
@@ -56,9 +57,13 @@ def update(check: bool = False, folder: Path = PAPERS_DIR) -> list:
     return stale
 
 
-def load_result(name: str) -> dict:
-    """A committed run's metrics.json, papers/results/NAME.json."""
-    return json.loads((RESULTS_DIR / f'{name}.json').read_text())
+def load_result(name: str) -> RunRecord:
+    """A committed run record, papers/results/NAME.json."""
+    return read_record(results_dir() / f'{name}.json')
+
+
+def has_result(name: str) -> bool:
+    return (results_dir() / f'{name}.json').is_file()
 
 
 def _load_generators():

@@ -1,13 +1,14 @@
 """papers/d2l-ch5.md, "LeNet (d2l zh §5.5)" and "BatchNorm LeNet (§5.10)": our runs next to the book's.
 
-The book's numbers: d2l zh §5.5 prints test acc about 0.82-0.84 after 10 epochs of sigmoid LeNet
-at lr 0.9 (it varies run to run); apache/d2l-en#1660 reports 0.841 (max-pool LeNet) and 0.849
-(BN-LeNet). Our runs are papers/results/d2l-lenet*.json, saved by `gluon_cnn.sweep.save_result`.
+What each edition printed: the 1st edition's source (d2l-zh v1.0.0, lenet.md, 5 epochs) and the
+2nd edition's (d2l-zh master / d2l-en, lenet.md, 10 epochs) hold no output; apache/d2l-en#1660
+reports 0.841 (max-pool LeNet) and 0.849 (BN-LeNet) from 2nd-edition-era runs. Our runs are
+papers/results/d2l-lenet*.json, saved by `gluon_cnn.sweep.save_result`.
 """
-from . import RESULTS_DIR, load_result, section
+from . import has_result, load_result, section
 
 # result stem -> (book section, model, what the book reports)
-BOOK = {'d2l-lenet': ('§5.5', 'sigmoid, max pool, lr 0.9', '0.82-0.84 (§5.5 printout); 0.841 (d2l-en#1660)'),
+BOOK = {'d2l-lenet': ('§5.5', 'sigmoid, max pool, lr 0.9', '1st ed. source: no output; 0.841 (d2l-en#1660, 2nd-ed. era)'),
         'd2l-lenet-bn': ('§5.10', 'sigmoid + BatchNorm, lr 1.0', '0.849 (d2l-en#1660)')}
 
 
@@ -23,16 +24,16 @@ def results_table() -> str:
              'book | wall time | command |', '|---|---|--:|--:|---|--:|---|--:|---|']
     hardware = set()
     for stem, (sec, what, book) in BOOK.items():
-        if not (RESULTS_DIR / f'{stem}.json').is_file():
+        if not has_result(stem):
             lines.append(f'| {sec} | {what} | | | not run yet | | {book} | | |')
             continue
         r = load_result(stem)
-        cfg, hist = r['config'], r['epochs']
-        hardware.add(r.get('hardware', '?'))
+        cfg, hist = r.config, r.history
+        hardware.add(r.extra.get('hardware', '?'))
         by_epoch = ' '.join(f"{e['test_acc']:.3f}" for e in hist)
-        lines.append(f"| {sec} | `{cfg['model']}`: {what} | {_params(cfg['model']):,} | {len(hist)} | "
+        lines.append(f"| {sec} | `{cfg.model}`: {what} | {_params(cfg.model):,} | {len(hist)} | "
                      f"{by_epoch} | **{hist[-1]['test_acc']:.3f}** | {book} | "
-                     f"{r['wall_seconds'] / 60:.1f} min | `{r['command']}` |")
+                     f"{r.extra['wall_seconds'] / 60:.1f} min | `{r.extra['command']}` |")
     lines += ['', f"Full Fashion-MNIST (60,000 / 10,000), batch 256, seed 0, on "
               f"{'; '.join(sorted(hardware)) or '-'}, shared with other jobs."]
     return '\n'.join(lines)

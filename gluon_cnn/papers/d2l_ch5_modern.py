@@ -5,8 +5,9 @@ Every shape, parameter and MAC count comes from `gluon_cnn.trace` at the model's
 (saved with `gluon_cnn.sweep.save_result`: the run's metrics.json plus command, hardware, wall time).
 The book's numbers (d2l zh 1st ed., GPU, full data) are quoted from its printed output.
 """
-from . import RESULTS_DIR, load_result, section
-from ..models import default_input_shape, get_model
+from . import load_result, section
+from ..paths import results_dir
+from ..models import get_model, model_info
 
 __all__ = ['MODERN', 'models_table', 'results_table']
 
@@ -24,11 +25,11 @@ MODERN = {
 
 def _trace(name: str, depth=None):
     from ..trace import trace  # imports mxnet: only when rendering
-    return trace(get_model(name), default_input_shape(name), depth=depth)
+    return trace(get_model(name), model_info(name).input_shape, depth=depth)
 
 
 def _side(name: str) -> str:
-    return 'x'.join(map(str, default_input_shape(name)[2:]))
+    return 'x'.join(map(str, model_info(name).input_shape[2:]))
 
 
 # ----------------------------------------------------------------------------- models
@@ -61,9 +62,9 @@ for _name in MODERN:
 def _results() -> list:
     """(file stem, result) of every committed run of a model of this note, by model then name."""
     found = []
-    for path in sorted(RESULTS_DIR.glob('*.json')):
+    for path in sorted(results_dir().glob('*.json')):
         result = load_result(path.stem)
-        model = result.get('config', {}).get('model')
+        model = result.config.model
         if model in MODERN:
             found.append((list(MODERN).index(model), path.stem, result))
     return [(stem, result) for _, stem, result in sorted(found)]
@@ -76,17 +77,17 @@ def results_table() -> str:
              '|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|']
     hardware = set()
     for stem, r in _results():
-        cfg, last = r['config'], r['epochs'][-1]
-        side = cfg.get('resize') or 28
-        _, _, lr, book_epochs, book_acc = MODERN[cfg['model']]
+        cfg, last = r.config, r.history[-1]
+        side = cfg.resize or 28
+        _, _, lr, book_epochs, book_acc = MODERN[cfg.model]
         book = f'{book_acc:.3f} after {book_epochs} epochs' if book_acc else '-'
-        examples = f"{cfg['limit']:,}" if cfg.get('limit') else '60,000'
-        by_epoch = ' → '.join(f"{e['test_acc']:.3f}" for e in r['epochs'])
-        hardware.add(r.get('hardware', '?'))
-        lines.append(f"| {stem} | `{cfg['model']}` | {side}x{side} | {examples} | {last['epoch']} | "
-                     f"{cfg['lr']} | {cfg['batch_size']} | {by_epoch} | "
-                     f"{last['train_acc']:.3f} | {r['wall_seconds'] / 60:.1f} min | {book} | "
-                     f"`{r['command']}` |")
+        examples = f"{cfg.limit:,}" if cfg.limit else '60,000'
+        by_epoch = ' → '.join(f"{e['test_acc']:.3f}" for e in r.history)
+        hardware.add(r.extra.get('hardware', '?'))
+        lines.append(f"| {stem} | `{cfg.model}` | {side}x{side} | {examples} | {last['epoch']} | "
+                     f"{cfg.lr} | {cfg.batch_size} | {by_epoch} | "
+                     f"{last['train_acc']:.3f} | {r.extra['wall_seconds'] / 60:.1f} min | {book} | "
+                     f"`{r.extra['command']}` |")
     if len(lines) == 2:
         lines.append('| not run yet |' + ' |' * 11)
     lines.append('')

@@ -4,7 +4,7 @@ LeCun, Bottou, Bengio and Haffner (1998), "Gradient-based learning applied to do
 recognition", section II.B. The results tables read papers/results/lenet5-paper*.json, saved
 with `gluon_cnn.sweep.save_result` from `python train.py --preset lenet5-paper` runs.
 """
-from . import RESULTS_DIR, load_result, section
+from . import has_result, load_result, section
 
 # Section II.B, layer by layer: (name, output shape without batch, trainable params, connections).
 PAPER = [('C1', (6, 28, 28), 156, 122_304), ('S2', (6, 14, 14), 12, 5_880),
@@ -57,7 +57,7 @@ def results_table() -> str:
              'wall time | date | command |', '|---|--:|---|---|--:|--:|--:|---|---|']
     hardware = set()
     for stem, dataset in RUNS.items():
-        if not (RESULTS_DIR / f'{stem}.json').is_file():
+        if not has_result(stem):
             mnist = dataset == 'MNIST'
             why = 'pending: no MNIST IDX files on this machine' if mnist else 'not run yet'
             flags = ' --dataset mnist --data-dir DIR' if mnist else ''
@@ -66,20 +66,20 @@ def results_table() -> str:
                          f'`python train.py --preset lenet5-paper{flags}` |')
             continue
         r = load_result(stem)
-        cfg, hist = r['config'], r['epochs']
+        cfg, hist = r.config, r.history
         paper = f'{PAPER_MNIST_ERROR:.2%}' if dataset == 'MNIST' else '- (MNIST only)'
         by_epoch = ' '.join(f"{e['test_acc']:.3f}" for e in hist)
-        hardware.add(r.get('hardware', '?'))
-        lines.append(f"| {dataset} | {len(hist)} | {cfg['optimizer']} lr {cfg['lr']}, "
-                     f"{cfg['lr_schedule']}, batch {cfg['batch_size']} | {by_epoch} | "
-                     f"{1 - hist[-1]['test_acc']:.2%} | {paper} | {r['wall_seconds'] / 60:.1f} min | "
-                     f"{r['date']} | `{r['command']}` |")
+        hardware.add(r.extra.get('hardware', '?'))
+        lines.append(f"| {dataset} | {len(hist)} | {cfg.optimizer} lr {cfg.lr}, "
+                     f"{cfg.lr_schedule}, batch {cfg.batch_size} | {by_epoch} | "
+                     f"{1 - hist[-1]['test_acc']:.2%} | {paper} | {r.extra['wall_seconds'] / 60:.1f} min | "
+                     f"{r.extra['date']} | `{r.extra['command']}` |")
     lines += ['', f"One run each, seed 0, on {'; '.join(sorted(hardware)) or '-'}, shared with other "
               'jobs: wall times are upper bounds.']
     book = [(stem, load_result(stem)) for stem in ('d2l-lenet', 'd2l-lenet-bn')
-            if (RESULTS_DIR / f'{stem}.json').is_file()]
+            if has_result(stem)]
     if book:  # the same 10,000 Fashion-MNIST test images (papers/d2l-ch5.md)
         lines += ['', 'For scale, the book\'s nets on the same test set (papers/d2l-ch5.md): ' + ', '.join(
-            f"`{r['config']['model']}` {r['epochs'][-1]['test_acc']:.3f} after {len(r['epochs'])} epochs"
+            f"`{r.config.model}` {r.history[-1]['test_acc']:.3f} after {len(r.history)} epochs"
             for _, r in book) + '.']
     return '\n'.join(lines)

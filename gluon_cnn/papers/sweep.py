@@ -3,7 +3,7 @@
 Rendered from papers/results/sweep-<row>.json (and best.json for the last row), written by
 `python -m gluon_cnn.sweep` and `python train.py --preset best`; rows not run yet say so.
 """
-from . import RESULTS_DIR, load_result, section
+from . import has_result, load_result, section
 from .. import sweep
 
 __all__ = ['sweep_table']
@@ -24,13 +24,13 @@ def sweep_table() -> str:
         cmd = f'`{sweep.command(row)}`'
         params, macs = sweep.model_cost(sweep.config(row))
         params = f'{params:,} | {macs / 1e6:.2f}M'
-        if not (RESULTS_DIR / f'{name}.json').is_file():
+        if not has_result(name):
             lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | - | {cmd} |')
             continue
         result = load_result(name)
-        last = result['epochs'][-1]
-        secs = sum(e['seconds'] for e in result['epochs']) / len(result['epochs'])
-        hardware.add(result.get('hardware', '?'))
+        last = result.history[-1]
+        secs = sum(e['seconds'] for e in result.history) / len(result.history)
+        hardware.add(result.extra.get('hardware', '?'))
         lines.append(f"| {row.name} | {row.change} | {params} | {last['epoch']} | "
                      f"{_cell(last['test_acc'], '{:.3f}')} | {_cell(last['train_acc'], '{:.3f}')} | "
                      f"{secs:.1f} | {cmd} |")

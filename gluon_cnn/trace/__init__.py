@@ -7,17 +7,21 @@
 
 One row per leaf layer in execution order (a Conv2D/Dense with a fused `activation=` is one
 leaf), nested blocks as a tree; `trace(..., depth=1)` folds deeper levels into summed rows. Per
-row: shapes, parameters (trainable, shared), kernel/stride/padding, MACs, connections,
-receptive field and jump, activation bytes; implicit reshapes (a Dense flattening a 4-D input)
-are called out. Totals equal the unique parameters of `net.collect_params()`.
+row: shapes, parameters (trainable, shared), kernel/stride/padding, weight MACs (fvcore's
+convention; torchinfo's, with bias uses, in the totals), pooling/activation/BatchNorm ops,
+connections, receptive field and jump (along the data flow, through branches and merges),
+activation bytes; implicit reshapes (a Dense flattening a 4-D input) are called out, and
+`explain=True` shows d2l zh §5.2's output-size formula with each layer's numbers. Totals equal
+the unique parameters of `net.collect_params()`.
 
 How: the net is called once on symbols with recording hooks, as `hybridize()` does, and one
 `infer_shape` gives every shape (see `record.py`); nets with plain Blocks that need real arrays
-get one real forward pass in predict mode. Either way the net is left as it was: no hooks,
+get one real forward pass in predict mode, under autograd's recording to see the data flow
+between layers. Either way the net is left as it was: no hooks,
 parameters, autograd or training mode changed. The formulas live in `gluon_cnn.shapes`.
 Compared with what readers know: `Block.summary` refuses hybridized nets and needs an
 initialized one; `mx.viz.print_summary` miscounts a Dense after a 4-D input (apache/mxnet#15192);
-torchinfo counts MACs only for layers with weights and has no receptive field.
+torchinfo counts Mult-Adds only for layers with weights and has no receptive field.
 """
 from math import prod
 from typing import Optional, Sequence, Union
@@ -25,10 +29,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from mxnet import gluon
 
-from ..errors import TraceError
 from .. import shapes as _shapes
+from ..errors import TraceError
 from . import layers
-from .record import Recording, RecordError, params_under, record
+from .record import RecordError, Recording, params_under, record
 from .table import CONVENTIONS, Row, Trace
 
 __all__ = ['trace', 'Trace', 'Row', 'CONVENTIONS']
@@ -37,10 +41,13 @@ Input = Union[Sequence[int], object]  # a shape tuple (batch included) or an arr
 
 
 def trace(net: gluon.Block, *inputs: Input, depth: Optional[int] = None,
-          mode: str = 'auto') -> Trace:
+          mode: str = 'auto', explain: bool = False) -> Trace:
     """Trace `net` on one or more inputs, each a shape tuple (batch included) or an array.
 
     depth : show nested blocks down to this level only (1: the net's children).
+    explain : under each conv and pooling row, d2l zh §5.2's output-size formula with its
+        numbers per axis, e.g. '⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; under a flattening Dense,
+        'flatten: 16×4×4 = 256'.
     mode : 'auto' (symbolic, imperative for plain Blocks that need arrays), 'symbolic' or
         'imperative'.
     Raises TraceError naming the layer that refused its input, its incoming shape and the table
@@ -60,7 +67,7 @@ def trace(net: gluon.Block, *inputs: Input, depth: Optional[int] = None,
         rec, failure = record(net, list(inputs), mode), None
     except RecordError as e:
         rec, failure = e.partial, e
-    t = _build(net, rec, depth, partial=failure is not None)
+    t = _build(net, rec, depth, partial=failure is not None, explain=explain)
     if failure is not None:
         raise _trace_error(t, rec, failure)
     return t
@@ -74,21 +81,22 @@ def _trace_error(t: Trace, rec: Recording, failure: RecordError) -> TraceError:
     """'features.2 (Conv2D) cannot take its input (1, 6, 2, 2): ...' plus the table so far."""
     given = ', '.join(str(tuple(s)) for s in t.input_shapes)
     if failure.failing is None:
-        msg = f'the net cannot take input {given}: {failure.reason}'
-    else:
-        c = rec.calls[failure.failing]
-        ins = [rec.shapes.get(k) for k in c.in_keys]
-        incoming = ', '.join(str(s) for s in ins if s is not None) or 'unknown'
-        msg = (f'{c.path or type(c.block).__name__} ({type(c.block).__name__}) cannot take its '
-               f'input {incoming}: {failure.reason}. The net input {given} is too small or of '
-               f'the wrong rank here')
-    err = TraceError(f'{msg}\nlayers traced before the failure:\n{t}')
-    err.trace = t
-    return err
+        return TraceError(f'the net cannot take input {given}: {failure.reason}\n'
+                          f'layers traced before the failure:\n{t}', reason=failure.reason, trace=t)
+    c = rec.calls[failure.failing]
+    ins = [rec.shapes.get(k) for k in c.in_keys]
+    layer, layer_type = c.path or type(c.block).__name__, type(c.block).__name__
+    incoming = ', '.join(str(s) for s in ins if s is not None) or 'unknown'
+    msg = (f'{layer} ({layer_type}) cannot take its input {incoming}: {failure.reason}. The net '
+           f'input {given} is too small or of the wrong rank here')
+    return TraceError(f'{msg}\nlayers traced before the failure:\n{t}', layer=layer,
+                      layer_type=layer_type, incoming=[s for s in ins if s is not None],
+                      reason=failure.reason, trace=t)
 
 
 # ----------------------------------------------------------------------------- building rows
-def _build(net, rec: Recording, depth: Optional[int], partial: bool = False) -> Trace:
+def _build(net, rec: Recording, depth: Optional[int], partial: bool = False,
+           explain: bool = False) -> Trace:
     calls = rec.calls
     child_calls = {c.parent for c in calls}
     leaf = [layers.is_fused(c.block) or i not in child_calls for i, c in enumerate(calls)]
@@ -96,7 +104,8 @@ def _build(net, rec: Recording, depth: Optional[int], partial: bool = False) -> 
     for i, c in enumerate(calls):
         absorbed[i] = c.parent >= 0 and (leaf[c.parent] or absorbed[c.parent])
     nsp = [len(rec.shapes.get(k) or ()) - 2 for k in rec.data_keys]
-    rf = _Fields(rec, {k: ((1,) * n, (1,) * n) if n > 0 else None for k, n in zip(rec.data_keys, nsp)})
+    rf = _Fields(rec, {k: ((1,) * n, (1,) * n) if n > 0 else None
+                       for k, n in zip(rec.data_keys, nsp)})
     nodes, index, seen = [], {}, {}
     for i, c in enumerate(calls):
         if absorbed[i]:
@@ -111,13 +120,14 @@ def _build(net, rec: Recording, depth: Optional[int], partial: bool = False) -> 
         params = [p for p in params if id(p) in seen]
     count = {p.name: _count(rec.param_shapes.get(p.name, p.shape)) for p in params}
     unused = tuple(p.name for p in params if id(p) not in seen)
-    out = _one([rec.shapes.get(k) for k in calls[0].out_keys]) if calls and calls[0].finished else None
+    done = calls and calls[0].finished
+    out = _one([rec.shapes.get(k) for k in calls[0].out_keys]) if done else None
     return Trace(nodes, title=type(net).__name__,
                  input_shapes=[rec.shapes.get(k) for k in rec.data_keys], output_shape=out,
                  total_params=sum(count.values()),
                  trainable_params=sum(count[p.name] for p in params if p.grad_req != 'null'),
                  param_bytes=sum(count[p.name] * np.dtype(p.dtype).itemsize for p in params),
-                 mode=rec.mode, depth=depth, unused=unused)
+                 mode=rec.mode, depth=depth, unused=unused, explain=explain)
 
 
 def _count(shape) -> int:
@@ -134,7 +144,8 @@ def _row(c, rec: Recording, rf: '_Fields', seen: dict, parent: int, container: b
     block = c.block
     ins = [rec.shapes.get(k) for k in c.in_keys]
     outs = [rec.shapes.get(k) for k in c.out_keys] if c.finished else []
-    own = params_under(block) if not container else list({id(p): p for p in block.params.values()}.values())
+    own = params_under(block) if not container else \
+        list({id(p): p for p in block.params.values()}.values())
     n = {id(p): _count(rec.param_shapes.get(p.name, p.shape)) for p in own}
     name = c.path or type(block).__name__
     shared = next((seen[id(p)] for p in own if id(p) in seen), None)
@@ -147,22 +158,33 @@ def _row(c, rec: Recording, rf: '_Fields', seen: dict, parent: int, container: b
               activation=layers.fused_activation(block))
     if container or not c.finished or not ins or ins[0] is None or not outs or outs[0] is None:
         if container:
-            if own:  # a container's own computation with its own weights: the tracer cannot count it
-                row.macs = row.connections = None
+            if own:  # a container computing with its own weights: the tracer cannot count it
+                _set_counts(row, _UNCOUNTED)
         else:  # the layer that refused its input (a partial trace)
-            row.macs = row.connections = None
+            _set_counts(row, _UNCOUNTED)
             row.note = 'stopped here: cannot take this input'
         return row
-    row.macs, row.connections = layers.counts(block, ins[0], outs[0])
+    _set_counts(row, layers.counts(block, ins[0], outs[0], size=lambda p: n.get(id(p), 0)))
     row.activation_bytes = sum(prod(s) * rec.dtypes.get(k, np.dtype('float32')).itemsize
                                for k, s in zip(c.out_keys, outs) if s)
     geo = layers.geometry(block, ins[0], outs[0])
     if geo is not None:
-        row.kernel, row.stride, row.padding, row.dilation = geo.kernel, geo.stride, geo.padding, geo.dilation
+        row.kernel, row.stride = geo.kernel, geo.stride
+        row.padding, row.dilation = geo.padding, geo.dilation
         if geo.flatten:
             row.note = f'flattens its {ins[0]} input to ({ins[0][0]}, {prod(ins[0][1:])})'
+        row.formula = layers.formula(block, geo, ins[0])
     row.receptive_field, row.jump = rf.step(c, geo, block, ins[0], outs[0], bool(own))
     return row
+
+
+_UNCOUNTED = layers.Counts(None, None, None, None, None, None, None)
+
+
+def _set_counts(row: Row, c: 'layers.Counts') -> None:
+    row.macs, row.bias_adds, row.torchinfo = c.macs, c.bias_adds, c.torchinfo
+    row.pool_ops, row.act_ops, row.norm_ops = c.pool_ops, c.act_ops, c.norm_ops
+    row.connections = c.connections
 
 
 class _Fields:
@@ -176,7 +198,8 @@ class _Fields:
             v = self.map[key]
         elif key in self.rec.links:
             found = [self.of(k) for k in self.rec.links[key]]
-            v = None if not found or any(f is None for f in found) else max(found, key=lambda f: sum(f[0]))
+            v = None if not found or any(f is None for f in found) else \
+                max(found, key=lambda f: sum(f[0]))  # a merge takes the larger field
         else:
             v = self.last  # imperative runs have no graph: follow the order of execution
         return v if v is not None else (None, None)
@@ -186,7 +209,8 @@ class _Fields:
         if field is not None:
             if geo is not None and not geo.transposed and len(geo.kernel) == len(field):
                 pairs = [_shapes.receptive_field_step(r, j, k, s, d)
-                         for r, j, k, s, d in zip(field, jump, geo.kernel, geo.stride, geo.dilation)]
+                         for r, j, k, s, d in zip(field, jump, geo.kernel, geo.stride,
+                                                  geo.dilation)]
                 field, jump = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
             elif geo is not None or (not isinstance(block, layers.KNOWN) and
                                      (has_params or in_shape[2:] != out_shape[2:])):

@@ -3,6 +3,7 @@
     python -m gluon_cnn.trace lenet                      # its natural input, (1, 1, 28, 28)
     python -m gluon_cnn.trace lenet --input 1,1,32,32
     python -m gluon_cnn.trace resnet18 --depth 2         # fold deeper blocks into one row each
+    python -m gluon_cnn.trace lenet --explain            # each layer's output-size formula
     python -m gluon_cnn.trace lenet --markdown           # for papers/ and README
 """
 import argparse
@@ -10,7 +11,7 @@ import sys
 
 from ..cli import run_cli
 from ..errors import ConfigError
-from ..models import default_input_shape, get_model, list_models
+from ..models import get_model, list_models, model_info
 from . import trace
 
 
@@ -22,8 +23,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    '(default: the model\'s natural input)')
     p.add_argument('--depth', type=int, help='show nested blocks down to this level (default: all)')
     p.add_argument('--width', type=int, default=100, help='table width in columns (default 100)')
+    p.add_argument('--explain', action='store_true', help='show under each conv, pooling and '
+                   'flattening Dense how its output size comes about (d2l zh §5.2)')
     p.add_argument('--markdown', action='store_true', help='print a markdown table instead')
-    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+    p.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
 
 
@@ -43,8 +47,9 @@ def main(argv=None) -> int:
 
     def run():
         net = get_model(args.model)
-        shape = parse_shape(args.input) if args.input else default_input_shape(args.model)
-        t = trace(net, shape, depth=args.depth)
+        shape = parse_shape(args.input) if args.input else model_info(args.model).input_shape
+        t = trace(net, shape, depth=args.depth, explain=args.explain)
+        t.title = f'{args.model} ({t.title})'  # the registry name says more than the class
         print(t.to_markdown() if args.markdown else t.to_text(args.width))
     return run_cli(run, debug=args.debug)
 

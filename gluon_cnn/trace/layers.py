@@ -2,13 +2,16 @@
 
 Every number comes from a formula in `gluon_cnn.shapes`; this file only reads a layer's
 settings and its traced input/output shapes. A custom layer can speak for itself with
-`trace_counts(self, in_shape, out_shape) -> dict` returning any of `macs`, `connections`,
-`kernel`, `stride`, `padding`, `dilation` (the tracer then uses those instead of its rules).
+`trace_counts(self, in_shape, out_shape) -> dict` returning any of the `Counts` fields (`macs`,
+`bias_adds`, `pool_ops`, `act_ops`, `norm_ops`, `torchinfo`, `connections`) and `kernel`,
+`stride`, `padding`, `dilation`; the tracer uses those instead of its rules.
 
-Counting conventions (also printed under every table):
-- MACs: multiply-accumulates for the whole traced batch, bias adds excluded; pooling counts
-  one per window element, BatchNorm and activations one per element, and a fused
-  `activation=` adds one per output element to its Conv2D/Dense.
+Counting conventions (also printed under every table), each for the whole traced batch:
+- macs: multiply-accumulates with weights, conv and dense only (fvcore's convention).
+- bias_adds: one per bias use. torchinfo's "Mult-Adds" are macs + bias_adds, plus, for other
+  layers with parameters (BatchNorm's scale and shift), their parameter count once per example.
+- pool_ops, act_ops, norm_ops: one per pooling window element, per activation output (a fused
+  `activation=` too) and per normalization output; none of them is a MAC.
 - connections: one per weight use plus one per bias use (LeCun et al. 1998, whose C1 has
   122,304); layers without weights have none.
 """
@@ -17,11 +20,13 @@ from math import prod
 from typing import Optional, Tuple
 
 from mxnet.gluon import nn
-from mxnet.gluon.nn.conv_layers import _Conv, _Pooling
 
-from .. import shapes
+from .. import internals, shapes
+from ..internals import ConvLayer as _Conv
+from ..internals import PoolingLayer as _Pooling
 
-__all__ = ['Geometry', 'geometry', 'counts', 'fused_activation', 'is_fused', 'KNOWN']
+__all__ = ['Geometry', 'Counts', 'geometry', 'formula', 'counts', 'fused_activation', 'is_fused',
+           'KNOWN']
 
 # layers whose per-element cost is one op; those with parameters also count weight uses
 _ELEMENTWISE = tuple(getattr(nn, n) for n in ('Activation', 'LeakyReLU', 'PReLU', 'ELU', 'SELU',
@@ -51,7 +56,7 @@ def is_fused(block) -> bool:
 
 def fused_activation(block) -> Optional[str]:
     act = getattr(block, 'act', None) if is_fused(block) else None
-    return act._act_type if act is not None else None
+    return internals.act_type(act) if act is not None else None
 
 
 def _spatial_axes(layout: str) -> list:
@@ -68,21 +73,40 @@ def geometry(block, in_shape: tuple, out_shape: tuple) -> Optional[Geometry]:
                         shapes.pair(custom.get('padding', 0), n),
                         shapes.pair(custom.get('dilation', 1), n))
     if isinstance(block, _Conv):
-        kw = block._kwargs
+        kw = internals.layer_kwargs(block)
         return Geometry(tuple(kw['kernel']), tuple(kw['stride']), tuple(kw['pad']),
-                        tuple(kw['dilate']), transposed=block._op_name == 'Deconvolution')
+                        tuple(kw['dilate']), transposed=internals.is_transposed(block))
     if isinstance(block, _Pooling):
-        kw = block._kwargs
+        kw = internals.layer_kwargs(block)
         if kw['global_pool']:
             spatial = tuple(in_shape[i] for i in _spatial_axes(kw['layout']))
             return Geometry(spatial, (1,) * len(spatial), (0,) * len(spatial), (1,) * len(spatial))
         n = len(kw['kernel'])
         return Geometry(tuple(kw['kernel']), tuple(kw['stride']), tuple(kw['pad']), (1,) * n)
-    if isinstance(block, nn.Dense) and block._flatten and len(in_shape) > 2:
+    if isinstance(block, nn.Dense) and internals.dense_flattens(block) and len(in_shape) > 2:
         spatial = tuple(in_shape[2:])
         return Geometry(spatial, (1,) * len(spatial), (0,) * len(spatial), (1,) * len(spatial),
                         flatten=True)
     return None
+
+
+def formula(block, geo: Optional[Geometry], in_shape: tuple) -> Optional[str]:
+    """How the output size comes about, with the layer's numbers (d2l zh §5.2), per axis:
+    'h, w: ⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; for a flattening Dense 'flatten: 16×4×4 = 256'."""
+    if geo is None or geo.transposed:
+        return None
+    if geo.flatten:
+        return f"flatten: {'×'.join(map(str, in_shape[1:]))} = {prod(in_shape[1:])}"
+    kw = internals.layer_kwargs(block) if isinstance(block, (_Conv, _Pooling)) else {}
+    layout = kw.get('layout') or 'NC' + 'DHW'[3 - len(geo.kernel):]
+    axes = _spatial_axes(layout)
+    ceil = kw.get('pooling_convention') == 'full'  # ceil_mode=True
+    parts = [shapes.out_size_formula(in_shape[a], k, 2 * p, s, d, ceil)
+             for a, k, p, s, d in zip(axes, geo.kernel, geo.padding, geo.stride, geo.dilation)]
+    names = [layout[a].lower() for a in axes]
+    if len(set(parts)) == 1:
+        return f"{', '.join(names)}: {parts[0]}"
+    return '; '.join(f'{n}: {t}' for n, t in zip(names, parts))
 
 
 def _custom(block, in_shape, out_shape) -> dict:
@@ -90,50 +114,82 @@ def _custom(block, in_shape, out_shape) -> dict:
     return dict(fn(in_shape, out_shape)) if callable(fn) else {}
 
 
-def counts(block, in_shape: tuple, out_shape: tuple) -> Tuple[Optional[int], Optional[int]]:
-    """(macs, connections) of one call for the whole batch; None where the tracer cannot tell."""
-    custom = _custom(block, in_shape, out_shape)
-    macs, conn = _rule(block, in_shape, out_shape)
-    if fused_activation(block) and macs is not None:
-        macs += prod(out_shape)  # the fused activation: one op per output element
-    return custom.get('macs', macs), custom.get('connections', conn)
+@dataclass
+class Counts:
+    """What one layer call costs, for the whole batch; None where the tracer cannot tell."""
+    macs: Optional[int] = 0         # weight multiply-accumulates (fvcore)
+    bias_adds: Optional[int] = 0    # one per bias use
+    pool_ops: Optional[int] = 0     # one per pooling window element
+    act_ops: Optional[int] = 0      # one per activation output
+    norm_ops: Optional[int] = 0     # one per normalization output
+    torchinfo: Optional[int] = 0    # torchinfo's Mult-Adds of the same layer
+    connections: Optional[int] = 0  # weight uses plus bias uses (LeCun et al. 1998)
 
 
-def _rule(block, i: tuple, o: tuple) -> Tuple[Optional[int], Optional[int]]:
+def counts(block, in_shape: tuple, out_shape: tuple, size=None) -> Counts:
+    """The `Counts` of one call: the layer's own `trace_counts` where it has one, else the rules.
+
+    size : Parameter -> number of values (the tracer passes the inferred shapes of deferred ones).
+    """
+    named = {k: v for k, v in _custom(block, in_shape, out_shape).items()
+             if k in Counts.__dataclass_fields__}
+    if named:  # the layer speaks for itself: what it does not name is zero
+        c = Counts(**named)
+        if 'torchinfo' not in named:
+            c.torchinfo = (c.macs or 0) + (c.bias_adds or 0)
+        return c
+    c = _rule(block, in_shape, out_shape, size or _size)
+    if fused_activation(block) and c.act_ops is not None:
+        c.act_ops += prod(out_shape)  # the fused activation: one op per output element
+    return c
+
+
+def _rule(block, i: tuple, o: tuple, size) -> Counts:
     elements = prod(o) if o else 0
     if isinstance(block, _Conv):
-        kw = block._kwargs
+        kw = internals.layer_kwargs(block)
         c = kw['layout'].find('C')
         sp = _spatial_axes(kw['layout'])
         k, g, bias = prod(kw['kernel']), kw['num_group'], not kw['no_bias']
         batch = i[kw['layout'].find('N')]
-        if block._op_name == 'Deconvolution':  # every input position scatters into k outputs
-            pos = prod(i[a] for a in sp)
-            macs = batch * shapes.conv_macs(k, 1, i[c], o[c], pos, 1, groups=g)
-            return macs, macs + (batch * o[c] * prod(o[a] for a in sp) if bias else 0)
-        pos = prod(o[a] for a in sp)  # 1-D and 3-D convs fold into the 2-D formula
-        return (batch * shapes.conv_macs(k, 1, i[c], o[c], pos, 1, groups=g),
-                batch * shapes.conv_connections(k, 1, i[c], o[c], pos, 1, bias=bias, groups=g))
+        if internals.is_transposed(block):  # every input position scatters into k outputs
+            macs = batch * shapes.conv_macs(k, 1, i[c], o[c], prod(i[a] for a in sp), 1, groups=g)
+        else:  # 1-D and 3-D convs fold into the 2-D formula
+            macs = batch * shapes.conv_macs(k, 1, i[c], o[c], prod(o[a] for a in sp), 1, groups=g)
+        adds = batch * o[c] * prod(o[a] for a in sp) if bias else 0
+        return Counts(macs=macs, bias_adds=adds, torchinfo=macs + adds, connections=macs + adds)
     if isinstance(block, nn.Dense):
-        n_in = prod(i[1:]) if block._flatten else i[-1]
-        rows = i[0] if block._flatten else prod(i[:-1])
-        bias = block.bias is not None
-        return (rows * shapes.dense_macs(n_in, block._units),
-                rows * shapes.dense_connections(n_in, block._units, bias=bias))
+        flat = internals.dense_flattens(block)
+        n_in = prod(i[1:]) if flat else i[-1]
+        rows = i[0] if flat else prod(i[:-1])
+        units = internals.dense_units(block)
+        macs = rows * shapes.dense_macs(n_in, units)
+        adds = rows * units if block.bias is not None else 0
+        return Counts(macs=macs, bias_adds=adds, torchinfo=macs + adds, connections=macs + adds)
     if isinstance(block, _Pooling):
-        kw = block._kwargs
+        kw = internals.layer_kwargs(block)
         sp = _spatial_axes(kw['layout'])
         k = prod(i[a] for a in sp) if kw['global_pool'] else prod(kw['kernel'])
         c = kw['layout'].find('C')
-        return i[kw['layout'].find('N')] * shapes.pool_macs(k, 1, o[c], prod(o[a] for a in sp), 1), 0
+        n = i[kw['layout'].find('N')]
+        return Counts(pool_ops=n * shapes.pool_macs(k, 1, o[c], prod(o[a] for a in sp), 1))
     if isinstance(block, _NORMS):  # y = x * a + b per element (at inference)
-        uses = sum(1 for n in block.params.keys() if not n.endswith(('_mean', '_var')))
-        extra = elements if type(block).__name__ == 'BatchNormReLU' else 0
-        return elements + extra, elements * uses
+        affine = [p for n, p in block.params.items() if not n.endswith(('_mean', '_var'))]
+        fused = elements if type(block).__name__ == 'BatchNormReLU' else 0
+        return Counts(norm_ops=elements, act_ops=fused,
+                      torchinfo=i[0] * sum(size(p) for p in affine),
+                      connections=elements * len(affine))
     if isinstance(block, _ELEMENTWISE):
-        return elements, elements if block.params.keys() else 0
+        weights = list(block.params.values())
+        return Counts(act_ops=elements, torchinfo=i[0] * sum(size(p) for p in weights),
+                      connections=elements if weights else 0)
     if isinstance(block, nn.Embedding):
-        return 0, elements  # a lookup: one weight use per output value
+        return Counts(connections=elements)  # a lookup: one weight use per output value
     if isinstance(block, _FREE):
-        return 0, 0
-    return None, None
+        return Counts()
+    return Counts(None, None, None, None, None, None, None)  # a layer the tracer does not know
+
+
+def _size(param) -> int:
+    """Values of a Parameter whose shape may still be deferred (0 where it is unknown)."""
+    return prod(param.shape) if param.shape and all(d > 0 for d in param.shape) else 0

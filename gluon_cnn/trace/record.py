@@ -20,6 +20,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.symbol import Symbol
 
+from .. import internals
 from .layers import is_fused
 
 __all__ = ['Call', 'Recording', 'RecordError', 'walk', 'params_under', 'record']
@@ -66,7 +67,7 @@ def walk(net: gluon.Block) -> 'OrderedDict[int, tuple]':
         if id(b) in found:
             continue
         found[id(b)] = (b, path)
-        kids = [(f'{path}.{k}' if path else k, c) for k, c in b._children.items()]
+        kids = [(f'{path}.{k}' if path else k, c) for k, c in internals.children(b).items()]
         stack.extend(reversed(kids))
     return found
 
@@ -78,7 +79,7 @@ def params_under(block: gluon.Block) -> list:
         b = stack.pop()
         for p in b.params.values():
             found.setdefault(id(p), p)
-        stack.extend(reversed(list(b._children.values())))
+        stack.extend(reversed(list(internals.children(b).values())))
     return list(found.values())
 
 
@@ -92,15 +93,15 @@ def _flat(x) -> list:
 class _Hooks:
     """Record every call of the walked blocks; users' own hooks are set aside meanwhile."""
 
-    def __init__(self, blocks: dict, key, skip_symbols: bool = False):
-        self.blocks, self.key, self.skip_symbols = blocks, key, skip_symbols
+    def __init__(self, blocks: dict, key, skip_symbols: bool = False, mark=None):
+        self.blocks, self.key, self.skip_symbols, self.mark = blocks, key, skip_symbols, mark
         self.calls, self.stack, self.n_finished = [], [], 0
 
     def pre(self, block, args):
         if self.skip_symbols and any(isinstance(t, Symbol) for t in _flat(args)):
             self.stack.append(None)  # Gluon's deferred shape inference, not the real pass
             return
-        b, path = self.blocks[id(block)]
+        _, path = self.blocks[id(block)]
         parent = self.stack[-1] if self.stack else -1
         self.calls.append(Call(block, path, len(self.stack), parent, self.key(args)))
         self.stack.append(len(self.calls) - 1)
@@ -110,19 +111,19 @@ class _Hooks:
         if i is None:
             return
         c = self.calls[i]
+        if self.mark is not None and not internals.children(block):
+            self.mark(out)  # a leaf's output: where the data flow of a container's ops ends
         c.out_keys, c.finished, c.finish = self.key(out), True, self.n_finished
         self.n_finished += 1
 
     def __enter__(self):
-        self.saved = [(b, b._forward_pre_hooks, b._forward_hooks) for b, _ in self.blocks.values()]
-        for b, _ in self.blocks.values():
-            b._forward_pre_hooks = OrderedDict(trace=self.pre)
-            b._forward_hooks = OrderedDict(trace=self.post)
+        self.swapped = internals.swapped_hooks([b for b, _ in self.blocks.values()], self.pre,
+                                               self.post)
+        self.swapped.__enter__()
         return self
 
     def __exit__(self, *exc):
-        for b, pre, post in self.saved:
-            b._forward_pre_hooks, b._forward_hooks = pre, post
+        self.swapped.__exit__(*exc)
 
 
 # ----------------------------------------------------------------------------- symbolic
@@ -147,16 +148,15 @@ def _sym_keys(syms: dict):
 def _infer(syms: list, shapes: dict, dtypes: dict):
     """(output shapes, output dtypes, {argument or aux name: shape}) of a group of symbols.
 
-    The `_impl` calls are what Symbol.infer_shape/infer_type wrap; the wrappers also print the
-    arguments to stdout on failure, and a failure here is expected and reported as a TraceError.
+    A failure here is expected and reported as a TraceError (see internals.infer_shapes).
     """
     g = mx.sym.Group(syms)
     wanted = set(g.list_arguments())
     kw = {n: s for n, s in shapes.items() if n in wanted}
-    args, outs, aux = g._infer_shape_impl(False, **kw)
+    args, outs, aux = internals.infer_shapes(g, False, **kw)
     if outs is None:  # a custom op left something unknown: keep what is known
-        args, outs, aux = g._infer_shape_impl(True, **kw)
-    _, out_types, _ = g._infer_type_impl(False, **{n: t for n, t in dtypes.items() if n in wanted})
+        args, outs, aux = internals.infer_shapes(g, True, **kw)
+    _, out_types, _ = internals.infer_types(g, **{n: t for n, t in dtypes.items() if n in wanted})
     pshapes = dict(zip(g.list_arguments(), args))
     pshapes.update(zip(g.list_auxiliary_states(), aux))
     types = [np.dtype(t) for t in out_types] if out_types else [np.dtype('float32')] * len(outs)
@@ -182,22 +182,17 @@ def _links(syms: dict, known: set) -> dict:
 
 
 def _record_symbolic(net, blocks, shapes: list, dtypes: list) -> Recording:
-    np_mode = mx.util.is_np_array()
+    np_mode = internals.is_np_mode()
     names = ['data'] if len(shapes) == 1 else [f'data{i}' for i in range(len(shapes))]
     inputs = [mx.sym.var(n) for n in names]
     syms = {}
     params = params_under(net)
-    saved_vars = [(p, p._var) for p in params]  # Parameter.var() caches a symbol: put it back
-    try:
-        with _Hooks(blocks, _sym_keys(syms)) as hooks:
-            net(*[s.as_np_ndarray() if np_mode else s for s in inputs])
-    finally:
-        for p, v in saved_vars:
-            p._var = v
+    with internals.saved_param_symbols(params), _Hooks(blocks, _sym_keys(syms)) as hooks:
+        net(*[s.as_np_ndarray() if np_mode else s for s in inputs])
     calls = hooks.calls
     in_shapes, in_types = dict(zip(names, shapes)), dict(zip(names, dtypes))
     keys = list(syms)
-    known = set(names) | {k for c in calls if not c.block._children for k in c.out_keys}
+    known = set(names) | {k for c in calls if not internals.children(c.block) for k in c.out_keys}
     rec = Recording(calls, dict(in_shapes), dict(in_types), {}, {}, names, 'symbolic')
     try:
         outs, types, pshapes = _infer([syms[k] for k in keys], in_shapes, in_types)
@@ -261,31 +256,78 @@ def _reason(err) -> str:
 
 
 # ----------------------------------------------------------------------------- imperative
-def _record_imperative(net, blocks, arrays: list) -> Recording:
+class _Flow:
+    """The data flow of an imperative pass, from autograd's record of it.
+
+    Every net input and leaf output is made an autograd variable (on arrays of the pass only);
+    a tensor made by a plain Block's own code, such as `nd.relu(Y + X)` in the book's Residual,
+    then links to the variables its recorded graph starts from: the tensors it was made of.
+    """
+
+    def __init__(self):
+        self.names, self.links = {}, {}  # autograd variable name -> key; key -> upstream keys
+        self.marked = set()
+
+    def mark(self, x):
+        for t in _flat(x):
+            if id(t) not in self.marked:
+                t.attach_grad(grad_req='null')
+                self.names[autograd.get_symbol(t).list_outputs()[0]] = id(t)
+                self.marked.add(id(t))
+
+    def link(self, t):
+        if id(t) in self.marked or id(t) in self.links:
+            return
+        try:
+            sym = autograd.get_symbol(t)
+        except mx.MXNetError:  # made outside the recording (a constant): nothing upstream
+            return
+        memo = {}
+
+        def up(s) -> list:
+            name = s.list_outputs()[0]
+            if name in self.names:
+                return [self.names[name]]
+            if name not in memo:
+                memo[name] = []
+                kids = s.get_children()
+                memo[name] = list(dict.fromkeys(
+                    k for c in (kids if kids is not None else []) for k in up(c)))
+            return memo[name]
+
+        self.links[id(t)] = up(sym)
+
+
+def _record_imperative(net, blocks, arrays: list, flow: bool = True) -> Recording:
+    """One real pass in predict mode; with `flow`, under autograd.record to see the data flow."""
     params = params_under(net)
     ctx = _context(params, arrays)
-    arrays = [a.as_in_context(ctx) for a in arrays]
+    arrays = [a.as_in_context(ctx).copy() for a in arrays]  # marked below: not the user's arrays
     keep = []  # hold every recorded array so that id() keys stay unique
+    data_flow = _Flow() if flow else None
 
     def key(x):
         ts = _flat(x)
         keep.extend(ts)
+        if data_flow is not None:
+            for t in ts:
+                data_flow.link(t)
         return [id(t) for t in ts]
 
     b_state = [(b, dict(b.__dict__)) for b, _ in blocks.values()]
     p_state = [(p, dict(p.__dict__)) for p in params]
-    hooks = _Hooks(blocks, key, skip_symbols=True)
+    hooks = _Hooks(blocks, key, skip_symbols=True,
+                   mark=data_flow.mark if data_flow is not None else None)
+    scope = autograd.record(train_mode=False) if flow else autograd.pause(train_mode=False)
     try:
         for b, _ in blocks.values():
-            if isinstance(b, gluon.HybridBlock):
-                b._active = False  # run layer by layer so that every child's hooks fire
+            internals.run_layer_by_layer(b)  # so that every child's hooks fire
         for p in params:
-            if p._data is None:   # zeros for this pass only; no random numbers are drawn
-                if p._deferred_init:
-                    p._deferred_init = (mx.init.Zero(),) + tuple(p._deferred_init[1:])
-                else:
-                    p.initialize(init=mx.init.Zero(), ctx=ctx)
-        with hooks, autograd.pause(train_mode=False):
+            if not internals.is_initialized(p):  # zeros for this pass only: no random draws
+                internals.zero_deferred_init(p, ctx)
+        with hooks, scope:
+            if data_flow is not None:
+                data_flow.mark(arrays)
             try:
                 net(*arrays)
             except Exception as e:  # noqa: BLE001 -- any refusal becomes a located TraceError
@@ -294,26 +336,27 @@ def _record_imperative(net, blocks, arrays: list) -> Recording:
                 if failing is not None:
                     hooks.calls[failing].finished = False
                     del hooks.calls[failing + 1:]
-                rec = _imperative_recording(hooks.calls, keep, params, arrays)
+                rec = _imperative_recording(hooks.calls, keep, params, arrays, data_flow)
                 raise RecordError(_reason(e) if isinstance(e, mx.MXNetError) else
                                   f'{type(e).__name__}: {e}', failing, rec) from None
-        return _imperative_recording(hooks.calls, keep, params, arrays)
+        return _imperative_recording(hooks.calls, keep, params, arrays, data_flow)
     finally:
         for obj, state in b_state + p_state:
             obj.__dict__.clear()
             obj.__dict__.update(state)
 
 
-def _imperative_recording(calls, keep, params, arrays) -> Recording:
+def _imperative_recording(calls, keep, params, arrays, data_flow) -> Recording:
     return Recording(calls, {id(t): tuple(t.shape) for t in keep},
                      {id(t): np.dtype(t.dtype) for t in keep},
-                     {p.name: tuple(p.shape) if p.shape else () for p in params}, {},
+                     {p.name: tuple(p.shape) if p.shape else () for p in params},
+                     data_flow.links if data_flow is not None else {},
                      [id(a) for a in arrays], 'imperative')
 
 
 def _context(params, arrays):
     for p in params:
-        if p._data is not None:
+        if internals.is_initialized(p):
             return p.list_ctx()[0]
     return arrays[0].context if hasattr(arrays[0], 'context') else mx.cpu()
 
@@ -332,12 +375,18 @@ def record(net: gluon.Block, inputs: list, mode: str = 'auto') -> Recording:
         except Exception:  # noqa: BLE001 -- a plain Block needs real arrays: run imperatively
             if mode == 'symbolic':
                 raise
-    return _record_imperative(net, blocks, [_array(x, s, t) for x, s, t in zip(inputs, shapes, dtypes)])
+    arrays = [_array(x, s, t) for x, s, t in zip(inputs, shapes, dtypes)]
+    try:
+        return _record_imperative(net, blocks, arrays)
+    except RecordError:
+        # a net that writes into arrays in place cannot run under autograd.record: run it as
+        # it is; its receptive fields then follow the order of execution, not the data flow
+        return _record_imperative(net, blocks, arrays, flow=False)
 
 
 # an MXNet array for one input: the user's array, a NumPy array converted, or zeros of a shape
 def _array(x, shape: tuple, dtype):
-    F = mx.np if mx.util.is_np_array() else mx.nd
+    F = mx.np if internals.is_np_mode() else mx.nd
     if isinstance(x, np.ndarray):
         return F.array(x, dtype=x.dtype)
     return x if hasattr(x, 'shape') else F.zeros(shape, dtype=dtype)

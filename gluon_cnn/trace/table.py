@@ -1,8 +1,9 @@
 """The result of a trace: `Row` (plain data per layer) and `Trace` (rows, totals and renderings).
 
-`str(t)` / `repr(t)` is an aligned table of at most 100 columns, `t._repr_html_()` serves
-Jupyter and `t.to_markdown()` serves papers/. `t.fold(depth)` shows nested blocks only down to
-`depth`, each deeper subtree summed into one row.
+`str(t)` / `repr(t)` is an aligned table of at most 100 columns whose layer names are never cut
+(a long one gets a line of its own), `t._repr_html_()` serves Jupyter and `t.to_markdown()`
+serves papers/. `t.fold(depth)` shows nested blocks only down to `depth`, each deeper subtree
+summed into one row. A trace made with `explain=True` shows each layer's output-size formula.
 """
 import html
 import textwrap
@@ -12,11 +13,17 @@ from typing import List, Optional, Tuple
 __all__ = ['Row', 'Trace', 'CONVENTIONS']
 
 CONVENTIONS = ('Params: unique parameters of collect_params(), a shared one counted once; '
-               'BatchNorm running statistics are not trainable. MACs: multiply-accumulates of the '
-               'traced batch, bias adds excluded; pooling counts one per window element, BatchNorm '
-               'and activations (fused ones too) one per element. Connections: one per weight use '
-               'plus one per bias use (LeCun et al. 1998). RF/jump: receptive field and cumulative '
-               'stride in input pixels (Araujo et al. 2019).')
+               'BatchNorm running statistics are not trainable. Counts are for the traced batch. '
+               'MACs: multiply-accumulates with weights (conv, dense), as fvcore counts them; '
+               'bias adds, pooling, activations and BatchNorm are not MACs. torchinfo: its '
+               'Mult-Adds, MACs plus one per bias use (and BatchNorm\'s scale and shift once per '
+               'example). Pool/act/BN: one op per pooling window element, per activation output '
+               '(fused ones too) and per BatchNorm output. Connections: one per weight use plus '
+               'one per bias use (LeCun et al. 1998). RF/jump: receptive field and cumulative '
+               'stride in input pixels, along the data flow (Araujo et al. 2019).')
+
+# the per-layer counts a folded row sums (None if any layer in it cannot be counted)
+_COUNTS = ('macs', 'bias_adds', 'pool_ops', 'act_ops', 'norm_ops', 'torchinfo', 'connections')
 
 
 @dataclass
@@ -35,15 +42,27 @@ class Row:
     padding: Optional[tuple] = None   # per side, as Gluon takes it
     dilation: Optional[tuple] = None
     activation: Optional[str] = None  # a fused activation= of Conv2D/Dense
-    macs: Optional[int] = 0           # None: a custom layer the tracer cannot count
+    macs: Optional[int] = 0           # weight multiply-accumulates; None: cannot be counted
+    bias_adds: Optional[int] = 0      # one per bias use
+    pool_ops: Optional[int] = 0       # one per pooling window element
+    act_ops: Optional[int] = 0        # one per activation output
+    norm_ops: Optional[int] = 0       # one per BatchNorm (or other norm) output
+    torchinfo: Optional[int] = 0      # torchinfo's Mult-Adds for this layer
     connections: Optional[int] = 0
     receptive_field: Optional[tuple] = None  # per spatial axis; None off the spatial path
     jump: Optional[tuple] = None
     activation_bytes: int = 0
     note: str = ''                    # e.g. an implicit reshape
+    formula: Optional[str] = None     # how the output size comes about (d2l zh §5.2)
     is_leaf: bool = True
     folded: int = 0                   # how many layers this row sums (depth folding)
     parent: int = -1                  # index in Trace.nodes of the enclosing container
+
+    @property
+    def other_ops(self) -> Optional[int]:
+        """Pooling window elements, activation and BatchNorm outputs: the ops that are not MACs."""
+        ops = (self.pool_ops, self.act_ops, self.norm_ops)
+        return None if any(v is None for v in ops) else sum(ops)
 
 
 def _shape(s) -> str:
@@ -79,20 +98,29 @@ class Trace:
     """What `gluon_cnn.trace(net, x)` returns: rows in execution order and totals.
 
     `t.rows[i]` are the leaf layers (folded at `depth`), `t.nodes` every node of the call tree
-    including containers. Totals: `total_params`, `trainable_params`, `total_macs`,
-    `total_connections`, `param_bytes`, `activation_bytes`.
+    including containers. Totals: `total_params`, `trainable_params`, `total_macs` (weight
+    MACs, fvcore's convention), `torchinfo_macs` (torchinfo's Mult-Adds), `total_bias_adds`,
+    `total_pool_ops`, `total_act_ops`, `total_norm_ops`, `total_connections`, `param_bytes`,
+    `activation_bytes`.
     """
 
     def __init__(self, nodes: List[Row], *, title: str, input_shapes: list, output_shape,
                  total_params: int, trainable_params: int, param_bytes: int, mode: str,
-                 depth: Optional[int] = None, unused: Tuple[str, ...] = ()):
+                 depth: Optional[int] = None, unused: Tuple[str, ...] = (),
+                 explain: bool = False):
         self.nodes, self.title = nodes, title
         self.input_shapes, self.output_shape = input_shapes, output_shape
         self.total_params, self.trainable_params = total_params, trainable_params
         self.non_trainable_params = total_params - trainable_params
         self.param_bytes, self.mode, self.depth, self.unused = param_bytes, mode, depth, unused
+        self.explain = explain
         leaves = [r for r in nodes if r.is_leaf]
         self.total_macs = sum(r.macs or 0 for r in leaves)
+        self.total_bias_adds = sum(r.bias_adds or 0 for r in leaves)
+        self.torchinfo_macs = sum(r.torchinfo or 0 for r in leaves)
+        self.total_pool_ops = sum(r.pool_ops or 0 for r in leaves)
+        self.total_act_ops = sum(r.act_ops or 0 for r in leaves)
+        self.total_norm_ops = sum(r.norm_ops or 0 for r in leaves)
         self.total_connections = sum(r.connections or 0 for r in leaves)
         self.activation_bytes = sum(r.activation_bytes for r in leaves)
         self.uncounted = [r.name for r in leaves if r.macs is None and r.output_shape is not None]
@@ -105,7 +133,7 @@ class Trace:
         return Trace(self.nodes, title=self.title, input_shapes=self.input_shapes,
                      output_shape=self.output_shape, total_params=self.total_params,
                      trainable_params=self.trainable_params, param_bytes=self.param_bytes,
-                     mode=self.mode, depth=depth, unused=self.unused)
+                     mode=self.mode, depth=depth, unused=self.unused, explain=self.explain)
 
     def _fold(self, depth) -> List[Row]:
         if depth is None:
@@ -126,15 +154,15 @@ class Trace:
         leaves = [self.nodes[j] for j in inside if self.nodes[j].is_leaf]
         r = self.nodes[i]
         own = [r] + [self.nodes[j] for j in inside if not self.nodes[j].shared]
-        last = leaves[-1] if leaves else r
+        sums = {k: None if any(getattr(x, k) is None for x in leaves)
+                else sum(getattr(x, k) for x in leaves) for k in _COUNTS}
+        # the container's own field is the data flow's (set by the tracer); else its last leaf's
+        last = r if r.receptive_field else leaves[-1] if leaves else r
         return replace(r, is_leaf=True, folded=len(leaves),
                        params=sum(x.params for x in own),
                        trainable_params=sum(x.trainable_params for x in own),
-                       macs=None if any(x.macs is None for x in leaves) else sum(x.macs for x in leaves),
-                       connections=None if any(x.connections is None for x in leaves)
-                       else sum(x.connections for x in leaves),
                        activation_bytes=sum(x.activation_bytes for x in leaves),
-                       receptive_field=last.receptive_field, jump=last.jump)
+                       receptive_field=last.receptive_field, jump=last.jump, **sums)
 
     def _descendants(self, i: int) -> list:
         found, frontier = [], {i}
@@ -155,10 +183,11 @@ class Trace:
         return self.rows[i]
 
     # ------------------------------------------------------------------ rendering
-    _HEAD = ('Layer (type)', 'Output shape', 'Params', 'k/s/p', 'MACs', 'Connections', 'RF/jump')
+    _HEAD = ('Layer (type)', 'Output shape', 'Params', 'k/s/p', 'MACs', 'Pool/act/BN', 'RF/jump')
 
-    def _cells(self) -> List[tuple]:
-        """One tuple of strings per visible row (containers get only a name and a shape)."""
+    def _cells(self) -> List[Tuple[tuple, Optional[str]]]:
+        """Per visible row: a tuple of strings (containers get only a name and a shape) and the
+        formula to show under it (None unless explain)."""
         self._notes = []
         lines = []
         for r in self.visible:
@@ -178,7 +207,7 @@ class Trace:
             if marks:
                 label += ' [' + ','.join(marks) + ']'
             if not r.is_leaf:
-                lines.append((label, _shape(r.output_shape)) + ('',) * 5)
+                lines.append(((label, _shape(r.output_shape)) + ('',) * 5, None))
                 continue
             ksp = ''
             if r.kernel and not r.note.startswith('flattens'):
@@ -190,19 +219,24 @@ class Trace:
                 spatial = r.output_shape is not None and not isinstance(r.output_shape[0], tuple) \
                     and len(r.output_shape) > 2
                 rf = _axes(r.receptive_field) + (f'/{_axes(r.jump)}' if spatial else '')
-            lines.append((label, _shape(r.output_shape), _int(r.params), ksp, _int(r.macs),
-                          _int(r.connections), rf))
+            formula = r.formula if self.explain and not r.folded else None
+            lines.append(((label, _shape(r.output_shape), _int(r.params), ksp, _int(r.macs),
+                           _int(r.other_ops), rf), formula))
         return lines
 
     def _footer(self) -> List[str]:
         batch = self.input_shapes[0][0] if self.input_shapes and self.input_shapes[0] else '?'
-        lines = [f'Params: {self.total_params:,} (trainable {self.trainable_params:,}, '
-                 f'non-trainable {self.non_trainable_params:,}), {_bytes(self.param_bytes)}',
-                 f'MACs: {self.total_macs:,}   Connections: {self.total_connections:,}   '
-                 f'(batch of {batch})',
-                 f'Activations: {_bytes(self.activation_bytes)} (every layer output, batch included)']
+        lines = [(f'Params: {self.total_params:,} (trainable {self.trainable_params:,}, '
+                  f'non-trainable {self.non_trainable_params:,}), {_bytes(self.param_bytes)}'),
+                 (f'MACs: {self.total_macs:,} (fvcore)   torchinfo: {self.torchinfo_macs:,} '
+                  f'(with {self.total_bias_adds:,} bias adds)   (batch of {batch})'),
+                 (f'Pool/act/BN: pooling window elements {self.total_pool_ops:,}, activation '
+                  f'outputs {self.total_act_ops:,}, BatchNorm outputs {self.total_norm_ops:,}'),
+                 (f'Connections: {self.total_connections:,}   Activations: '
+                  f'{_bytes(self.activation_bytes)} (every layer output, batch included)')]
         if self.uncounted:
-            lines.append('? not counted (a custom layer without trace_counts): ' + ', '.join(self.uncounted))
+            lines.append('? not counted (a custom layer without trace_counts): '
+                         + ', '.join(self.uncounted))
         if any(r.shared for r in self.visible):
             lines.append('* reuses the parameters of an earlier row; counted once in the totals')
         if self.unused:
@@ -215,23 +249,42 @@ class Trace:
         return f'{self.title}: {shapes} -> {_shape(self.output_shape)}'
 
     def to_text(self, width: int = 100) -> str:
-        """The aligned table, `width` columns at most (the layer column is cut first)."""
-        cells = [self._HEAD] + self._cells()
-        widths = [max(len(c[j]) for c in cells) for j in range(len(self._HEAD))]
-        over = sum(widths) + 2 * (len(widths) - 1) - width
+        """The aligned table, `width` columns at most.
+
+        Names are never cut: a label wider than its column gets a line of its own, and the
+        row's numbers follow on the next line.
+        """
+        cells = self._cells()
+        rows = [self._HEAD] + [c for c, _ in cells]
+        widths = [max(len(c[j]) for c in rows) for j in range(len(self._HEAD))]
+        gaps = len(widths) - 1
+        sep = '  ' if sum(widths) + 2 * gaps <= width else ' '  # one space before a line break
+        over = sum(widths) + len(sep) * gaps - width
         if over > 0:
-            widths[0] = max(12, widths[0] - over)
-        def fmt(c):
-            first = c[0] if len(c[0]) <= widths[0] else c[0][:widths[0] - 1] + '~'
-            parts = [first.ljust(widths[0]), c[1].ljust(widths[1])] + \
-                    [v.rjust(w) for v, w in zip(c[2:], widths[2:])]
+            sep = '  '
+            widths[0] = max(len(self._HEAD[0]), widths[0] - over - gaps)
+
+        def fmt(c) -> List[str]:
+            lead = []
+            if len(c[0]) > widths[0]:
+                lead, c = [c[0]], ('',) + tuple(c[1:])
+            parts = [c[0].ljust(widths[0]), c[1].ljust(widths[1])] + \
+                [v.rjust(w) for v, w in zip(c[2:], widths[2:])]
             parts[3] = c[3].center(widths[3])
-            return '  '.join(parts).rstrip()
-        rule = '-' * min(width, sum(widths) + 2 * (len(widths) - 1))
-        body = [fmt(c) for c in cells]
+            line = sep.join(parts).rstrip()
+            return lead + ([line] if line.strip() else [])
+
+        rule = '-' * min(width, sum(widths) + len(sep) * gaps)
+        body = []
+        for c, formula in cells:
+            body += fmt(c)
+            if formula:
+                indent = len(c[0]) - len(c[0].lstrip()) + 4
+                body += textwrap.wrap(formula, width, initial_indent=' ' * indent,
+                                      subsequent_indent=' ' * (indent + 2))
         foot = [w for line in self._footer() + [CONVENTIONS]
                 for w in textwrap.wrap(line, width, subsequent_indent='  ')]
-        return '\n'.join([self._title(), rule, body[0], rule] + body[1:] + [rule] + foot)
+        return '\n'.join([self._title(), rule, fmt(self._HEAD)[0], rule] + body + [rule] + foot)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -243,17 +296,28 @@ class Trace:
         cells = self._cells()
         head = '| ' + ' | '.join(self._HEAD) + ' |\n|' + '|'.join(
             ['---', '---'] + ['---:'] * 5) + '|\n'
+
         def esc(s):
             return s.replace('|', '\\|').replace('  ', '&nbsp;&nbsp;')
-        body = ''.join('| ' + ' | '.join(esc(v) for v in c) + ' |\n' for c in cells)
-        return f'**{self._title()}**\n\n' + head + body + '\n' + '  \n'.join(self._footer()) + '\n'
+        body = ''
+        for c, formula in cells:
+            body += '| ' + ' | '.join(esc(v) for v in c) + ' |\n'
+            if formula:
+                body += f'| &nbsp;&nbsp;&nbsp;&nbsp;{esc(formula)} |' + ' |' * 6 + '\n'
+        foot = '  \n'.join(self._footer())
+        return f'**{self._title()}**\n\n' + head + body + '\n' + foot + '\n'
 
     def _repr_html_(self) -> str:
         cells = self._cells()
         th = ''.join(f'<th>{html.escape(h)}</th>' for h in self._HEAD)
-        trs = ''.join('<tr>' + ''.join(
-            f'<td style="text-align:{"left" if j < 2 else "right"};white-space:pre">{html.escape(v)}</td>'
-            for j, v in enumerate(c)) + '</tr>' for c in cells)
-        foot = '<br>'.join(html.escape(l) for l in self._footer() + [CONVENTIONS])
+        trs = ''
+        for c, formula in cells:
+            trs += '<tr>' + ''.join(
+                f'<td style="text-align:{"left" if j < 2 else "right"};white-space:pre">'
+                f'{html.escape(v)}</td>' for j, v in enumerate(c)) + '</tr>'
+            if formula:
+                trs += (f'<tr><td colspan="{len(c)}" style="text-align:left;padding-left:3em;'
+                        f'white-space:pre"><i>{html.escape(formula)}</i></td></tr>')
+        foot = '<br>'.join(html.escape(line) for line in self._footer() + [CONVENTIONS])
         return (f'<div><b>{html.escape(self._title())}</b><table><thead><tr>{th}</tr></thead>'
                 f'<tbody>{trs}</tbody></table><small>{foot}</small></div>')

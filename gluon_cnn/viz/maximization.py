@@ -17,7 +17,8 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from ..widen import clear_cached_graphs
+from .. import internals
+from ..internals import clear_cached_graphs
 from .probe import Layer, capture
 
 __all__ = ['Maximized', 'inference_gradients', 'maximize']
@@ -48,12 +49,12 @@ def inference_gradients(net: gluon.Block):
     saved = []
 
     def freeze(block):
-        if isinstance(block, nn.BatchNorm):
-            saved.append((block._kwargs, 'use_global_stats', block._kwargs['use_global_stats']))
-            block._kwargs['use_global_stats'] = True   # scale and shift by the running stats
+        if isinstance(block, nn.BatchNorm):  # scale and shift by the running stats
+            previous = internals.set_layer_kwargs(block, use_global_stats=True)
+            saved.append(lambda: internals.set_layer_kwargs(block, **previous))
         elif isinstance(block, nn.Dropout):
-            saved.append((block.__dict__, '_rate', block._rate))
-            block._rate = 0.0
+            rate = internals.set_dropout_rate(block, 0.0)
+            saved.append(lambda: internals.set_dropout_rate(block, rate))
 
     net.apply(freeze)
     if saved:
@@ -62,8 +63,8 @@ def inference_gradients(net: gluon.Block):
         with autograd.record(train_mode=True):
             yield
     finally:
-        for where, key, value in saved:
-            where[key] = value
+        for restore in saved:
+            restore()
         if saved:
             clear_cached_graphs(net)
 

@@ -1,13 +1,12 @@
 """Looking inside a trained run: rebuild its net, name its layers, capture their outputs, predict.
 
-A run folder (`engine.run`'s --out) holds model.params and metrics.json, whose `config` says how
+A run folder (`gluon_cnn.run`'s --out) holds model.params and its run record, whose config says how
 to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test images.
 Layers are named by their child path (`features.0`, `output`), the names the tracer prints
 (`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the model prefix
 (`conv0`, `pool1`, `dense2`).
 """
 import dataclasses
-import json
 from pathlib import Path
 from typing import List, NamedTuple, Optional
 
@@ -16,17 +15,18 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
-from .. import data as gdata
+from .. import data as gdata, internals
 from ..config import TrainConfig
 from ..errors import ConfigError
-from ..models import get_model
+from ..models import ModelInfo, get_model, model_info
+from ..runrecord import read_record
 
 __all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
            'predict',
            'confusion_matrix']
 
 # Blocks we treat as one layer even though Gluon gives them a child (the fused activation).
-_UNITS = (nn.conv_layers._Conv, nn.conv_layers._Pooling, nn.Dense)
+_UNITS = (internals.ConvLayer, internals.PoolingLayer, nn.Dense)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -38,31 +38,29 @@ class Run:
     history: list
 
     @property
-    def input_spec(self) -> dict:
-        return getattr(self.net, 'input_spec', {})
+    def info(self) -> ModelInfo:
+        return model_info(self.cfg.model)
 
 
 def load_run(run_dir, ctx=None) -> Run:
     """The trained net of a run folder (imperative, on ctx) with its config and epoch history."""
     run_dir = Path(run_dir)
-    metrics_path, params = run_dir / 'metrics.json', run_dir / 'model.params'
-    for p in (metrics_path, params):
-        if not p.is_file():
-            raise ConfigError(f'--run {run_dir}: no {p.name} there; train with '
-                              f'`python train.py --out {run_dir}` first')
-    metrics = json.loads(metrics_path.read_text())
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in metrics.get('config', {}).items() if k in fields})
+    params = run_dir / 'model.params'
+    record = read_record(run_dir)
+    if not params.is_file():
+        raise ConfigError(f'--run {run_dir}: no {params.name} there (the run has not finished); '
+                          f'train with `python train.py --out {run_dir}` first')
+    cfg = record.config
     net = get_model(cfg.model, **cfg.model_kwargs)
     net.load_parameters(str(params), ctx=ctx or mx.cpu())
-    return Run(run_dir, cfg, net, metrics.get('epochs', []))
+    return Run(run_dir, cfg, net, record.history)
 
 
 def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
     """(iterator, raw test Split): test images fed as in training (pad, value range, resize)."""
     _, test = gdata.load_dataset(run.cfg.dataset, run.cfg.data_dir)
-    it = gdata.ArrayIter(test, batch_size, limit=limit, resize=run.cfg.resize,
-                         **gdata.input_options(run.input_spec))
+    it = gdata.ArrayIter(test, batch_size, limit=limit, resize=run.cfg.resize, pad=run.info.pad,
+                         value_range=run.info.value_range)
     return it, test
 
 
@@ -84,9 +82,9 @@ def layers(net: gluon.Block) -> List[Layer]:
     found = []
 
     def walk(block, path):
-        for key, child in block._children.items():
+        for key, child in internals.children(block).items():
             p = f'{path}.{key}' if path else key
-            if isinstance(child, _UNITS) or not child._children:
+            if isinstance(child, _UNITS) or not internals.children(child):
                 found.append(Layer(_short_name(net, child), p, _kind(child), child))
             else:
                 walk(child, p)
@@ -95,7 +93,7 @@ def layers(net: gluon.Block) -> List[Layer]:
 
 
 def _kind(block) -> str:
-    for cls, kind in ((nn.conv_layers._Conv, 'conv'), (nn.conv_layers._Pooling, 'pool'),
+    for cls, kind in ((internals.ConvLayer, 'conv'), (internals.PoolingLayer, 'pool'),
                       (nn.Dense, 'dense')):
         if isinstance(block, cls):
             return kind

@@ -67,7 +67,7 @@ def test_set_figures(run: Run, show: int = 32):
     wrong = wrong[np.argsort(-conf[wrong], kind='stable')][:show]
     mistakes = figures.plot_misclassified(
         test.images[wrong], [names[t] for t in y[wrong]], [names[q] for q in pred[wrong]],
-        None if hasattr(run.net, 'train_loss') else conf[wrong],
+        None if run.info.loss else conf[wrong],
         title=f'{run.cfg.model}: the {len(wrong)} most confident of {int((pred != y).sum()):,} '
               f'mistakes (true → predicted)')
     return confusion, mistakes
@@ -87,7 +87,7 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
     units = list(range(min(n, max_units)) if units is None else units)
     if not units or not all(0 <= u < n for u in units):
         raise ConfigError(f'--units {units}: {layer or "the output"} has units 0..{n - 1}')
-    value_range = gdata.input_options(run.input_spec)['value_range']
+    value_range = run.info.value_range
     shape = _input_shape(run)
     rows, titles = [], []
     for l1 in l1s:
@@ -125,7 +125,7 @@ def default_targets(run: Run) -> dict:
         targets['maximize_conv'] = (convs[-1].path, (0.15,))
     if dense:
         targets['maximize_hidden'] = (dense[-1].path, (0.1,))
-    targets['maximize_classes'] = (None, (0.0, 0.3))  # without and with L1, as in the issue
+    targets['maximize_classes'] = (None, (0.0, 0.3))  # without and with an L1 penalty
     return targets
 
 

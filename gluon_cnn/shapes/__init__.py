@@ -12,12 +12,19 @@ summed over both sides of an axis (Gluon's `padding=p` gives p_total = 2p).
 (156, 86400)
 >>> receptive_field([(5, 1), (2, 2), (5, 1), (2, 2)])
 (16, 4)
+>>> out_size_formula(28, 5)           # the formula with its numbers, as the tracer shows it
+'⌊(28 - 5 + 0 + 1) / 1⌋ = 24'
+>>> solve(32, 28)[0]                   # the inverse: (kernel, padding per side, stride)
+(5, 0, 1)
+
+    python -m gluon_cnn.shapes solve 32 28    # every (kernel, padding, stride) from 32 to 28
 """
 from typing import Iterable, Sequence, Tuple, Union
 
-__all__ = ['out_size', 'conv_output_shape', 'padding_for', 'conv_params', 'conv_macs',
-           'conv_connections', 'dense_params', 'dense_macs', 'dense_connections', 'pool_macs',
-           'batchnorm_params', 'receptive_field', 'receptive_field_step', 'pair']
+__all__ = ['out_size', 'out_size_formula', 'solve', 'conv_output_shape', 'padding_for',
+           'conv_params', 'conv_macs', 'conv_connections', 'dense_params', 'dense_macs',
+           'dense_connections', 'pool_macs', 'batchnorm_params', 'receptive_field',
+           'receptive_field_step', 'pair']
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -32,10 +39,53 @@ def pair(v: IntOrPair, n: int = 2) -> tuple:
 
 
 # d2l zh §5.2-§5.3: floor((n - k + p_total + s) / s) = floor((n - k + p_total) / s) + 1
-def out_size(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1) -> int:
-    """Output length of a convolution or pooling window along one axis (0 when k does not fit)."""
+def out_size(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1,
+             ceil: bool = False) -> int:
+    """Output length of a convolution or pooling window along one axis (0 when k does not fit).
+
+    ceil : round up instead of down, as pooling with `ceil_mode=True` does (MXNet's 'full'
+        pooling convention): a last, partial window still gives an output.
+    """
     k_eff = dilation * (k - 1) + 1  # a dilated kernel spans this many input positions
+    if ceil:
+        return max(0, -(-(n - k_eff + p_total) // s) + 1)
     return max(0, (n - k_eff + p_total + s) // s)
+
+
+def out_size_formula(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1,
+                     ceil: bool = False) -> str:
+    """`out_size` written out with its numbers, as d2l zh §5.2 writes it.
+
+    '⌊(28 - 5 + 0 + 1) / 1⌋ = 24': input, kernel, total padding, stride, then the result.
+
+    A dilated kernel shows its span d(k - 1) + 1; ceil mode shows ⌈(n - k + p) / s⌉ + 1.
+    """
+    k_eff = dilation * (k - 1) + 1
+    k_text = str(k) if dilation == 1 else f'{k_eff} [{dilation}·({k} - 1) + 1]'
+    result = out_size(n, k, p_total, s, dilation, ceil)
+    if ceil:
+        return f'⌈({n} - {k_text} + {p_total}) / {s}⌉ + 1 = {result}'
+    return f'⌊({n} - {k_text} + {p_total} + {s}) / {s}⌋ = {result}'
+
+
+# the inverse of out_size: which windows take n_in to n_out (tutorials work 32 -> 28 by hand)
+def solve(n_in: int, n_out: int, max_kernel: int = 11, max_stride: int = 4) -> list:
+    """Every (kernel, padding, stride) with out_size(n_in, kernel, 2 * padding, stride) == n_out.
+
+    padding is per side, as Gluon's `padding=` takes it, and at most kernel - 1 (more padding
+    only adds outputs that see nothing but zeros). The book's usual answers come first: stride 1
+    before larger strides, then no padding before padding, then the smaller kernel.
+
+    >>> solve(32, 28)[:3]
+    [(5, 0, 1), (7, 1, 1), (9, 2, 1)]
+    """
+    if n_in < 1 or n_out < 1 or max_kernel < 1 or max_stride < 1:
+        raise ValueError(f'sizes must be positive: n_in={n_in}, n_out={n_out}, '
+                         f'max_kernel={max_kernel}, max_stride={max_stride}')
+    found = [(k, p, s) for s in range(1, max_stride + 1) for p in range(max_kernel)
+             for k in range(p + 1, max_kernel + 1)
+             if k <= n_in + 2 * p and out_size(n_in, k, 2 * p, s) == n_out]
+    return sorted(found, key=lambda kps: (kps[2], kps[1], kps[0]))
 
 
 # per-axis out_size for an (h, w) input; padding is Gluon's per-side padding

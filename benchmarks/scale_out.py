@@ -1,0 +1,72 @@
+"""Scale-out arms, side by side in one run: one process, two contexts, two local workers, bf16.
+
+    python benchmarks/scale_out.py [--limit 20000] [--repeats 3]
+
+Each arm is `train.py` on the first --limit Fashion-MNIST images for 2 epochs (LeNet, batch 256);
+the number is the second epoch's examples/sec from metrics.json (the first includes graph
+building). Arms are interleaved repeat by repeat so drift hits them alike; we print medians and
+the ratio to one process, plus the machine (`lscpu` model name). `make bench` runs it after
+bench_train.py; benchmarks/README.md and README.md quote its table.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = [sys.executable, str(ROOT / 'train.py'), '--epochs', '2', '--quiet']
+LAUNCH2 = [sys.executable, '-m', 'gluon_cnn.launch', '-n', '2', '--timeout', '600', '--']
+
+ARMS = {  # name -> (argv prefix, extra train.py flags)
+    'one process, --ctx cpu': ([], []),
+    'two contexts, --ctx cpu:0,cpu:1': ([], ['--ctx', 'cpu:0,cpu:1']),
+    'two local workers, dist_sync': (LAUNCH2, ['--kvstore', 'dist_sync']),
+    'one process, --amp bf16': ([], ['--amp', 'bf16']),
+}
+
+
+def machine() -> str:
+    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
+    model = next((line.split(':', 1)[1].strip() for line in out.splitlines()
+                  if line.startswith('Model name')), 'unknown CPU')
+    import os
+    return f'{model}, {os.cpu_count()} logical CPUs'
+
+
+def run_arm(prefix, flags, limit: int) -> tuple:
+    """(examples/sec of epoch 2, test accuracy) of one train.py run."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run([*prefix, *TRAIN, '--limit', str(limit), '--out', out, *flags], check=True,
+                       cwd=ROOT, stdout=subprocess.DEVNULL, timeout=900)
+        epochs = json.loads((Path(out) / 'metrics.json').read_text())
+        epochs = epochs.get('epochs') or epochs.get('history')
+        return epochs[-1]['examples_per_sec'], epochs[-1]['test_acc']
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--limit', type=int, default=20000, help='training images per epoch')
+    p.add_argument('--repeats', type=int, default=3, help='runs per arm (median reported)')
+    args = p.parse_args(argv)
+    speed = {name: [] for name in ARMS}
+    acc = {}
+    for _ in range(args.repeats):
+        for name, (prefix, flags) in ARMS.items():
+            s, a = run_arm(prefix, flags, args.limit)
+            speed[name].append(s)
+            acc[name] = a
+    base = statistics.median(speed['one process, --ctx cpu'])
+    print(f'scale-out, LeNet, batch 256, {args.limit} images, epoch 2, median of {args.repeats} '
+          f'({machine()})')
+    print('| arm | examples/sec | vs one process | test acc |')
+    print('|---|---:|---:|---:|')
+    for name in ARMS:
+        m = statistics.median(speed[name])
+        print(f'| {name} | {m:,.0f} | {m / base:.2f}x | {acc[name]:.3f} |')
+
+
+if __name__ == '__main__':
+    main()

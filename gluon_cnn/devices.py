@@ -1,0 +1,70 @@
+"""Devices and seeds: the bottom of the training stack (d2l zh §4.6 `try_gpu`)."""
+import random
+
+import mxnet as mx
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ['try_gpu', 'try_all_gpus', 'get_ctx', 'get_ctxs', 'enable_amp', 'seed_everything',
+           'epoch_seed']
+
+
+def try_gpu(i: int = 0):
+    """gpu(i) if MXNet sees one, else cpu() (d2l zh §4.6)."""
+    return mx.gpu(i) if mx.context.num_gpus() > i else mx.cpu()
+
+
+def try_all_gpus() -> list:
+    """Every GPU MXNet sees, or [cpu()] (d2l zh §8.4)."""
+    return [mx.gpu(i) for i in range(mx.context.num_gpus())] or [mx.cpu()]
+
+
+def get_ctx(spec: str):
+    """'cpu', 'cpu:N', 'gpu' or 'gpu:N' -> an MXNet context; a missing GPU is a ConfigError, not a
+    fallback. cpu:N are the same cores under another name: d2l zh §8.4's split_and_load over
+    [cpu(0), cpu(1)] runs the multi-device code path on a machine without GPUs."""
+    if spec == 'cpu':
+        return mx.cpu()
+    name, _, num = spec.partition(':')
+    if name not in ('cpu', 'gpu') or (num and not num.isdigit()):
+        raise ConfigError(f"--ctx {spec!r}: use cpu, gpu or gpu:N (or cpu:N), or a list like "
+                          "cpu:0,cpu:1")
+    i = int(num or 0)
+    if name == 'cpu':
+        return mx.cpu(i)
+    if mx.context.num_gpus() <= i:
+        raise ConfigError(f'--ctx {spec}: MXNet sees {mx.context.num_gpus()} GPU(s) (this mxnet '
+                          'build is CPU-only unless you installed mxnet-cuXXX); use --ctx cpu')
+    return mx.gpu(i)
+
+
+def get_ctxs(spec: str) -> list:
+    """'cpu:0,cpu:1' or 'gpu:0,gpu:1' -> a list of contexts for data parallelism (d2l zh §8.5);
+    a single name gives a one-element list."""
+    ctxs = [get_ctx(part.strip()) for part in spec.split(',')]
+    if len(set(ctxs)) != len(ctxs):
+        raise ConfigError(f'--ctx {spec}: names a device twice')
+    return ctxs
+
+
+def enable_amp(mode: str):
+    """'bf16': run MXNet's automatic mixed precision in bfloat16 from here on (mx.contrib.amp,
+    which rewrites the operator namespaces: call it before building the net; it cannot be undone
+    in this process). 'none' does nothing. Parameters and optimizer states stay float32."""
+    if mode == 'none':
+        return
+    from mxnet.contrib import amp
+    amp.init(target_dtype='bfloat16')
+
+
+def seed_everything(seed: int):
+    """The one place where a run is seeded: Python, numpy and MXNet's generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch `epoch` (0-based) of a run seeded `seed`: distinct, and < 2**31."""
+    return (seed * 1_000_003 + epoch + 1) % (2 ** 31 - 1)

@@ -1,0 +1,66 @@
+"""Costs the chapter-5 exercises compare: weights-only multiply-adds of a trace, and peak memory
+measured in a fresh process.
+
+`weight_macs` counts one multiply-accumulate per weight use in Conv2D and Dense layers only
+(fvcore's convention): that is what He et al. (2016) Table 1 calls "FLOPs" (multiply-adds),
+whatever the tracer's own MACs column adds for pooling, BN or activations.
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+from math import prod
+from pathlib import Path
+
+from ..errors import GluonCNNError
+from ..shapes import conv_macs, dense_macs
+
+__all__ = ['weight_macs', 'in_fresh_process', 'peak_rss_bytes']
+
+
+# sum over the traced Conv2D and Dense leaves, from their shapes and kernels (groups 1)
+def weight_macs(t) -> int:
+    total = 0
+    for r in t.rows:
+        if not r.is_leaf:
+            continue
+        if r.type == 'Conv2D':
+            (b, ci, *_), (_, co, ho, wo) = r.input_shape, r.output_shape
+            total += b * conv_macs(*r.kernel, ci, co, ho, wo)
+        elif r.type == 'Dense':  # a 4-D input is flattened: every feature meets every unit
+            b = r.input_shape[0]
+            total += b * dense_macs(prod(r.input_shape[1:]), r.output_shape[-1])
+    return total
+
+
+# ru_maxrss is in KiB on Linux: the most this process has held in RAM at once
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def in_fresh_process(fn, *args, **kwargs):
+    """Run the module-level `fn(*args, **kwargs)` in a new Python process; return its result.
+
+    A peak-memory reading is only about one configuration if the process has run nothing else
+    (ru_maxrss never goes down, and MXNet's memory pool keeps what it once took). Arguments and
+    result travel as JSON; the child imports `fn` by name, whatever the parent's __main__ is.
+    """
+    job = json.dumps({'module': fn.__module__, 'name': fn.__qualname__, 'args': args,
+                      'kwargs': kwargs})
+    done = subprocess.run([sys.executable, '-c', _CHILD], input=job, capture_output=True,
+                          text=True, env={**os.environ, 'PYTHONPATH': _ROOT})
+    if done.returncode != 0:
+        raise GluonCNNError(f'{fn.__qualname__} failed in its own process:\n'
+                            + done.stderr.strip()[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_ROOT = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                      os.environ.get('PYTHONPATH')]))
+_CHILD = """
+import importlib, json, sys
+job = json.load(sys.stdin)
+fn = getattr(importlib.import_module(job['module']), job['name'])
+print(json.dumps(fn(*job['args'], **job['kwargs']), default=float))
+"""

@@ -1,0 +1,77 @@
+"""The model registry: one `ModelInfo` record per name, registered where the model is defined.
+
+A record holds everything a consumer needs to know about a model besides its layers: the pure
+constructor, the input it is meant for, how the data must be padded and scaled for it, its
+training loss, and the book section or paper it follows (timm's `register_model`, gluon-cv's
+model_zoo). Constructors build layers and nothing else: the caller initializes.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+from ..errors import ConfigError
+
+__all__ = ['ModelInfo', 'register', 'get_model', 'model_info', 'list_models', 'IMAGE_SIDE']
+
+IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows about one model.
+
+    name : registry name (`--model`).
+    build : pure constructor; keyword arguments override the model's defaults (--model-kwargs).
+    source : where it comes from, e.g. 'd2l zh §5.5' or 'LeCun et al. (1998)'.
+    input_shape : the (1, C, H, W) input it is meant for (the book resizes to 224 or 96).
+    pad : pixels of background the data is padded with on each side (LeNet-5: 28 -> 32).
+    value_range : (background, foreground) the [0, 1] pixels are scaled to.
+    loss : the training loss class; None is softmax cross-entropy.
+    """
+    name: str
+    build: Callable
+    source: str
+    input_shape: Tuple[int, int, int, int] = (1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    pad: int = 0
+    value_range: Tuple[float, float] = (0.0, 1.0)
+    loss: Optional[Callable] = None
+
+    def data_shape(self, resize: Optional[int] = None) -> tuple:
+        """(1, 1, H, W) of one example as the data feeds it: padded, then resized if asked."""
+        side = resize or IMAGE_SIDE + 2 * self.pad
+        return (1, 1, side, side)
+
+    def needs_resize(self) -> Optional[int]:
+        """The side to resize Fashion-MNIST to for this model's input, or None if it fits."""
+        side = self.input_shape[-1]
+        return None if side == IMAGE_SIDE + 2 * self.pad else side
+
+
+_REGISTRY: dict = {}
+
+
+def register(name: str, source: str, **fields):
+    """Decorator: record the decorated constructor under `name` with `fields` of ModelInfo."""
+    def add(build):
+        if name in _REGISTRY:
+            raise ValueError(f'model {name!r} is registered twice')
+        _REGISTRY[name] = ModelInfo(name=name, build=build, source=source, **fields)
+        return build
+    return add
+
+
+def list_models() -> list:
+    """Sorted names of every registered model."""
+    return sorted(_REGISTRY)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The record of model `name`; an unknown name raises ConfigError listing the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
+
+
+def get_model(name: str, **kwargs):
+    """Build the registered model `name` (uninitialized)."""
+    return model_info(name).build(**kwargs)

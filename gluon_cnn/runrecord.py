@@ -1,0 +1,64 @@
+"""The run record: a run's config and per-epoch history, in one file of its run folder.
+
+`DIR/metrics.json` is {"config": {...TrainConfig...}, "epochs": [{epoch, loss, train_acc,
+test_acc, seconds, examples_per_sec}, ...]}. The run writes it at its start and after every
+epoch (atomically), and it is the one place a saved config lives: resume, viz, sweep and papers
+read it through `read_record`. papers/results/NAME.json files are run records with a few more
+keys (command, hardware, wall_seconds, date), kept in `RunRecord.extra`.
+"""
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from .config import TrainConfig
+from .errors import ConfigError
+from .fileio import write_text_atomic
+
+__all__ = ['RECORD_FILE', 'RunRecord', 'config_from_dict', 'read_record', 'write_record']
+
+RECORD_FILE = 'metrics.json'
+
+
+@dataclasses.dataclass
+class RunRecord:
+    config: TrainConfig
+    history: list
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def out(self) -> Optional[Path]:
+        return Path(self.config.out) if self.config.out else None
+
+    def to_json(self) -> dict:
+        return {'config': dataclasses.asdict(self.config), 'epochs': self.history, **self.extra}
+
+
+def config_from_dict(saved: dict) -> TrainConfig:
+    """The TrainConfig of a saved config dict; keys this version does not know are ignored."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+
+
+def read_record(path) -> RunRecord:
+    """The run record of a run folder (its metrics.json) or of a record file itself."""
+    path = Path(path)
+    file = path / RECORD_FILE if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get('config'), dict):
+            raise ValueError('no "config" object')
+    except FileNotFoundError:
+        raise ConfigError(f'{path}: no {RECORD_FILE} there (not a run folder; train with '
+                          f'`python train.py --out {path}` first)') from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f'{file}: not a run record ({e})') from None
+    extra = {k: v for k, v in data.items() if k not in ('config', 'epochs')}
+    return RunRecord(config_from_dict(data['config']), list(data.get('epochs', [])), extra)
+
+
+def write_record(record: RunRecord, path=None) -> Path:
+    """Write `record` atomically to `path` (default: metrics.json in its run folder)."""
+    file = Path(path) if path is not None else record.out / RECORD_FILE
+    write_text_atomic(file, json.dumps(record.to_json(), indent=1) + '\n')
+    return file

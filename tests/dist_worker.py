@@ -1,0 +1,44 @@
+"""A tiny training run for tests/test_parallel.py: LeNet on 300 random images, 1 epoch.
+
+python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with `gluon_cnn.engine.train` (the
+same loop as train.py) and saves this rank's parameters to OUT/rank-<rank>.params. KVSTORE is
+'device' for one process; under `python -m gluon_cnn.launch` it is a dist kvstore. --sleep: write
+OUT/pid-<rank> and wait forever instead (the launch-liveness test kills one worker).
+"""
+import os
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon, init
+
+from gluon_cnn import engine, parallel
+from gluon_cnn.data import ArrayIter, Split
+from gluon_cnn.devices import get_ctxs, seed_everything
+from gluon_cnn.models import get_model
+
+
+def main(out, kvstore, ctx_spec, sleep=False):
+    workers = parallel.connect(kvstore)
+    if sleep:
+        with open(os.path.join(out, f'pid-{workers.rank}'), 'w') as f:
+            f.write(str(os.getpid()))
+        while True:
+            time.sleep(1)
+    ctxs = get_ctxs(ctx_spec)
+    rng = np.random.RandomState(0)
+    split = Split(rng.randint(0, 256, (300, 28, 28)).astype(np.uint8), rng.randint(0, 10, 300))
+    seed_everything(0)
+    train_iter = ArrayIter(split, 64, shuffle=True, seed=0)  # 300 = 4 x 64 + a short 44
+    test_iter = ArrayIter(split, 100)
+    net = get_model('lenet')
+    net.initialize(init.Xavier(), ctx=ctxs)
+    trainer = engine.make_trainer(net, 'momentum', 0.5, 0.0, None, ctxs, workers)
+    engine.train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, 2,
+                 ctxs, seed=0, on_epoch=None, workers=workers)
+    net.save_parameters(os.path.join(out, f'rank-{workers.rank}.params'))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2], sys.argv[3], '--sleep' in sys.argv)

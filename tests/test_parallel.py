@@ -1,0 +1,154 @@
+"""Data parallelism (gluon_cnn.parallel) and the ps-lite launcher (gluon_cnn.launch), on loopback.
+
+Every multi-process test runs under a deadline, binds only 127.0.0.1 and checks that no role of
+its launch is left running (by the scheduler port in each process's environment).
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from gluon_cnn import launch, parallel
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = [sys.executable, str(ROOT / 'tests' / 'dist_worker.py')]
+DEADLINE = 120  # seconds; a run takes ~10 s on 2 cores
+
+
+def _params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
+
+
+def _max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k] - b[k]).max()) for k in a)
+
+
+def _roles_left(port: int) -> list:
+    """PIDs of processes whose environment names this launch's scheduler port."""
+    needle = f'DMLC_PS_ROOT_PORT={port}'.encode()
+    left = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            if needle in Path(f'/proc/{pid}/environ').read_bytes().split(b'\0'):
+                left.append(int(pid))
+        except OSError:
+            pass
+    return left
+
+
+def _launch(args, port, **kw):
+    return subprocess.Popen([sys.executable, '-m', 'gluon_cnn.launch', '--port', str(port),
+                             '--timeout', str(DEADLINE), *args], cwd=ROOT, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **kw)
+
+
+def _finish(proc, timeout=DEADLINE + 10):
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return proc.returncode, err
+
+
+# ----------------------------------------------------------------------------- pure helpers
+@pytest.mark.parametrize('b,n', [(256, 2), (44, 2), (3, 2), (1, 2), (7, 3)])
+def test_share_deals_like_array_split(b, n):
+    shares = [parallel.share(b, r, n) for r in range(n)]
+    expected = np.cumsum([0] + [len(a) for a in np.array_split(np.arange(b), n)])
+    assert shares == list(zip(expected[:-1], expected[1:]))
+
+
+def test_plan_binds_loopback_and_splits_threads():
+    roles = launch.plan(['python', 'w.py'], workers=2, servers=1, port=9999)
+    assert [r.name for r in roles] == ['scheduler', 'server 0', 'worker 0', 'worker 1']
+    for r in roles:
+        assert r.env['DMLC_PS_ROOT_URI'] == r.env['DMLC_NODE_HOST'] == '127.0.0.1'
+        assert r.env['DMLC_NUM_WORKER'] == '2' and r.env['DMLC_PS_ROOT_PORT'] == '9999'
+    assert roles[2].argv == ['python', 'w.py']
+
+
+def test_plan_over_ssh_names_hosts():
+    roles = launch.plan(['python', 'w.py'], 2, 1, 9000, hosts=['a', 'b'], scheduler_host='10.0.0.1',
+                        cwd='/work')
+    assert roles[1].argv[:4] == ['ssh', '-o', 'BatchMode=yes', 'a']
+    assert 'DMLC_NODE_HOST=b' in roles[2].argv[-1] and 'DMLC_PS_ROOT_URI=10.0.0.1' in roles[2].argv[-1]
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.fixture(scope='module')
+def one_process(tmp_path_factory):
+    """Parameters of the reference run: one process, one context."""
+    out = tmp_path_factory.mktemp('one')
+    subprocess.run([*WORKER, str(out), 'device', 'cpu'], check=True, timeout=DEADLINE, cwd=ROOT)
+    return _params(out / 'rank-0.params')
+
+
+def test_two_contexts_equal_one(one_process, tmp_path):
+    subprocess.run([*WORKER, str(tmp_path), 'device', 'cpu:0,cpu:1'], check=True, timeout=DEADLINE,
+                   cwd=ROOT)
+    assert _max_diff(_params(tmp_path / 'rank-0.params'), one_process) < 1e-5
+
+
+def test_two_workers_one_server_dist_sync(one_process, tmp_path):
+    port = launch.free_port()
+    code, err = _finish(_launch(['-n', '2', '-s', '1', '--', *WORKER, str(tmp_path), 'dist_sync',
+                                 'cpu'], port))
+    assert code == 0, err
+    assert not _roles_left(port)
+    ranks = [_params(tmp_path / f'rank-{r}.params') for r in (0, 1)]
+    assert _max_diff(ranks[0], ranks[1]) == 0.0  # the same summed gradients, the same updates
+    assert _max_diff(ranks[0], one_process) < 1e-4  # float rounding: the sum runs in another order
+
+
+def test_killed_worker_ends_the_launch(tmp_path):
+    port = launch.free_port()
+    proc = _launch(['-n', '2', '--', *WORKER, str(tmp_path), 'dist_sync', 'cpu', '--sleep'], port)
+    pid_file = tmp_path / 'pid-1'
+    end = time.monotonic() + DEADLINE
+    while not pid_file.exists() and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.1)
+    assert pid_file.exists(), 'workers never connected'
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # a worker of our own launch
+    start = time.monotonic()
+    code, err = _finish(proc, timeout=30)
+    assert time.monotonic() - start < 15
+    assert code != 0
+    assert 'was killed by SIGKILL' in err and 'worker' in err
+    assert not _roles_left(port)
+
+
+def test_sigterm_ends_every_role(tmp_path):
+    port = launch.free_port()
+    sleeper = ("import os, time; open(os.path.join(r'%s', 'pid-' + os.environ['DMLC_ROLE']), 'w')"
+               ".write(str(os.getpid())); time.sleep(600)" % tmp_path)
+    proc = _launch(['-n', '2', '--', sys.executable, '-c', sleeper], port)
+    end = time.monotonic() + DEADLINE
+    while not (tmp_path / 'pid-worker').exists() and time.monotonic() < end:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    code, err = _finish(proc, timeout=30)
+    assert code == 128 + signal.SIGTERM and 'SIGTERM' in err
+    assert not _roles_left(port)
+
+
+@pytest.mark.skipif(not Path('/usr/share/datasets/fashion-mnist').is_dir() and
+                    not os.environ.get('GLUON_CNN_DATA'), reason='needs Fashion-MNIST')
+def test_two_contexts_resume_with_adam_states(tmp_path):
+    """A resumed two-context run continues exactly: every device's updater gets its own states."""
+    flags = ['--limit', '256', '--batch-size', '128', '--optimizer', 'adam', '--lr', '0.01',
+             '--ctx', 'cpu:0,cpu:1', '--quiet']
+    train = [sys.executable, str(ROOT / 'train.py')]
+    run = dict(check=True, timeout=DEADLINE, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run([*train, *flags, '--epochs', '2', '--out', str(tmp_path / 'a')], **run)
+    subprocess.run([*train, *flags, '--epochs', '1', '--out', str(tmp_path / 'b')], **run)
+    subprocess.run([*train, '--resume', str(tmp_path / 'b'), '--epochs', '2', '--quiet'], **run)
+    assert _max_diff(_params(tmp_path / 'a' / 'model.params'),
+                     _params(tmp_path / 'b' / 'model.params')) == 0.0
