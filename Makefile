@@ -21,7 +21,7 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
   case " $(SUPPORTED) " in (*" $$v "*) command -v $$p; exit 0;; esac; done)
 endif
 
-.PHONY: setup data train test lint bench papers clean which-python supported
+.PHONY: setup data train test lint notebooks bench papers clean which-python supported
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
@@ -78,6 +78,10 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check .
+
+# every notebook of notebooks/, headless (nbclient), as a reader would run it top to bottom
+notebooks: setup
+	$(PY) notebooks/run_all.py
 
 bench: setup
 	$(PY) benchmarks/bench_train.py $(ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Side-by-side speed of LeNet training on Fashion-MNIST: ours vs what a reader would otherwise use.
 
-The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four arms:
+The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four
+arms:
   ours   gluon_cnn.engine.train over gluon_cnn.data.ArrayIter
   d2l    the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
   plain  a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
@@ -39,7 +40,8 @@ ARMS = ('ours', 'd2l', 'plain', 'torch')
 
 # ----------------------------------------------------------------------------- arms
 class Arm:
-    """One training pipeline; epoch() trains one epoch and evaluates, evaluate() times the test pass."""
+    """One training pipeline; epoch() trains one epoch and evaluates, evaluate() times the test
+    pass."""
     name = ''
 
     def epoch(self) -> dict:  # {'train_s', 'n', 'epoch_s', 'test_acc'}
@@ -137,7 +139,8 @@ class D2L(Arm):
 
 
 class Plain(Arm):
-    """What a reader writes after §4.7 (hybridize): in-memory NDArrays, slicing, per-batch metrics."""
+    """What a reader writes after §4.7 (hybridize): in-memory NDArrays, slicing, per-batch metrics.
+    """
     name = 'plain'
 
     def __init__(self, train, test, limit):
@@ -178,7 +181,8 @@ class Plain(Arm):
 
 
 class Torch(Arm):
-    """PyTorch eager on the identical LeNet (d2l en §7.6, PyTorch tab), Xavier init, SGD, mean CE."""
+    """PyTorch eager on the identical LeNet (d2l en §7.6, PyTorch tab), Xavier init, SGD, mean CE.
+    """
     name = 'torch'
 
     def __init__(self, train, test, limit):
@@ -225,7 +229,8 @@ class Torch(Arm):
     def _evaluate(self):
         self.net.eval()
         with self.torch.no_grad():
-            correct = sum(float((self.net(self.Xt[i:i + BATCH]).argmax(1) == self.yt[i:i + BATCH]).sum())
+            correct = sum(float((self.net(self.Xt[i:i + BATCH]).argmax(1)
+                                 == self.yt[i:i + BATCH]).sum())
                           for i in range(0, len(self.yt), BATCH))
         return correct / len(self.yt)
 
@@ -243,7 +248,8 @@ def torch_version():
 
 
 def run_interleaved(names, epochs, warmup, limit, log=print) -> dict:
-    """{arm: {'train': [ex/s], 'epoch': [s], 'eval': [ex/s], 'cpu': [epoch CPU-s], 'acc': test acc}}.
+    """{arm: {'train': [ex/s], 'epoch': [s], 'eval': [ex/s], 'cpu': [epoch CPU-s], 'acc': test
+    acc}}.
 
     Round r runs ours' epoch r, then (from engine.train's after-epoch hook) ours' evaluation and
     every other arm's epoch r and evaluation: A B C D, A B C D, so outside load hits all alike.
@@ -325,10 +331,11 @@ def peak_rss(names, limit) -> dict:
 
 def table(res, rss, names) -> str:
     """Markdown table of medians; ratios say how many times faster ours is than each arm."""
-    med = {a: {k: statistics.median(res[a][k]) for k in ('train', 'epoch', 'eval', 'cpu')} for a in names}
+    med = {a: {k: statistics.median(res[a][k]) for k in ('train', 'epoch', 'eval', 'cpu')}
+           for a in names}
     ref = med.get('ours')
-    rows = ['| pipeline | train ex/s | epoch s | eval ex/s | epoch CPU-s | ours vs it: train | epoch '
-            '| eval | test acc | peak RSS MiB |', '|' + '---|' * 10]
+    rows = ['| pipeline | train ex/s | epoch s | eval ex/s | epoch CPU-s | '
+            'ours vs it: train | epoch | eval | test acc | peak RSS MiB |', '|' + '---|' * 10]
     for a in names:
         m = med[a]
         ratios = (ref['train'] / m['train'], m['epoch'] / ref['epoch'], ref['eval'] / m['eval']) \
@@ -346,11 +353,13 @@ LABELS = {'ours': 'ours (gluon_cnn.engine)', 'd2l': 'd2l train_ch6 + DataLoader'
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--epochs', type=int, default=3, help='timed epochs per arm (default 3)')
     p.add_argument('--warmup', type=int, default=1, help='untimed first epochs per arm (default 1)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
-    p.add_argument('--arms', default=','.join(ARMS), help=f'comma-separated subset of {",".join(ARMS)}')
+    p.add_argument('--arms', default=','.join(ARMS),
+                   help=f'comma-separated subset of {",".join(ARMS)}')
     p.add_argument('--no-rss', dest='rss', action='store_false', help='skip the peak-RSS children')
     p.add_argument('--rss-only', action='store_true', help='only the peak-RSS children, no timing')
     p.add_argument('--quiet', action='store_true', help='no per-epoch lines and no table')
@@ -378,7 +387,8 @@ def main(argv=None):
                      '(`.venv/bin/pip install torch` to include it; it is never a dependency).')
     log = (lambda *a, **k: None) if args.quiet else print
     load = os.getloadavg()
-    log(f'{MODEL}, batch {BATCH}, lr {LR}; {args.warmup} warm-up + {args.epochs} timed epochs per arm; '
+    log(f'{MODEL}, batch {BATCH}, lr {LR}; '
+        f'{args.warmup} warm-up + {args.epochs} timed epochs per arm; '
         f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     start = time.time()
     if args.rss_only:

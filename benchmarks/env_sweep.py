@@ -35,8 +35,10 @@ def run_once(setting: str, args) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('settings', nargs='+', help="space-separated K=V pairs per setting; '' = defaults")
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('settings', nargs='+',
+                   help="space-separated K=V pairs per setting; '' = defaults")
     p.add_argument('--arm', default='ours', help='which bench_train.py arm (default ours)')
     p.add_argument('--repeats', type=int, default=2, help='alternations (default 2)')
     p.add_argument('--epochs', type=int, default=2, help='timed epochs per child (default 2)')
@@ -48,7 +50,8 @@ def main(argv=None):
             res = run_once(s, args)
             for k in got[s]:
                 got[s][k] += res[k]
-            print(f'  repeat {r + 1} {s or "(defaults)":45s} train {statistics.median(res["train"]):7.0f} '
+            print(f'  repeat {r + 1} {s or "(defaults)":45s} '
+                  f'train {statistics.median(res["train"]):7.0f} '
                   f'eval {statistics.median(res["eval"]):7.0f} ex/s  load {os.getloadavg()[0]:.1f}',
                   flush=True)
     print('| setting | train ex/s | epoch s | eval ex/s |\n|---|---|---|---|')

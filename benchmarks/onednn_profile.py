@@ -32,20 +32,21 @@ def child(batches: int, skip: int, block: int):
     objective.hybridize(static_alloc=True, static_shape=True)
     data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
     engine.settle_shapes(net, next(iter(data))[0])  # as engine.train does before widening
-    with widen.widened(objective, block or 1):  # 1: every channel count is a multiple: no widening
-        for i, (X, y) in enumerate(data):
-            if i == skip:
-                nd.waitall()
-                print(MARK, flush=True)
-            with autograd.record():
-                l, _, _ = objective(X, y)
-            l.backward()
-            trainer.step(X.shape[0])
-        nd.waitall()
+    objective.use(widen.widened(net, block), hybridize=True)  # as engine.train; 0: the net
+    for i, (X, y) in enumerate(data):
+        if i == skip:
+            nd.waitall()
+            print(MARK, flush=True)
+        with autograd.record():
+            l, _, _ = objective(X, y)
+        l.backward()
+        trainer.step(X.shape[0])
+    nd.waitall()
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--batches', type=int, default=30, help='training steps to run (default 30)')
     p.add_argument('--skip', type=int, default=10, help='first steps not counted (default 10)')
     p.add_argument('--widen', type=int, default=8,
@@ -67,7 +68,8 @@ def main(argv=None):
             total[(f[3], f[5], f[4], f[-2])] += float(f[-1]) / steps
     whole = sum(total.values())
     print(f'{whole:.1f} ms per step in oneDNN primitives ({steps} steps)\n')
-    print('| ms/step | share | primitive | pass | implementation | problem |\n|---|---|---|---|---|---|')
+    print('| ms/step | share | primitive | pass | implementation | problem |\n'
+          '|---|---|---|---|---|---|')
     for (prim, kind, impl, prob), ms in total.most_common(12):
         print(f'| {ms:.2f} | {ms / whole:.0%} | {prim} | {kind} | {impl} | {prob} |')
 

@@ -26,7 +26,8 @@ from gluon_cnn.widen import widened  # noqa: E402
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default='lenet-en', help='registry name (default lenet-en)')
     p.add_argument('--batch', type=int, default=256)
     p.add_argument('--steps', type=int, default=25, help='timed rounds (default 25)')
@@ -41,6 +42,7 @@ def main(argv=None):
     net(X)  # settle deferred shapes, as engine.train does
     objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
+    objective.use(widened(net), hybridize=True)  # as engine.train
     trainer = engine.make_trainer(net, 'sgd', 0.1)
     sums = [nd.zeros(1), nd.zeros(1)]
 
@@ -58,14 +60,13 @@ def main(argv=None):
 
     parts = ['forward (net + loss + metrics graph)', '+ backward', '+ SGD update', '+ metric sums']
     times = {part: [] for part in parts}
-    with widened(objective):  # as engine.train
-        for upto in range(len(parts)):
-            step(upto), step(upto)
-        for _ in range(args.steps):
-            for upto, part in enumerate(parts):
-                start = time.perf_counter()
-                step(upto)
-                times[part].append(time.perf_counter() - start)
+    for upto in range(len(parts)):
+        step(upto), step(upto)
+    for _ in range(args.steps):
+        for upto, part in enumerate(parts):
+            start = time.perf_counter()
+            step(upto)
+            times[part].append(time.perf_counter() - start)
     print(f'{args.model}, batch {args.batch}, median of {args.steps} interleaved rounds\n')
     print('| step cut after | ms |\n|---|---|')
     for part, ts in times.items():

@@ -3,14 +3,13 @@
 multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
 
 Each arm is the engine's own step: `Objective` (net + loss + metrics, hybridized with static
-memory) under `widened(objective, multiple)`, backward, SGD; evaluation is `net(X)`, widened
-alike. Multiple 0 is the book's layers as they are. Prints medians in ms.
+memory) over the view `widened(net, multiple)`, backward, SGD; evaluation is that view's own
+graph, as in engine.train. Multiple 0 is the book's layers as they are. Prints medians in ms.
 
     python benchmarks/widen_ab.py                        # lenet-en, multiples 0 8 16
     python benchmarks/widen_ab.py --model lenet --steps 40
 """
 import argparse
-import contextlib
 import statistics
 import sys
 import time
@@ -27,7 +26,7 @@ from gluon_cnn import engine, get_model  # noqa: E402
 from gluon_cnn.widen import widened  # noqa: E402
 
 
-def arm(model: str, multiple: int, batch: int, stack: contextlib.ExitStack):
+def arm(model: str, multiple: int, batch: int):
     """(train step, eval batch) closures for one widening; identical weights and data per arm."""
     mx.random.seed(0)
     net = get_model(model)
@@ -38,8 +37,8 @@ def arm(model: str, multiple: int, batch: int, stack: contextlib.ExitStack):
     objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
     objective.hybridize(static_alloc=True, static_shape=True)
     trainer = engine.make_trainer(net, 'sgd', 0.1)
-    # widening belongs to the layers: the net's own graph (evaluation) sees the same multiple
-    stack.enter_context(widened(objective, multiple or 1))  # 1: nothing to widen
+    view = widened(net, multiple)  # 0: the net itself
+    objective.use(view, hybridize=True)  # as engine.train: train and evaluate the view
 
     def train_step():
         with autograd.record():
@@ -49,30 +48,30 @@ def arm(model: str, multiple: int, batch: int, stack: contextlib.ExitStack):
         nd.waitall()
 
     def eval_batch():
-        net(X).wait_to_read()  # the net's own cached graph (hybridized with the objective)
+        view(X).wait_to_read()  # the view's own cached graph, as engine.train evaluates
 
     return train_step, eval_batch
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', default='lenet-en', help='registry name (default lenet-en)')
     p.add_argument('--multiples', default='0,8,16', help='channel multiples to compare (0: off)')
     p.add_argument('--batch', type=int, default=256)
     p.add_argument('--steps', type=int, default=25, help='timed rounds (default 25)')
     args = p.parse_args(argv)
     multiples = [int(m) for m in args.multiples.split(',')]
-    with contextlib.ExitStack() as stack:
-        arms = {m: arm(args.model, m, args.batch, stack) for m in multiples}
-        times = {m: ([], []) for m in multiples}
-        for train_step, eval_batch in arms.values():  # warm-up: graphs, primitives, memory
-            train_step(), train_step(), eval_batch()
-        for _ in range(args.steps):
-            for m, fns in arms.items():
-                for fn, bucket in zip(fns, times[m]):
-                    start = time.perf_counter()
-                    fn()
-                    bucket.append(time.perf_counter() - start)
+    arms = {m: arm(args.model, m, args.batch) for m in multiples}
+    times = {m: ([], []) for m in multiples}
+    for train_step, eval_batch in arms.values():  # warm-up: graphs, primitives, memory
+        train_step(), train_step(), eval_batch()
+    for _ in range(args.steps):
+        for m, fns in arms.items():
+            for fn, bucket in zip(fns, times[m]):
+                start = time.perf_counter()
+                fn()
+                bucket.append(time.perf_counter() - start)
     print(f'{args.model}, batch {args.batch}, median of {args.steps} interleaved rounds\n')
     print('| channel multiple | train step ms | eval batch ms |\n|---|---|---|')
     for m, (tr, ev) in times.items():

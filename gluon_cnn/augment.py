@@ -26,7 +26,8 @@ def crop_flip(X, dy, dx, flip, pad: int, fill: float = 0.0):
     B, C, H, W = X.shape
     ctx = X.context
     if pad:  # (B, C, H, W) -> (B, C, H + 2p, W + 2p)
-        X = nd.pad(X, mode='constant', constant_value=fill, pad_width=(0, 0, 0, 0, pad, pad, pad, pad))
+        X = nd.pad(X, mode='constant', constant_value=fill,
+                   pad_width=(0, 0, 0, 0, pad, pad, pad, pad))
     shape = (B, C, H, W)
     b = nd.arange(B, ctx=ctx, dtype='int32').reshape((B, 1, 1, 1))
     c = nd.arange(C, ctx=ctx, dtype='int32').reshape((1, C, 1, 1))
@@ -34,7 +35,8 @@ def crop_flip(X, dy, dx, flip, pad: int, fill: float = 0.0):
     j = nd.arange(W, ctx=ctx, dtype='int32').reshape((1, 1, 1, W))
     flip = flip.astype('int32').reshape((B, 1, 1, 1))
     rows = nd.broadcast_add(dy.astype('int32').reshape((B, 1, 1, 1)), i)     # (B, 1, H, 1)
-    cols = nd.broadcast_add(nd.broadcast_mul(flip, (W - 1) - 2 * j), j)      # j or W-1-j: (B, 1, 1, W)
+    # j or W-1-j: (B, 1, 1, W)
+    cols = nd.broadcast_add(nd.broadcast_mul(flip, (W - 1) - 2 * j), j)
     cols = nd.broadcast_add(cols, dx.astype('int32').reshape((B, 1, 1, 1)))
     index = nd.stack(*(nd.broadcast_to(a, shape) for a in (b, c, rows, cols)))  # (4, B, C, H, W)
     return nd.gather_nd(X, index)                                           # (B, C, H, W)
@@ -45,7 +47,8 @@ def random_crop_flip(X, pad: int = 2, flip: bool = True, fill: float = 0.0):
     B, ctx = X.shape[0], X.context
     dy = nd.random.randint(0, 2 * pad + 1, shape=(B,), ctx=ctx)
     dx = nd.random.randint(0, 2 * pad + 1, shape=(B,), ctx=ctx)
-    f = nd.random.randint(0, 2, shape=(B,), ctx=ctx) if flip else nd.zeros((B,), ctx=ctx, dtype='int32')
+    f = (nd.random.randint(0, 2, shape=(B,), ctx=ctx) if flip
+         else nd.zeros((B,), ctx=ctx, dtype='int32'))
     return crop_flip(X, dy, dx, f, pad, fill)
 
 

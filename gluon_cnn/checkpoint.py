@@ -2,16 +2,16 @@
 
 A run folder holds its checkpoints like this:
 
-    DIR/checkpoints/epoch-0003/params.nd      net.save_parameters (MXNet's binary NDArray format)
-    DIR/checkpoints/epoch-0003/optimizer.nd   the optimizer's state arrays (momentum, Adam's moments)
-    DIR/checkpoints/epoch-0003/meta.json      epoch, metrics so far, RNG, update counts, sha256s
-    DIR/checkpoints/latest                    the name of the newest complete checkpoint
+    DIR/checkpoints/epoch-0003/params.nd     net.save_parameters (MXNet's binary NDArray format)
+    DIR/checkpoints/epoch-0003/optimizer.nd  the optimizer's state arrays (momenta, Adam's moments)
+    DIR/checkpoints/epoch-0003/meta.json     epoch, metrics so far, RNG, update counts, sha256s
+    DIR/checkpoints/latest                   the name of the newest complete checkpoint
 
-Why not `Trainer.save_states`: it pickles the Updater, and unpickling runs arbitrary code. We save the
-state NDArrays with `nd.save` (keyed by parameter index) and the counters as JSON instead.
+Why not `Trainer.save_states`: it pickles the Updater, and unpickling runs arbitrary code. We save
+the state NDArrays with `nd.save` (keyed by parameter index) and the counters as JSON instead.
 
-Atomicity: a checkpoint is written into a hidden `.tmp-*` folder, every file is fsynced, the folder is
-renamed into place, and only then is `latest` replaced (temp file, fsync, rename). A crash at any
+Atomicity: a checkpoint is written into a hidden `.tmp-*` folder, every file is fsynced, the folder
+is renamed into place, and only then is `latest` replaced (temp file, fsync, rename). A crash at any
 moment leaves `latest` naming a complete, checksummed checkpoint. The two newest are kept.
 
 RNG: MXNet cannot export its generator's state, so the engine re-seeds it at the start of every
@@ -56,7 +56,8 @@ class Checkpoint(NamedTuple):
 
 # ----------------------------------------------------------------------------- optimizer state
 def _flatten(prefix: str, state, arrays: dict):
-    """A state (None, NDArray, or nested tuples of them) -> JSON structure; arrays go to `arrays`."""
+    """A state (None, NDArray, or nested tuples of them) -> JSON structure; arrays go to `arrays`.
+    """
     if state is None:
         return None
     if isinstance(state, nd.NDArray):
@@ -165,14 +166,15 @@ def latest_epoch(run_dir) -> Optional[int]:
 
 
 def load_checkpoint(run_dir) -> Checkpoint:
-    """The newest checkpoint of run_dir, verified (JSON parses, checksums match); else CheckpointError."""
+    """The newest checkpoint of run_dir, verified (JSON parses, checksums match); else
+    CheckpointError."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f'--resume {run_dir}: no such directory')
     latest = run_dir / SUBDIR / 'latest'
     if not latest.is_file():
-        raise CheckpointError(f'--resume {run_dir}: no checkpoint there ({latest} is missing; a run '
-                              'writes one at the end of each epoch)')
+        raise CheckpointError(f'--resume {run_dir}: no checkpoint there ({latest} is missing; '
+                              'a run writes one at the end of each epoch)')
     name = latest.read_text().strip()
     path = run_dir / SUBDIR / name
     if not name.startswith('epoch-') or '/' in name or not path.is_dir():
@@ -208,7 +210,8 @@ def restore(ckpt: Checkpoint, net: gluon.Block, trainer: gluon.Trainer,
         arrays = nd.load(str(ckpt.path / 'optimizer.nd'))
     except (AssertionError, mx.base.MXNetError) as e:  # Gluon asserts on missing/extra names
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f'{ckpt.path}: does not fit this model or is corrupt ({first})') from None
+        raise CheckpointError(f'{ckpt.path}: does not fit this model or is corrupt '
+                              f'({first})') from None
     if isinstance(arrays, list):  # nd.save of an empty dict loads back as an empty list
         arrays = {}
     try:

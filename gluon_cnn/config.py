@@ -22,8 +22,10 @@ AMP_MODES = ('none', 'bf16')
 @dataclass
 class TrainConfig:
     model: str = 'lenet'                 # a name from gluon_cnn.list_models()
-    epochs: int = 5                      # d2l zh v1 §5.5 trains LeNet for 5 epochs (the 2nd ed.: 10)
-    lr: float = 0.9                      # high because sigmoid LeNet's gradients are small (d2l zh §5.5)
+    epochs: int = 5                      # d2l zh v1 §5.5 trains LeNet for 5 epochs
+                                         # (the 2nd ed.: 10)
+    lr: float = 0.9                      # high because sigmoid LeNet's gradients are small
+                                         # (d2l zh §5.5)
     batch_size: int = 256
     optimizer: str = 'sgd'               # sgd | momentum | nag | adam; momentum/nag use 0.9
     wd: float = 0.0                      # L2 weight decay, applied by the optimizer
@@ -37,23 +39,31 @@ class TrainConfig:
     resize: Optional[int] = None         # resize images to this side (d2l zh §5.6+ uses 224 / 96)
     init: str = 'xavier'                 # xavier (the book) | model (the model's own initializer)
     model_kwargs: dict = field(default_factory=dict)  # extra constructor arguments
-    lr_schedule: str = 'constant'        # constant (the book) | cosine: per-update decay to 0 (SGDR, 2017)
-                                         # | lecun1998: LeNet-5's step shape scaled to lr (recipe.LECUN1998_STEPS)
-    warmup: float = 0.0                  # epochs of linear lr warm-up before the cosine (Goyal et al., 2017)
-    augment: str = 'none'                # none | crop | flip | crop-flip: 2-pixel shifts, mirrors (gluon_cnn.augment)
-    label_smoothing: float = 0.0         # eps of label-smoothed cross-entropy; 0 is the plain loss (Szegedy et al., 2016)
-    widen: int = 8                       # run conv pairs at channels rounded up to this multiple (exact;
-                                         # gluon_cnn.widen, benchmarks/README.md); 0: as built
-    kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process (d2l zh §8.5);
-                                         # dist_sync | dist_async | dist_device_sync: ps-lite workers
-                                         # started by `python -m gluon_cnn.launch`; horovod if installed
+    lr_schedule: str = 'constant'        # constant (the book)
+                                         # | cosine: per-update decay to 0 (SGDR, 2017)
+                                         # | lecun1998: LeNet-5's step shape scaled to lr
+                                         #   (recipe.LECUN1998_STEPS)
+    warmup: float = 0.0                  # epochs of linear lr warm-up before the cosine
+                                         # (Goyal et al., 2017)
+    augment: str = 'none'                # none | crop | flip | crop-flip: 2-pixel shifts, mirrors
+                                         # (gluon_cnn.augment)
+    label_smoothing: float = 0.0         # eps of label-smoothed cross-entropy; 0 is the plain loss
+                                         # (Szegedy et al., 2016)
+    widen: int = 8                       # run conv pairs at channels rounded up to this multiple
+                                         # (exact; gluon_cnn.widen, benchmarks/README.md);
+                                         # 0: as built
+    kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process
+                                         # (d2l zh §8.5); dist_sync | dist_async |
+                                         # dist_device_sync: ps-lite workers started by
+                                         # `python -m gluon_cnn.launch`; horovod if installed
     amp: str = 'none'                    # none | bf16: mixed precision with mx.contrib.amp (opt-in)
 
     def validate(self) -> 'TrainConfig':
         """Raise ConfigError on impossible values (the CLI shows it as one line, exit 2)."""
         for name in ('epochs', 'batch_size'):
             if getattr(self, name) <= 0:
-                raise ConfigError(f'--{name.replace("_", "-")} must be positive, got {getattr(self, name)}')
+                raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
+                                  f'got {getattr(self, name)}')
         if not self.lr > 0:  # also catches NaN
             raise ConfigError(f'--lr must be positive, got {self.lr}')
         if self.wd < 0:
@@ -63,13 +73,16 @@ class TrainConfig:
         if self.resize is not None and self.resize <= 0:
             raise ConfigError(f'--resize must be positive, got {self.resize}')
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
+            raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; "
+                              f"choose from {', '.join(LR_SCHEDULES)}")
         if not 0 <= self.warmup <= self.epochs:
-            raise ConfigError(f'--warmup must be between 0 and --epochs ({self.epochs}), got {self.warmup}')
+            raise ConfigError(f'--warmup must be between 0 and --epochs ({self.epochs}), '
+                              f'got {self.warmup}')
         if self.warmup and self.lr_schedule != 'cosine':
             raise ConfigError('--warmup needs --lr-schedule cosine')
         if self.augment not in AUGMENTS:
-            raise ConfigError(f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTS)}")
+            raise ConfigError(f"unknown --augment {self.augment!r}; "
+                              f"choose from {', '.join(AUGMENTS)}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f'--label-smoothing must be in [0, 1), got {self.label_smoothing}')
         if not isinstance(self.model_kwargs, dict):
@@ -77,13 +90,16 @@ class TrainConfig:
         if self.widen < 0:
             raise ConfigError(f'--widen must be >= 0 (0 turns it off), got {self.widen}')
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"unknown --optimizer {self.optimizer!r}; "
+                              f"choose from {', '.join(OPTIMIZERS)}")
         if self.kvstore not in KVSTORES:
-            raise ConfigError(f"unknown --kvstore {self.kvstore!r}; choose from {', '.join(KVSTORES)}")
-        if self.kvstore == 'dist_async' and (self.optimizer != 'sgd' or self.lr_schedule != 'constant'):
-            raise ConfigError('--kvstore dist_async updates on the servers, whose optimizer states and '
-                              'lr schedule cannot be checkpointed; use --optimizer sgd with a constant '
-                              'lr, or --kvstore dist_sync')
+            raise ConfigError(f"unknown --kvstore {self.kvstore!r}; "
+                              f"choose from {', '.join(KVSTORES)}")
+        if self.kvstore == 'dist_async' and (self.optimizer != 'sgd'
+                                             or self.lr_schedule != 'constant'):
+            raise ConfigError('--kvstore dist_async updates on the servers, whose optimizer states '
+                              'and lr schedule cannot be checkpointed; use --optimizer sgd with a '
+                              'constant lr, or --kvstore dist_sync')
         if self.amp not in AMP_MODES:
             raise ConfigError(f"unknown --amp {self.amp!r}; choose from {', '.join(AMP_MODES)}")
         return self
@@ -97,10 +113,13 @@ PRESETS = {
     'book': {},  # d2l zh v1 §5.5 (1st edition): lenet, sgd lr 0.9, batch 256, 5 epochs, Xavier
     # the 2nd edition (d2l zh §6.6, d2l en §7.6): padding 2, average pooling, 10 epochs
     'book-2nd': {'model': 'lenet-en', 'epochs': 10},
-    # papers/d2l-ch5.md, exercise 5.5.1: <= 100k parameters, >= 0.93 test accuracy (papers/results/best.json)
+    # papers/d2l-ch5.md, exercise 5.5.1: <= 100k parameters, >= 0.93 test accuracy
+    # (papers/results/best.json)
     'best': {'model': 'lenet-best', 'epochs': 30, 'lr': 0.2, 'optimizer': 'nag', 'wd': 5e-4,
-             'lr_schedule': 'cosine', 'warmup': 1.0, 'augment': 'crop-flip', 'label_smoothing': 0.1},
-    'lenet-bn': {'model': 'lenet-bn', 'lr': 1.0},  # d2l zh §5.10: BN allows a larger lr; papers/d2l-ch5.md
+             'lr_schedule': 'cosine', 'warmup': 1.0, 'augment': 'crop-flip',
+             'label_smoothing': 0.1},
+    # d2l zh §5.10: BN allows a larger lr; papers/d2l-ch5.md
+    'lenet-bn': {'model': 'lenet-bn', 'lr': 1.0},
     # papers/lecun1998-lenet5.md: 20 passes with the paper's step shape; momentum SGD stands in
     # for SDLM, so lr is ours (0.01 saturates the tanh units; 0.002 is x4 the paper's first SDLM lr)
     'lenet5-paper': {'model': 'lenet5', 'epochs': 20, 'lr': 0.002, 'optimizer': 'momentum',

@@ -66,7 +66,8 @@ def conv_im2col(X, K, padding: IntOrPair = 0, stride: IntOrPair = 1):
     Xn = _np(X)
     h_o, w_o = conv_output_shape(Xn.shape[-2:], K.shape[2:], padding, stride)
     cols = im2col(Xn, K.shape[2:], padding, stride)            # (c_i*k_h*k_w, h_o*w_o)
-    Y = K.reshape(K.shape[0], -1) @ cols                        # (c_o, c_i*k_h*k_w) x ... -> (c_o, h_o*w_o)
+    # (c_o, c_i*k_h*k_w) x ... -> (c_o, h_o*w_o)
+    Y = K.reshape(K.shape[0], -1) @ cols
     return _out(Y.reshape(K.shape[0], h_o, w_o), X)
 
 

@@ -80,7 +80,8 @@ def read_idx(path) -> np.ndarray:
                                     f'file holds {have:,}')
                 buf = f.read(need)
                 if len(buf) != need:
-                    raise DataError(f'{path}: truncated: expected {need:,} data bytes, read {len(buf):,}')
+                    raise DataError(f'{path}: truncated: expected {need:,} data bytes, '
+                                    f'read {len(buf):,}')
     except FileNotFoundError:
         raise DataError(f'{path}: no such file') from None
     except EOFError:  # gzip: "Compressed file ended before the end-of-stream marker was reached"
@@ -142,7 +143,8 @@ def _files_in(folder: Path, split: str):
     """The (images, labels) paths of `split` in `folder`, .gz preferred, or None if absent."""
     found = []
     for stem in FILES[split]:
-        hit = next((folder / (stem + ext) for ext in ('.gz', '') if (folder / (stem + ext)).is_file()),
+        hit = next((folder / (stem + ext) for ext in ('.gz', '')
+                    if (folder / (stem + ext)).is_file()),
                    None)
         if hit is None:
             return None
@@ -229,7 +231,8 @@ def _load_split(images_path: Path, labels_path: Path) -> Split:
         raise DataError(f'{images_path}: expected uint8 images (N, H, W), got {images.dtype} '
                         f'{images.shape}')
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise DataError(f'{labels_path}: expected uint8 labels (N,), got {labels.dtype} {labels.shape}')
+        raise DataError(f'{labels_path}: expected uint8 labels (N,), '
+                        f'got {labels.dtype} {labels.shape}')
     if len(images) != len(labels):
         raise DataError(f'{images_path.parent}: {len(images):,} images in {images_path.name} but '
                         f'{len(labels):,} labels in {labels_path.name}')
@@ -289,7 +292,8 @@ class ArrayIter:
             yield X, y
 
 
-def load_data_fashion_mnist(batch_size: int, resize=None, root=None, ctx=None, dataset='fashion-mnist'):
+def load_data_fashion_mnist(batch_size: int, resize=None, root=None, ctx=None,
+                            dataset='fashion-mnist'):
     """The book's `load_data_fashion_mnist` (d2l zh §3.5), offline: (train_iter, test_iter).
 
     Batches are float32 (B, 1, H, W) in [0, 1] and labels (B,); the train iterator reshuffles

@@ -37,7 +37,8 @@ WIDEN = 8  # channel multiple of the widened convolutions; 0 trains the layers a
 # ----------------------------------------------------------------------------- evaluation
 def _correct(y_hat, y):
     """Number of correct predictions, as a 1-element array left on the device."""
-    # float32 on both sides: argmax is float32 (classic) or int64 (numpy mode), symbols have no dtype
+    # float32 on both sides: argmax is float32 (classic) or int64 (numpy mode),
+    # symbols have no dtype
     return (y_hat.argmax(axis=1).astype('float32') == y.astype('float32')).astype('float32').sum()
 
 
@@ -100,7 +101,8 @@ def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
                   'nag': ('nag', {'momentum': 0.9}), 'adam': ('adam', {})}[optimizer]
     if lr_scheduler is not None:
         args['lr_scheduler'] = lr_scheduler
-    return parallel.make_kvstore_trainer(net.collect_params(), name, dict(learning_rate=lr, wd=wd, **args),
+    return parallel.make_kvstore_trainer(net.collect_params(), name,
+                                         dict(learning_rate=lr, wd=wd, **args),
                                          list(ctxs), workers)
 
 
@@ -187,7 +189,8 @@ def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment
             prepare(X)
         if len(ctxs) > 1 or workers.num_workers > 1:
             full = full or X.shape[0]  # the first batch is a full one
-            batch_loss, batch_correct, b = _parallel_step(objective, X, y, trainer, ctxs, workers, full)
+            batch_loss, batch_correct, b = _parallel_step(objective, X, y, trainer, ctxs, workers,
+                                                          full)
         else:
             with autograd.record():      # record the forward pass for autograd
                 l, batch_loss, batch_correct = objective(X, y)
@@ -228,8 +231,10 @@ def _parallel_step(objective, X, y, trainer, ctxs, workers, full: int):
     autograd.backward(ls)            # one backward pass per device
     trainer.step(full if scale != 1.0 else X.shape[0])  # kvstore sums the gradients; / global batch
     real_outs = [(s, c) for (_, s, c), (_, _, real) in zip(outs, parts) if real]
-    batch_loss = sum(s.as_in_context(ctxs[0]) for s, _ in real_outs) if real_outs else _zeros(ctxs[0])
-    batch_correct = sum(c.as_in_context(ctxs[0]) for _, c in real_outs) if real_outs else _zeros(ctxs[0])
+    batch_loss = (sum(s.as_in_context(ctxs[0]) for s, _ in real_outs) if real_outs
+                  else _zeros(ctxs[0]))
+    batch_correct = (sum(c.as_in_context(ctxs[0]) for _, c in real_outs) if real_outs
+                     else _zeros(ctxs[0]))
     return batch_loss, batch_correct, sum(Xk.shape[0] for Xk, _, real in parts if real)
 
 

@@ -16,7 +16,8 @@ from mxnet import gluon
 from mxnet.gluon import nn
 from mxnet.gluon.nn.conv_layers import _Conv, _Pooling
 
-__all__ = ['ConvLayer', 'PoolingLayer', 'children', 'layer_kwargs', 'set_layer_kwargs', 'act_type', 'conv_channels',
+__all__ = ['ConvLayer', 'PoolingLayer', 'children', 'layer_kwargs', 'set_layer_kwargs', 'act_type',
+           'conv_channels',
            'is_transposed', 'dense_units', 'dense_flattens', 'dropout_rate', 'set_dropout_rate',
            'is_initialized', 'zero_deferred_init', 'saved_param_symbols', 'clear_cached_graphs',
            'run_layer_by_layer', 'swapped_hooks', 'infer_shapes', 'infer_types',
@@ -71,7 +72,8 @@ def dense_units(dense: nn.Dense) -> int:
 
 
 def dense_flattens(dense: nn.Dense) -> bool:
-    """Whether a Dense flattens all trailing axes (Dense._flatten), as the book's LeNet relies on."""
+    """Whether a Dense flattens all trailing axes (Dense._flatten), as the book's LeNet relies on.
+    """
     return dense._flatten
 
 

@@ -170,8 +170,10 @@ def _signal_group(p: subprocess.Popen, sig):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.launch', description=__doc__.split('\n\n')[1],
-                                usage='%(prog)s -n WORKERS [-s SERVERS] [--hostfile FILE] -- COMMAND...')
+    p = argparse.ArgumentParser(prog='python -m gluon_cnn.launch',
+                                description=__doc__.split('\n\n')[1],
+                                usage='%(prog)s -n WORKERS [-s SERVERS] [--hostfile FILE] '
+                                      '-- COMMAND...')
     p.add_argument('-n', '--num-workers', type=int, required=True, help='worker processes')
     p.add_argument('-s', '--num-servers', type=int, default=1, help='parameter servers (default 1)')
     p.add_argument('--hostfile', help='one host per line: run servers and workers there over ssh '
@@ -179,7 +181,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--scheduler-host', help='with --hostfile: this machine\'s address as the hosts '
                    'reach it (required then; nothing is guessed)')
     p.add_argument('--port', type=int, help='scheduler port (default: a free one)')
-    p.add_argument('--timeout', type=float, help='end every role after this many seconds (exit 124)')
+    p.add_argument('--timeout', type=float,
+                   help='end every role after this many seconds (exit 124)')
     p.add_argument('command', nargs=argparse.REMAINDER, help='-- then the worker command')
     args = p.parse_args(argv)
     if args.command[:1] == ['--']:

@@ -32,14 +32,16 @@ class Workers(NamedTuple):
     rank: int = 0
     num_workers: int = 1
     kvstore: object = None   # the dist kvstore, passed to the Trainer; None in one process
-    sums_metrics: bool = False  # True when the kvstore sums pushes (dist_sync): epoch metrics are global
+    # True when the kvstore sums pushes (dist_sync): epoch metrics are global
+    sums_metrics: bool = False
 
 
 LOCAL = Workers()
 
 
 def share(b: int, rank: int, num_workers: int) -> tuple:
-    """(lo, hi): rank's examples of a batch of b, as np.array_split deals them (first ones larger)."""
+    """(lo, hi): rank's examples of a batch of b, as np.array_split deals them (first ones larger).
+    """
     q, r = divmod(b, num_workers)
     lo = rank * q + min(rank, r)
     return lo, lo + q + (rank < r)
@@ -53,7 +55,8 @@ def split_batch(X, y, ctxs, workers: Workers = LOCAL) -> list:
     for k, ctx in enumerate(ctxs):
         a, b = share(hi - lo, k, len(ctxs))
         if b > a:
-            parts.append((X[lo + a:lo + b].as_in_context(ctx), y[lo + a:lo + b].as_in_context(ctx), True))
+            parts.append((X[lo + a:lo + b].as_in_context(ctx),
+                          y[lo + a:lo + b].as_in_context(ctx), True))
         else:   # nothing left for this device: one example, weighted 0
             parts.append((X[:1].as_in_context(ctx), y[:1].as_in_context(ctx), False))
     return parts
@@ -65,9 +68,9 @@ def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
     if kvstore == 'device':
         return LOCAL
     if kvstore == 'horovod':
-        raise ConfigError('--kvstore horovod is not supported by this version of gluon-cnn (horovod '
-                          'is optional and not installed here); use --kvstore dist_sync under '
-                          'python -m gluon_cnn.launch')
+        raise ConfigError('--kvstore horovod is not supported by this version of gluon-cnn '
+                          '(horovod is optional and not installed here); '
+                          'use --kvstore dist_sync under python -m gluon_cnn.launch')
     if os.environ.get('DMLC_ROLE') != 'worker':
         raise ConfigError(f'--kvstore {kvstore} runs as workers of a launch: python -m '
                           f'gluon_cnn.launch -n 2 -- python train.py --kvstore {kvstore} ...')

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 __all__ = ['EpochBar', 'epoch_bars']
 
-_FORMAT = '{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches [{elapsed}<{remaining}{postfix}]'
+_FORMAT = ('{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches '
+           '[{elapsed}<{remaining}{postfix}]')
 
 
 class EpochBar:

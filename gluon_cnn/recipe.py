@@ -38,16 +38,19 @@ def warmup_cosine(step: int, base_lr: float, total_steps: int, warmup_steps: int
 class WarmupCosine(mx.lr_scheduler.LRScheduler):
     """`warmup_cosine` as an MXNet LRScheduler: the optimizer calls it once per update."""
 
-    def __init__(self, base_lr: float, total_steps: int, warmup_steps: int = 0, final_lr: float = 0.0):
+    def __init__(self, base_lr: float, total_steps: int, warmup_steps: int = 0,
+                 final_lr: float = 0.0):
         super().__init__(base_lr=base_lr)
         self.total_steps, self.warmup_steps, self.final_lr = total_steps, warmup_steps, final_lr
 
     def __call__(self, num_update: int) -> float:
-        return warmup_cosine(num_update, self.base_lr, self.total_steps, self.warmup_steps, self.final_lr)
+        return warmup_cosine(num_update, self.base_lr, self.total_steps, self.warmup_steps,
+                             self.final_lr)
 
 
 class EpochSteps(mx.lr_scheduler.LRScheduler):
-    """base_lr times the factor of the last `steps` entry whose epoch has begun (LECUN1998_STEPS)."""
+    """base_lr times the factor of the last `steps` entry whose epoch has begun (LECUN1998_STEPS).
+    """
 
     def __init__(self, base_lr: float, steps_per_epoch: int, steps=LECUN1998_STEPS):
         super().__init__(base_lr=base_lr)

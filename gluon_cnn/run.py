@@ -55,7 +55,8 @@ def lr_scheduler(cfg: TrainConfig, steps_per_epoch: int):
     """The per-update schedule of `cfg.lr_schedule` ('cosine': warm-up then cosine), or None."""
     if cfg.lr_schedule == 'constant':
         return None
-    if cfg.lr_schedule == 'lecun1998':  # the paper's steps, scaled to --lr (papers/lecun1998-lenet5.md)
+    # the paper's steps, scaled to --lr (papers/lecun1998-lenet5.md)
+    if cfg.lr_schedule == 'lecun1998':
         return recipe.EpochSteps(cfg.lr, steps_per_epoch)
     return recipe.WarmupCosine(cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                warmup_steps=round(cfg.warmup * steps_per_epoch))
@@ -69,7 +70,8 @@ def _training_loss(cfg: TrainConfig, info):
     return (info.loss or gluon.loss.SoftmaxCrossEntropyLoss)()
 
 
-def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None, on_trace=None) -> RunRecord:
+def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None,
+        on_trace=None) -> RunRecord:
     """Train `cfg.model` as configured into the run folder `cfg.out`; returns the run record.
 
     A checkpoint is written after every epoch; resume=True continues the run there from its

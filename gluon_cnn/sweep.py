@@ -44,18 +44,23 @@ class Row(NamedTuple):
     quick: bool = True       # run by `python -m gluon_cnn.sweep` without --row
 
 
-# ReLU rows use lr 0.1: the book's 0.9 is tuned for sigmoid's small gradients and is too large for ReLU.
+# ReLU rows use lr 0.1: the book's 0.9 is tuned for sigmoid's small gradients and is too large
+# for ReLU.
 ROWS = [
-    Row('book', "the book's LeNet (sigmoid, 5x5, 6/16 channels, 120/84, max pool, lr 0.9, Xavier)", {}),
+    Row('book', "the book's LeNet (sigmoid, 5x5, 6/16 channels, 120/84, max pool, lr 0.9, Xavier)",
+        {}),
     Row('epochs-6', 'twice the epochs', {'epochs': 2 * EPOCHS}),
     Row('lr-0.3', 'learning rate 0.3', {'lr': 0.3}),
-    Row('init-uniform', "MXNet's default init, Uniform(-0.07, 0.07), instead of Xavier", {'init': 'model'}),
-    Row('kernel-3', '3x3 windows (16x5x5 map before the dense layers)', {'model_kwargs': {'kernel_size': 3}}),
+    Row('init-uniform', "MXNet's default init, Uniform(-0.07, 0.07), instead of Xavier",
+        {'init': 'model'}),
+    Row('kernel-3', '3x3 windows (16x5x5 map before the dense layers)',
+        {'model_kwargs': {'kernel_size': 3}}),
     Row('channels-2x', 'channels 12/32', {'model_kwargs': {'channels': [12, 32]}}),
     Row('widths-2x', 'dense widths 240/168', {'model_kwargs': {'widths': [240, 168]}}),
     Row('relu', 'ReLU (lenet-relu), lr 0.1', {'model': 'lenet-relu', 'lr': 0.1}),
     Row('relu-k3-2x', 'ReLU, 3x3 windows, channels 12/32, lr 0.1',
-        {'model': 'lenet-relu', 'lr': 0.1, 'model_kwargs': {'kernel_size': 3, 'channels': [12, 32]}}),
+        {'model': 'lenet-relu', 'lr': 0.1,
+         'model_kwargs': {'kernel_size': 3, 'channels': [12, 32]}}),
     Row('best-15', 'lenet-best, the recipe below for 15 epochs', {'epochs': 15}, preset='best',
         result='best-15', quick=False),
     Row('best', 'lenet-best: four 3x3 conv-BN-ReLU; crops+flips, warm-up+cosine lr, nag, wd, '
@@ -72,7 +77,8 @@ def config(row: Row) -> TrainConfig:
 
 
 def command(row: Row) -> str:
-    """The row as a train.py command line: the preset plus one flag per field that differs from it."""
+    """The row as a train.py command line: the preset plus one flag per field that differs from it.
+    """
     cfg, preset = config(row), TrainConfig(**PRESETS[row.preset])
     args = ['python', 'train.py'] + (['--preset', row.preset] if row.preset != 'book' else [])
     for name in (f.name for f in dataclasses.fields(TrainConfig)):
@@ -98,7 +104,8 @@ def hardware() -> str:
     model = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+            model = next(line.split(':', 1)[1].strip() for line in f
+                         if line.startswith('model name'))
     except (OSError, StopIteration):
         pass
     return f'{model}, {os.cpu_count()} cores, CPU only'
@@ -109,7 +116,8 @@ def save_result(record: RunRecord, name: str, command_line: str, wall_seconds: f
     """papers/results/NAME.json: a run record plus command, hardware, wall_seconds and date."""
     folder = folder or results_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    extra = {'command': command_line, 'hardware': hardware(), 'wall_seconds': round(wall_seconds, 1),
+    extra = {'command': command_line, 'hardware': hardware(),
+             'wall_seconds': round(wall_seconds, 1),
              'date': time.strftime('%Y-%m-%d', time.gmtime())}
     return str(write_record(dataclasses.replace(record, extra=extra), folder / f'{name}.json'))
 
@@ -124,11 +132,15 @@ def run_row(row: Row, log=print) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--row', action='append', help='run only this row (repeatable); default: every quick '
-                   'row (the "best" row, 30 epochs, runs only when named)')
-    p.add_argument('--list', action='store_true', help='print the rows and their commands, train nothing')
-    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--row', action='append',
+                   help='run only this row (repeatable); default: every quick '
+                        'row (the "best" row, 30 epochs, runs only when named)')
+    p.add_argument('--list', action='store_true',
+                   help='print the rows and their commands, train nothing')
+    p.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
     args = p.parse_args(argv)
 
     def go():

@@ -29,23 +29,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     d = TrainConfig()
     p = argparse.ArgumentParser(prog='train.py', description=USAGE,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--preset', choices=sorted(PRESETS), help='start from the flags of a papers/ row '
-                   '(explicit flags still win); "book" is the defaults')
+    p.add_argument('--preset', choices=sorted(PRESETS),
+                   help='start from the flags of a papers/ row '
+                        '(explicit flags still win); "book" is the defaults')
     p.add_argument('--model', metavar='NAME',
                    help=f"one of: {', '.join(list_models())} (default {d.model})")
     p.add_argument('--epochs', type=int, help=f'passes over the training set (default {d.epochs})')
     p.add_argument('--lr', type=float, help=f'learning rate (default {d.lr}, the book\'s)')
     p.add_argument('--batch-size', type=int, help=f'minibatch size (default {d.batch_size})')
-    p.add_argument('--optimizer', choices=OPTIMIZERS, help=f'default {d.optimizer}; momentum/nag use 0.9')
+    p.add_argument('--optimizer', choices=OPTIMIZERS,
+                   help=f'default {d.optimizer}; momentum/nag use 0.9')
     p.add_argument('--wd', type=float, help=f'weight decay (default {d.wd})')
-    p.add_argument('--seed', type=int, help=f'random seed; same seed, same numbers (default {d.seed})')
-    p.add_argument('--ctx', help='cpu, gpu, gpu:N, or a list for data parallelism over devices, e.g. '
-                   'gpu:0,gpu:1 (cpu:0,cpu:1 runs the same code on one CPU) (default cpu)')
-    p.add_argument('--kvstore', choices=KVSTORES, help='how gradients are summed: device (in this '
-                   'process, over --ctx), or dist_sync/dist_async/dist_device_sync over workers started '
-                   'by python -m gluon_cnn.launch (default device)')
-    p.add_argument('--amp', choices=AMP_MODES, help='mixed precision: bf16 runs MXNet AMP in bfloat16 '
-                   '(CPUs with AVX512-BF16; opt-in) (default none)')
+    p.add_argument('--seed', type=int,
+                   help=f'random seed; same seed, same numbers (default {d.seed})')
+    p.add_argument('--ctx',
+                   help='cpu, gpu, gpu:N, or a list for data parallelism over devices, e.g. '
+                        'gpu:0,gpu:1 (cpu:0,cpu:1 runs the same code on one CPU) (default cpu)')
+    p.add_argument('--kvstore', choices=KVSTORES,
+                   help='how gradients are summed: device (in this '
+                        'process, over --ctx), or dist_sync/dist_async/dist_device_sync '
+                        'over workers started by python -m gluon_cnn.launch (default device)')
+    p.add_argument('--amp', choices=AMP_MODES,
+                   help='mixed precision: bf16 runs MXNet AMP in bfloat16 '
+                        '(CPUs with AVX512-BF16; opt-in) (default none)')
     p.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], help='default fashion-mnist')
     p.add_argument('--data-dir', help='folder with the four IDX files (default: look in '
                    '$GLUON_CNN_DATA, Gluon\'s cache, /usr/share/datasets, then download)')
@@ -54,28 +60,40 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='run imperatively (slower, easier to debug)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
     p.add_argument('--resize', type=int, help='resize images to this side, e.g. 224 for AlexNet')
-    p.add_argument('--init', choices=['xavier', 'model'], help='xavier (the book) or the model\'s own '
-                   f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers (default {d.init})')
+    p.add_argument('--init', choices=['xavier', 'model'],
+                   help='xavier (the book) or the model\'s own '
+                        f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers '
+                        f'(default {d.init})')
     p.add_argument('--lr-schedule', choices=LR_SCHEDULES,
-                   help=f'constant (the book), cosine: per-update decay to 0, or lecun1998: the LeNet-5 '
-                   f'paper\'s steps x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13) (default {d.lr_schedule})')
-    p.add_argument('--warmup', type=float, help='epochs of linear lr warm-up, with --lr-schedule cosine '
-                   f'(default {d.warmup})')
-    p.add_argument('--augment', choices=AUGMENTS, help='random 2-pixel shifts (crop) and/or horizontal '
-                   f'flips of each training batch (default {d.augment})')
-    p.add_argument('--label-smoothing', type=float, help=f'eps of label-smoothed cross-entropy (default '
-                   f'{d.label_smoothing}: the plain loss)')
-    p.add_argument('--model-kwargs', type=_json_object, help='JSON object of constructor arguments, e.g. '
-                   '\'{"act": "relu", "channels": [16, 32]}\' (exercise 5.5.1 sweep)')
-    p.add_argument('--resume', metavar='DIR', help='continue the run in DIR from its last checkpoint, '
-                   'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
-    p.add_argument('--quiet', action='store_true', help='print only the final summary line (no epoch '
-                   'lines, no progress bar)')
+                   help=f'constant (the book), cosine: per-update decay to 0, or lecun1998: '
+                   f'the LeNet-5 paper\'s steps x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13) '
+                   f'(default {d.lr_schedule})')
+    p.add_argument('--warmup', type=float,
+                   help='epochs of linear lr warm-up, with --lr-schedule cosine '
+                        f'(default {d.warmup})')
+    p.add_argument('--augment', choices=AUGMENTS,
+                   help='random 2-pixel shifts (crop) and/or horizontal '
+                        f'flips of each training batch (default {d.augment})')
+    p.add_argument('--label-smoothing', type=float,
+                   help=f'eps of label-smoothed cross-entropy (default '
+                        f'{d.label_smoothing}: the plain loss)')
+    p.add_argument('--model-kwargs', type=_json_object,
+                   help='JSON object of constructor arguments, e.g. '
+                        '\'{"act": "relu", "channels": [16, 32]}\' (exercise 5.5.1 sweep)')
+    p.add_argument('--resume', metavar='DIR',
+                   help='continue the run in DIR from its last checkpoint, '
+                        'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
+    p.add_argument('--quiet', action='store_true',
+                   help='print only the final summary line (no epoch '
+                        'lines, no progress bar)')
     p.add_argument('--widen', type=int, help='run conv pairs at channel counts rounded up to this '
-                   f'multiple, with the same math (oneDNN\'s fast kernels; 0: off; default {d.widen})')
-    p.add_argument('--trace', action='store_true', help='print the model\'s layer-by-layer shape table '
-                   '(gluon_cnn.trace) at the input size training feeds it, then train')
-    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+                   f'multiple, with the same math (oneDNN\'s fast kernels; 0: off; '
+                   f'default {d.widen})')
+    p.add_argument('--trace', action='store_true',
+                   help='print the model\'s layer-by-layer shape table '
+                        '(gluon_cnn.trace) at the input size training feeds it, then train')
+    p.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
 
 
@@ -86,14 +104,16 @@ def _json_object(text: str) -> dict:
     except json.JSONDecodeError as e:
         raise argparse.ArgumentTypeError(f'not JSON ({e})') from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"act": "relu"}}, got {text}')
+        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"act": "relu"}}, '
+                                         f'got {text}')
     return value
 
 
 def given_fields(args: argparse.Namespace) -> dict:
     """The preset's fields, then the flags given on the command line (None means not given)."""
     return {**PRESETS.get(args.preset or 'book', {}),
-            **{k: v for k, v in vars(args).items() if v is not None and k in TrainConfig.__dataclass_fields__}}
+            **{k: v for k, v in vars(args).items()
+               if v is not None and k in TrainConfig.__dataclass_fields__}}
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -135,7 +155,8 @@ PLATEAU_UPDATES = 500       # the book's LeNet (lr 0.9) sits near loss ln 10 for
 
 
 def chance_note(record: RunRecord) -> str:
-    """'; that is chance ...' with the likely cause when the run ended at chance accuracy, else ''."""
+    """'; that is chance ...' with the likely cause when the run ended at chance accuracy, else ''.
+    """
     h, cfg = record.history, record.config
     if not h or not h[-1]['test_acc'] < CHANCE:
         return ''

@@ -9,7 +9,6 @@ import os
 import sys
 import time
 
-import mxnet as mx
 import numpy as np
 from mxnet import gluon, init
 

@@ -102,10 +102,12 @@ def test_warmup_cosine_matches_closed_form():
     for t in (1, 5, 10):  # linear warm-up
         assert sched(t) == pytest.approx(base * t / warm)
     for t in (11, 40, 55, 99, 100):
-        assert sched(t) == pytest.approx(base / 2 * (1 + math.cos(math.pi * (t - warm) / (total - warm))))
+        assert sched(t) == pytest.approx(
+            base / 2 * (1 + math.cos(math.pi * (t - warm) / (total - warm))))
     assert sched(55) == pytest.approx(base / 2)  # halfway through the decay
     assert sched(100) == pytest.approx(0) and sched(150) == pytest.approx(0)
-    assert warmup_cosine(1, 1.0, 10) == pytest.approx((1 + math.cos(math.pi / 10)) / 2)  # no warm-up
+    # no warm-up
+    assert warmup_cosine(1, 1.0, 10) == pytest.approx((1 + math.cos(math.pi / 10)) / 2)
 
 
 def test_trainer_follows_the_schedule():
@@ -147,7 +149,8 @@ def test_preset_best_resolves_to_documented_flags():
     train = _train_module()
     cfg = train.config_from_args(train.parse_args(['--preset', 'best']))
     assert cfg == TrainConfig(model='lenet-best', epochs=30, lr=0.2, optimizer='nag', wd=5e-4,
-                              lr_schedule='cosine', warmup=1.0, augment='crop-flip', label_smoothing=0.1)
+                              lr_schedule='cosine', warmup=1.0, augment='crop-flip',
+                              label_smoothing=0.1)
     cfg = train.config_from_args(train.parse_args(['--preset', 'best', '--epochs', '3']))
     assert cfg.epochs == 3 and cfg.model == 'lenet-best'  # explicit flags win
     assert train.config_from_args(train.parse_args(['--preset', 'book'])) == TrainConfig()

@@ -1,5 +1,6 @@
-"""train.py's user errors: each is one line on stderr and exit code 2, no traceback, nothing written;
-`--debug` shows the traceback. Most cases call `train.main` in-process (fast); one runs the script."""
+"""train.py's user errors: each is one line on stderr and exit code 2, no traceback, nothing
+written; `--debug` shows the traceback. Most cases call `train.main` in-process (fast); one runs the
+script."""
 import subprocess
 import sys
 from pathlib import Path
@@ -40,11 +41,12 @@ CASES = {  # name: (argv after --out, what the one line must say)
     'zero lr': (['--lr', '0'], '--lr must be positive, got 0.0'),
     'negative lr': (['--lr', '-0.1'], '--lr must be positive, got -0.1'),
     'nan lr': (['--lr', 'nan'], '--lr must be positive, got nan'),
-    'limit beyond the data': (['--limit', '60001'], '--limit 60001 is larger than the 60,000 training '
+    'limit beyond the data': (['--limit', '60001'],
+                              '--limit 60001 is larger than the 60,000 training '
                               'examples of fashion-mnist'),
     'gpu without a gpu': (['--ctx', 'gpu'], "--ctx gpu: MXNet sees 0 GPU(s)"),
     'gpu:1 without a gpu': (['--ctx', 'gpu:1'], "--ctx gpu:1: MXNet sees 0 GPU(s)"),
-    'no such ctx': (['--ctx', 'tpu'], "--ctx 'tpu': use cpu, gpu or gpu:N"),
+    'no such ctx': (['--ctx', 'tpu'], "--ctx 'tpu': use cpu, gpu or gpu:N (or cpu:N)"),
 }
 
 

@@ -33,7 +33,8 @@ def test_single_channel_equals_corr2d_and_convolution(kernel, padding, stride):
     np.testing.assert_allclose(mx_conv(X.expand_dims(0), K.reshape((1, 1) + kernel), padding,
                                        stride)[0].asnumpy(), ref, rtol=1e-5, atol=1e-5)
     for conv in (conv_im2col, conv_toeplitz):
-        np.testing.assert_allclose(conv(X, K, padding, stride)[0].asnumpy(), ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(conv(X, K, padding, stride)[0].asnumpy(), ref,
+                                   rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('kernel,padding,stride', GEOMETRIES)
@@ -52,7 +53,8 @@ def test_transpose_of_the_matrix_is_the_transposed_convolution():
     T = conv_matrix(K, (4, 5))
     y = rand(1, 1, 3, 3, seed=6)
     deconv = nd.Deconvolution(y, K, kernel=(2, 3), num_filter=1, no_bias=True)
-    np.testing.assert_allclose(T.T @ y.asnumpy().ravel(), deconv.asnumpy().ravel(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(T.T @ y.asnumpy().ravel(), deconv.asnumpy().ravel(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_np_mode_returns_np_arrays():

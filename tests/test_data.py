@@ -15,7 +15,8 @@ from gluon_cnn import data as gdata
 def write_idx(path, array, compress=True):
     """An IDX file as the format defines it: magic (0, 0, type, ndim), big-endian dims, data."""
     code = {np.uint8: 0x08, np.int32: 0x0C, np.float32: 0x0D}[array.dtype.type]
-    payload = struct.pack('>HBB', 0, code, array.ndim) + struct.pack(f'>{array.ndim}I', *array.shape)
+    payload = (struct.pack('>HBB', 0, code, array.ndim)
+               + struct.pack(f'>{array.ndim}I', *array.shape))
     payload += array.astype(array.dtype.newbyteorder('>')).tobytes()
     (gzip.open if compress else open)(path, 'wb').write(payload)
     return path
@@ -28,7 +29,8 @@ def write_dataset(folder, n_train=12, n_test=5, compress=True, seed=0):
     ext = '.gz' if compress else ''
     for split, n in (('train', n_train), ('test', n_test)):
         images_name, labels_name = gdata.FILES[split]
-        write_idx(folder / (images_name + ext), rng.randint(0, 256, (n, 28, 28)).astype(np.uint8), compress)
+        write_idx(folder / (images_name + ext),
+                  rng.randint(0, 256, (n, 28, 28)).astype(np.uint8), compress)
         write_idx(folder / (labels_name + ext), rng.randint(0, 10, n).astype(np.uint8), compress)
     return folder
 
@@ -107,13 +109,15 @@ def test_array_iter_covers_each_example_once_per_epoch(tmp_path):
     epochs = []
     for _ in range(2):
         batches = list(it)
-        assert [b[0].shape[0] for b in batches] == [4, 4, 2]  # the last batch is kept, like the book
+        # the last batch is kept, like the book
+        assert [b[0].shape[0] for b in batches] == [4, 4, 2]
         sums = np.concatenate([X.asnumpy().reshape(len(X), -1).sum(1) for X, _ in batches])
         np.testing.assert_allclose(sorted(sums), expected, rtol=1e-5)
         # labels travel with their images
         for X, y in batches:
             for x_row, label in zip(X.asnumpy().reshape(len(X), -1), y.asnumpy()):
-                i = int(np.argmin(np.abs(train.images.reshape(10, -1).sum(1) / 255.0 - x_row.sum())))
+                i = int(np.argmin(np.abs(train.images.reshape(10, -1).sum(1) / 255.0
+                                         - x_row.sum())))
                 assert train.labels[i] == label
         epochs.append(sums)
     assert not np.allclose(epochs[0], epochs[1])  # reshuffled every epoch

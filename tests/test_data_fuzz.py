@@ -1,5 +1,6 @@
 """Bad data files: every kind of corruption (missing, truncated, wrong magic, lying header, bad
-gzip) is a DataError naming the file, and a property-based fuzz of `read_idx`: it returns the array the bytes encode, or raises DataError.
+gzip) is a DataError naming the file, and a property-based fuzz of `read_idx`: it returns the array
+the bytes encode, or raises DataError.
 
 The oracle is an IDX encoder and decoder written here from the format's definition
 (http://yann.lecun.com/exdb/mnist/): magic (0, 0, type, ndim), big-endian uint32 dims, data.
@@ -48,16 +49,21 @@ CASES = {  # name: (file name, bytes, what the message must say)
     'empty file': ('images', b'', 'truncated'),
     'wrong magic': ('images', b'\x00\x00\x07\x03' + GOOD[4:], 'wrong magic number'),
     'magic of a PNG': ('images', b'\x89PNG\r\n\x1a\n' + GOOD, 'wrong magic number'),
-    'header says more images': ('images', encode(np.zeros((6, 28, 28), np.uint8))[:16] + IMAGES.tobytes(),
+    'header says more images': ('images',
+                                encode(np.zeros((6, 28, 28), np.uint8))[:16] + IMAGES.tobytes(),
                                 'needs 4,704 data bytes'),
-    'header says fewer images': ('images', encode(np.zeros((4, 28, 28), np.uint8))[:16] + IMAGES.tobytes(),
+    'header says fewer images': ('images',
+                                 encode(np.zeros((4, 28, 28), np.uint8))[:16] + IMAGES.tobytes(),
                                  'longer than its header says'),
-    'gz header says more': ('images.gz', gzip.compress(huge_header(6) + IMAGES.tobytes()), 'needs 4,704'),
+    'gz header says more': ('images.gz', gzip.compress(huge_header(6) + IMAGES.tobytes()),
+                            'needs 4,704'),
     'gz header says fewer': ('images.gz', gzip.compress(huge_header(4) + IMAGES.tobytes()),
                              'longer than its header says'),
-    '.gz that is HTML': ('images.gz', b'<!DOCTYPE html><html>404 Not Found</html>', 'not a gzip file'),
+    '.gz that is HTML': ('images.gz', b'<!DOCTYPE html><html>404 Not Found</html>',
+                         'not a gzip file'),
     '.gz with a corrupt body': ('images.gz', b'\x1f\x8b\x08\x00' + b'garbage' * 20, 'gzip'),
-    '.gz with a bad CRC': ('images.gz', gzip.compress(GOOD)[:-8] + b'\0\0\0\0' + gzip.compress(GOOD)[-4:],
+    '.gz with a bad CRC': ('images.gz',
+                           gzip.compress(GOOD)[:-8] + b'\0\0\0\0' + gzip.compress(GOOD)[-4:],
                            'gzip'),
 }
 
@@ -96,14 +102,16 @@ def write_split(folder, images, labels, gz=False):
     for split in ('train', 'test'):
         for stem, array in zip(gdata.FILES[split], (images, labels)):
             data = encode(array)
-            (folder / (stem + ('.gz' if gz else ''))).write_bytes(gzip.compress(data) if gz else data)
+            (folder / (stem + ('.gz' if gz else ''))).write_bytes(
+                gzip.compress(data) if gz else data)
     return folder
 
 
 def test_label_out_of_range(tmp_path):
     labels = np.array([0, 9, 3, 10, 2], np.uint8)
     folder = write_split(tmp_path / 'd', IMAGES, labels)
-    with pytest.raises(DataError, match=r'train-labels-idx1-ubyte: label 10 at index 3 is out of range 0-9'):
+    with pytest.raises(DataError,
+                       match=r'train-labels-idx1-ubyte: label 10 at index 3 is out of range 0-9'):
         gdata.load_dataset('fashion-mnist', folder)
 
 
@@ -121,7 +129,8 @@ def test_a_raw_idx_named_gz_is_still_read(tmp_path):
 
 
 # ----------------------------------------------------------------------------- fuzzing
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite
@@ -158,7 +167,8 @@ def check_read(path, payload_of):
         assert str(path) in str(e)
         return None
     want = decode(payload_of(path.read_bytes()))
-    assert got.dtype.isnative and got.shape == want.shape and got.dtype == want.dtype.newbyteorder('=')
+    assert (got.dtype.isnative and got.shape == want.shape
+            and got.dtype == want.dtype.newbyteorder('='))
     np.testing.assert_array_equal(got, want)
     return got
 

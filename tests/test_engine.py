@@ -45,7 +45,8 @@ def test_training_rises_above_chance(fashion, hybridize):
     net.initialize(mx.init.Xavier())
     lines = []
     history = engine.train(
-        net, gdata.ArrayIter(gdata.Split(train.images[:600], train.labels[:600]), 32, shuffle=True, seed=0),
+        net, gdata.ArrayIter(gdata.Split(train.images[:600], train.labels[:600]), 32,
+                             shuffle=True, seed=0),
         gdata.ArrayIter(gdata.Split(test.images[:1000], test.labels[:1000]), 256),
         gluon.loss.SoftmaxCrossEntropyLoss(), engine.make_trainer(net, 'sgd', 0.1), 3,
         hybridize=hybridize, on_epoch=lines.append)
@@ -73,8 +74,8 @@ def test_book_defaults():
 
 
 def run_train(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / 'train.py'), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run([sys.executable, str(ROOT / 'train.py'), *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_cli_end_to_end(tmp_path):
@@ -87,8 +88,8 @@ def test_cli_end_to_end(tmp_path):
     assert str(out) in r.stdout  # says where the results went
     metrics = json.loads((out / 'metrics.json').read_text())
     assert metrics['config']['model'] == 'lenet-relu' and metrics['config']['limit'] == 512
-    assert [sorted(e) for e in metrics['epochs']] == [sorted(['epoch', 'loss', 'train_acc', 'test_acc',
-                                                              'seconds', 'examples_per_sec'])] * 2
+    assert [sorted(e) for e in metrics['epochs']] == [
+        sorted(['epoch', 'loss', 'train_acc', 'test_acc', 'seconds', 'examples_per_sec'])] * 2
     net = get_model('lenet-relu')
     net.load_parameters(str(out / 'model.params'))  # save_parameters format, loadable
 

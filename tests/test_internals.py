@@ -6,7 +6,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, gluon, npx
+from mxnet import autograd, npx
 from mxnet.gluon import nn
 
 import gluon_cnn

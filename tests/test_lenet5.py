@@ -62,10 +62,12 @@ def test_partial_conv_equals_a_masked_dense_convolution():
     layer = l5.PartialConv2D(l5.C3_TABLE, 5, 6)
     layer.initialize()
     x = rand(2, 6, 14, 14)
-    # the dense (16, 6, 5, 5) weight that the grouped parameters stand for, zeros where Table I has none
+    # the dense (16, 6, 5, 5) weight that the grouped parameters stand for,
+    # zeros where Table I has none
     w, b = np.zeros((16, 6, 5, 5), np.float32), np.zeros(16, np.float32)
     for first, n, _ in layer.groups:
-        gw, gb = layer.params.get(f'weight{first}').data().asnumpy(), layer.params.get(f'bias{first}').data().asnumpy()
+        gw, gb = (layer.params.get(f'weight{first}').data().asnumpy(),
+                  layer.params.get(f'bias{first}').data().asnumpy())
         for k in range(n):
             w[first + k, list(l5.C3_TABLE[first + k])] = gw[k]
             b[first + k] = gb[k]
@@ -146,7 +148,8 @@ def test_training_step_keeps_prototypes_fixed(np_mode):
 def test_weights_are_uniform_in_2_4_over_fan_in():
     net = init(get_model('lenet5'))
     fan_in = {'c1_': 25, 's2_': 4, 'c3_weight0': 75, 'c3_bias0': 75, 'c3_weight6': 100,
-              'c3_bias6': 100, 'c3_weight15': 150, 'c3_bias15': 150, 's4_': 4, 'c5_': 400, 'f6_': 120}
+              'c3_bias6': 100, 'c3_weight15': 150, 'c3_bias15': 150, 's4_': 4, 'c5_': 400,
+              'f6_': 120}
     for name, p in net.collect_params().items():
         if p.grad_req == 'null':
             continue
@@ -165,11 +168,13 @@ def test_model_record_gives_the_papers_32x32_input():
                                pad=info.pad, value_range=info.value_range)))
     X = X.asnumpy()
     assert X.shape == (2, 1, 32, 32)
-    assert np.isclose(X.min(), -0.1) and np.isclose(X.max(), 1.175) and np.isclose(X[0, 0, 0, 0], -0.1)
+    assert (np.isclose(X.min(), -0.1) and np.isclose(X.max(), 1.175)
+            and np.isclose(X[0, 0, 0, 0], -0.1))
 
 
 def test_lecun1998_schedule_has_the_papers_steps():
-    """Section III.C: 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001."""
+    """Section III.C: 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001.
+    """
     paper = [0.0005] * 2 + [0.0002] * 3 + [0.0001] * 3 + [0.00005] * 4 + [0.00001] * 8
     steps = 7
     sched = EpochSteps(0.0005, steps_per_epoch=steps)
@@ -178,11 +183,13 @@ def test_lecun1998_schedule_has_the_papers_steps():
 
 
 def test_preset_reaches_the_engine_schedule():
-    """`train.py --preset lenet5-paper` -> the lecun1998 steps on top of its lr, the model's init."""
+    """`train.py --preset lenet5-paper` -> the lecun1998 steps on top of its lr, the model's init.
+    """
     from gluon_cnn import train_cli
     from gluon_cnn.run import lr_scheduler
     cfg = train_cli.config_from_args(train_cli.parse_args(['--preset', 'lenet5-paper'])).validate()
-    assert (cfg.model, cfg.epochs, cfg.init, cfg.lr_schedule) == ('lenet5', 20, 'model', 'lecun1998')
+    assert ((cfg.model, cfg.epochs, cfg.init, cfg.lr_schedule)
+            == ('lenet5', 20, 'model', 'lecun1998'))
     sched = lr_scheduler(cfg, steps_per_epoch=10)
     assert [sched(e * 10 + 1) / cfg.lr for e in (0, 1, 2, 5, 8, 12, 19)] == \
         pytest.approx([1, 1, 0.4, 0.2, 0.1, 0.02, 0.02])

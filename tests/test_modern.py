@@ -23,9 +23,11 @@ from gluon_cnn.models.resnet import Residual
 from gluon_cnn.shapes import batchnorm_params, conv_params, dense_params
 from gluon_cnn.trace import trace
 
-MODERN = ['alexnet', 'vgg11', 'vgg11-small', 'nin', 'googlenet', 'resnet18', 'densenet']  # d2l zh §5.6-5.12
+# d2l zh §5.6-5.12
+MODERN = ['alexnet', 'vgg11', 'vgg11-small', 'nin', 'googlenet', 'resnet18', 'densenet']
 
-# The smallest side each net accepts: every unpadded window must still fit (see test_smallest_input).
+# The smallest side each net accepts: every unpadded window must still fit
+# (see test_smallest_input).
 SMALLEST = {'alexnet': 67, 'vgg11': 32, 'vgg11-small': 32, 'nin': 67, 'googlenet': 1, 'resnet18': 1,
             'densenet': 29}
 
@@ -61,13 +63,15 @@ def test_alexnet_book_shapes():
 @pytest.mark.parametrize('name, widths', [('vgg11', (64, 128, 256, 512, 512)),
                                           ('vgg11-small', (16, 32, 64, 128, 128))])
 def test_vgg_book_shapes(name, widths):
-    """d2l zh §5.7 prints 64@112, 128@56, 256@28, 512@14, 512@7, then 4096, 4096, 10 (ratio 4: /4)."""
+    """d2l zh §5.7 prints 64@112, 128@56, 256@28, 512@14, 512@7, then 4096, 4096, 10 (ratio 4: /4).
+    """
     blocks = [(1, c, 224 >> (i + 1), 224 >> (i + 1)) for i, c in enumerate(widths)]
     assert stage_shapes(get_model(name), (1, 1, 224, 224)) == blocks + [(1, 4096)] * 4 + [(1, 10)]
 
 
 def test_nin_book_shapes():
-    """d2l zh §5.8 prints 96@54, 96@26, 256@26, 256@12, 384@12, 384@5, dropout, 10@5, 10@1, (1, 10)."""
+    """d2l zh §5.8 prints 96@54, 96@26, 256@26, 256@12, 384@12, 384@5, dropout, 10@5, 10@1, (1, 10).
+    """
     # the net is the book's flat Sequential: its children are depth 1, nin_blocks folded
     rows = trace(get_model('nin'), (1, 1, 224, 224), depth=1).rows
     assert [r.output_shape for r in rows] == [
@@ -112,9 +116,11 @@ def test_densenet_book_shapes():
 
 # ----------------------------------------------------------------------------- the book's blocks
 def test_residual_book_shapes():
-    """d2l zh §5.11 prints (4, 3, 6, 6) for Residual(3) and (4, 6, 3, 3) with a 1x1 conv, stride 2."""
+    """d2l zh §5.11 prints (4, 3, 6, 6) for Residual(3) and (4, 6, 3, 3) with a 1x1 conv, stride 2.
+    """
     X = mx.nd.random.uniform(shape=(4, 3, 6, 6))
-    for blk, shape in [(Residual(3), (4, 3, 6, 6)), (Residual(6, use_1x1conv=True, strides=2), (4, 6, 3, 3))]:
+    for blk, shape in [(Residual(3), (4, 3, 6, 6)),
+                       (Residual(6, use_1x1conv=True, strides=2), (4, 6, 3, 3))]:
         blk.initialize()
         assert blk(X).shape == shape
 
@@ -142,8 +148,8 @@ def _randomize(blk, X, seed=0):
 
 def _conv(x, conv, kernel, pad=0, stride=1):
     w, b = conv.weight.data(), conv.bias.data()
-    return mx.nd.Convolution(x, w, b, kernel=(kernel, kernel), pad=(pad, pad), stride=(stride, stride),
-                             num_filter=w.shape[0])
+    return mx.nd.Convolution(x, w, b, kernel=(kernel, kernel), pad=(pad, pad),
+                             stride=(stride, stride), num_filter=w.shape[0])
 
 
 def _bn(x, bn):  # inference mode: the running statistics; eps is nn.BatchNorm's (the op's is 1e-3)
@@ -193,22 +199,28 @@ def test_custom_blocks_in_numpy_mode(make):
                 p.set_data(mx.np.array(v))
             if hybridize:
                 twin.hybridize()
-            np.testing.assert_allclose(twin(mx.np.array(X)).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(twin(mx.np.array(X)).asnumpy(), expected,
+                                       rtol=1e-5, atol=1e-6)
     finally:
         npx.reset_np()
 
 
 # ----------------------------------------------------------------------------- parameter counts
-def _alexnet_like(first=(11, 1, 96), rest=((5, 96, 256), (3, 256, 384), (3, 384, 384), (3, 384, 256))):
+def _alexnet_like(first=(11, 1, 96),
+                  rest=((5, 96, 256), (3, 256, 384), (3, 384, 384), (3, 384, 256))):
     return sum(conv_params(k, k, ci, co) for k, ci, co in (first,) + rest)
 
 
 def _expected_params():
     """Closed-form (all, trainable) counts from the book's configurations, layer by layer."""
-    dense_head = lambda i: dense_params(i, 4096) + dense_params(4096, 4096) + dense_params(4096, 10)
-    vgg = lambda arch: sum(conv_params(3, 3, ci, co) for ci, co in
-                           zip([1] + [c for n, c in arch for _ in range(n)][:-1],
-                               [c for n, c in arch for _ in range(n)]))
+    def dense_head(i):
+        return dense_params(i, 4096) + dense_params(4096, 4096) + dense_params(4096, 10)
+
+    def vgg(arch):
+        return sum(conv_params(3, 3, ci, co) for ci, co in
+                   zip([1] + [c for n, c in arch for _ in range(n)][:-1],
+                       [c for n, c in arch for _ in range(n)]))
+
     arch = [(1, 64), (1, 128), (2, 256), (2, 512), (2, 512)]
     small = [(n, c // 4) for n, c in arch]
     nin = sum(conv_params(k, k, ci, co) + 2 * conv_params(1, 1, co, co)
@@ -222,12 +234,17 @@ def _expected_params():
     c_in, g = 192, conv_params(7, 7, 1, 64) + conv_params(1, 1, 64, 64) + conv_params(3, 3, 64, 192)
     for c1, (r2, c2), (r3, c3), c4 in [b for stage in INCEPTION_SPEC for b in stage]:
         g += (conv_params(1, 1, c_in, c1) + conv_params(1, 1, c_in, r2) + conv_params(3, 3, r2, c2)
-              + conv_params(1, 1, c_in, r3) + conv_params(5, 5, r3, c3) + conv_params(1, 1, c_in, c4))
+              + conv_params(1, 1, c_in, r3) + conv_params(5, 5, r3, c3)
+              + conv_params(1, 1, c_in, c4))
         c_in = c1 + c2 + c3 + c4
     counts['googlenet'] = (g + dense_params(1024, 10),) * 2
     # ResNet-18 and DenseNet: batchnorm_params gives (all, trainable) per layer
-    add = lambda a, b: (a[0] + b[0], a[1] + b[1])
-    both = lambda n: (n, n)
+    def add(a, b):
+        return (a[0] + b[0], a[1] + b[1])
+
+    def both(n):
+        return (n, n)
+
     r = add(both(conv_params(7, 7, 1, 64)), batchnorm_params(64))
     c_in = 64
     for i, c in enumerate((64, 128, 256, 512)):
@@ -257,14 +274,16 @@ def test_parameter_counts(name):
     total, trainable = _expected_params()[name]
     assert param_count(get_model(name), model_info(name).input_shape) == (total, trainable)
     doc = model_info(name).build.__doc__
-    stated = [int(n.replace(',', '')) for n in re.findall(r'(\d[\d,]{4,}) (?:parameters|trainable)', doc)]
+    stated = [int(n.replace(',', ''))
+              for n in re.findall(r'(\d[\d,]{4,})\s+(?:parameters|trainable)', doc)]
     assert stated and stated[0] == total and stated[-1] == trainable
 
 
 # ----------------------------------------------------------------------------- the smallest inputs
 @pytest.mark.parametrize('name', MODERN)
 def test_smallest_input(name):
-    """The net accepts SMALLEST[name] (forward, backward, every parameter gets a gradient, hybridized
+    """The net accepts SMALLEST[name] (forward, backward, every parameter gets a gradient,
+    hybridized
     == imperative) and shape inference refuses one pixel less."""
     n = SMALLEST[name]
     if n > 1:

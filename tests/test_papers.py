@@ -10,8 +10,10 @@ def test_notes_are_current():
 def test_render_replaces_only_marked_blocks():
     papers.SECTIONS['_demo'] = lambda: '| a |\n|---|\n| 1 |'
     try:
-        text = 'keep\n<!-- BEGIN generated: _demo -->\nold\n<!-- END generated: _demo -->\nkeep too\n'
-        assert papers.render(text) == ('keep\n<!-- BEGIN generated: _demo -->\n| a |\n|---|\n| 1 |\n'
+        text = ('keep\n<!-- BEGIN generated: _demo -->\nold\n'
+                '<!-- END generated: _demo -->\nkeep too\n')
+        assert papers.render(text) == ('keep\n<!-- BEGIN generated: _demo -->\n'
+                                       '| a |\n|---|\n| 1 |\n'
                                        '<!-- END generated: _demo -->\nkeep too\n')
     finally:
         del papers.SECTIONS['_demo']

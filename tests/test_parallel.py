@@ -79,7 +79,8 @@ def test_plan_over_ssh_names_hosts():
     roles = launch.plan(['python', 'w.py'], 2, 1, 9000, hosts=['a', 'b'], scheduler_host='10.0.0.1',
                         cwd='/work')
     assert roles[1].argv[:4] == ['ssh', '-o', 'BatchMode=yes', 'a']
-    assert 'DMLC_NODE_HOST=b' in roles[2].argv[-1] and 'DMLC_PS_ROOT_URI=10.0.0.1' in roles[2].argv[-1]
+    assert ('DMLC_NODE_HOST=b' in roles[2].argv[-1]
+            and 'DMLC_PS_ROOT_URI=10.0.0.1' in roles[2].argv[-1])
 
 
 # ----------------------------------------------------------------------------- training

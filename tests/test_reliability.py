@@ -120,7 +120,8 @@ def test_checkpoint_never_pickles(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- atomic writes
 def _save(tmp_path, net, trainer, epoch):
-    return checkpoint.save_checkpoint(tmp_path, net, trainer, [{'epoch': e + 1} for e in range(epoch)],
+    return checkpoint.save_checkpoint(tmp_path, net, trainer,
+                                      [{'epoch': e + 1} for e in range(epoch)],
                                       np.random.RandomState(0))
 
 
@@ -146,7 +147,8 @@ def test_crash_mid_write_keeps_latest(tmp_path, monkeypatch, crash_in):
     ckpt = checkpoint.load_checkpoint(tmp_path)
     assert ckpt.epoch == 2
     restored = tiny_net(seed=7)
-    checkpoint.restore(ckpt, restored, engine.make_trainer(restored, 'momentum'), np.random.RandomState())
+    checkpoint.restore(ckpt, restored, engine.make_trainer(restored, 'momentum'),
+                       np.random.RandomState())
     assert same_params(restored, good) and not same_params(restored, net)
     _save(tmp_path, net, trainer, 3)  # a later writer finishes the job and prunes to KEEP
     names = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
@@ -186,8 +188,9 @@ def test_checkpoint_of_other_model_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------- whole runs
-RUN = TrainConfig(model='lenet-bn', epochs=3, lr=0.1, batch_size=64, optimizer='momentum', limit=512,
-                  lr_schedule='cosine', augment='crop-flip', seed=3)  # states, schedule and mx.random
+# states, schedule and mx.random
+RUN = TrainConfig(model='lenet-bn', epochs=3, lr=0.1, batch_size=64, optimizer='momentum',
+                  limit=512, lr_schedule='cosine', augment='crop-flip', seed=3)
 
 
 class StopAfter:
@@ -232,7 +235,8 @@ def test_resume_may_not_change_the_model(tmp_path, uninterrupted):
 
 
 def test_divergence_names_epoch_and_batch_and_keeps_checkpoint(tmp_path):
-    """lenet-relu trains at lr 0.05 for an epoch, then is resumed at lr 1000 and diverges in epoch 2.
+    """lenet-relu trains at lr 0.05 for an epoch, then is resumed at lr 1000 and diverges in epoch
+    2.
     The batch named is the first non-finite one (oracle: a naive loop syncing after every batch)."""
     cfg = TrainConfig(model='lenet-relu', epochs=1, lr=0.05, batch_size=32, limit=256, seed=1,
                       out=str(tmp_path))
@@ -351,7 +355,8 @@ def test_sigterm_mid_epoch_exits_cleanly_and_resumes_exactly(tmp_path, uninterru
     epoch-1 checkpoint intact; resuming it ends with the numbers of the uninterrupted in-process
     run (so this also checks determinism across processes)."""
     out = tmp_path / 'run'
-    flags = ['--model', RUN.model, '--epochs', RUN.epochs, '--lr', RUN.lr, '--batch-size', RUN.batch_size,
+    flags = ['--model', RUN.model, '--epochs', RUN.epochs, '--lr', RUN.lr,
+             '--batch-size', RUN.batch_size,
              '--optimizer', RUN.optimizer, '--limit', RUN.limit, '--lr-schedule', RUN.lr_schedule,
              '--augment', RUN.augment, '--seed', RUN.seed, '--out', out]
     proc = subprocess.Popen([sys.executable, '-u', str(ROOT / 'train.py'), *map(str, flags)],

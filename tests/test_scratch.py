@@ -69,7 +69,8 @@ def test_book_edge_detection_and_learned_kernel():  # d2l zh §5.1
 
 def test_book_comp_conv2d_shapes():  # d2l zh §5.2 prints (8, 8), (8, 8), (4, 4), (2, 2)
     X = nd.random.uniform(shape=(8, 8))
-    layers = [nn.Conv2D(1, kernel_size=3, padding=1), nn.Conv2D(1, kernel_size=(5, 3), padding=(2, 1)),
+    layers = [nn.Conv2D(1, kernel_size=3, padding=1),
+              nn.Conv2D(1, kernel_size=(5, 3), padding=(2, 1)),
               nn.Conv2D(1, kernel_size=3, padding=1, strides=2),
               nn.Conv2D(1, kernel_size=(3, 5), padding=(0, 1), strides=(3, 4))]
     assert [comp_conv2d(c, X).shape for c in layers] == [(8, 8), (8, 8), (4, 4), (2, 2)]
@@ -90,7 +91,8 @@ def test_multi_in_out_matches_convolution(kernel, padding, stride):
     np.testing.assert_allclose(corr2d_multi_in_out(X, K, padding, stride).asnumpy(),
                                mx_conv(X, K, padding, stride).asnumpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(corr2d_multi_in(X, K[0], padding, stride).asnumpy(),
-                               mx_conv(X, K[:1], padding, stride)[0].asnumpy(), rtol=1e-5, atol=1e-5)
+                               mx_conv(X, K[:1], padding, stride)[0].asnumpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_1x1_is_a_matrix_product():  # d2l zh §5.3: Y1 and Y2 agree to float error
@@ -165,15 +167,18 @@ def test_batchnorm_matches_nn_batchnorm_train_and_eval(shape):
                 Y = bn(X)
                 l = (Y * nd.arange(Y.size).reshape(Y.shape) / Y.size).sum()  # uneven gradients
             l.backward()  # MXNet updates its running statistics in the backward pass
-            outs.append((Y.asnumpy(), bn.gamma.grad().asnumpy().ravel(), bn.beta.grad().asnumpy().ravel()))
+            outs.append((Y.asnumpy(), bn.gamma.grad().asnumpy().ravel(),
+                         bn.beta.grad().asnumpy().ravel()))
         (y, dgamma, dbeta), (y_ref, dgamma_ref, dbeta_ref) = outs
         np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
         # gradients are sums over the batch: float32 summation order differs a little more
         np.testing.assert_allclose(dgamma, dgamma_ref, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(dbeta, dbeta_ref, rtol=1e-4, atol=1e-5)
     mean, var = ours.running_stats()
-    np.testing.assert_allclose(mean.asnumpy(), ref.running_mean.data().asnumpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(var.asnumpy(), ref.running_var.data().asnumpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mean.asnumpy(), ref.running_mean.data().asnumpy(),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var.asnumpy(), ref.running_var.data().asnumpy(),
+                               rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours(X0).asnumpy(), ref(X0).asnumpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -185,7 +190,8 @@ def test_batch_norm_train_mode_normalizes_per_channel():
     Yn = Y.asnumpy()
     np.testing.assert_allclose(Yn.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(Yn.var(axis=(0, 2, 3)), 1, atol=1e-3)
-    np.testing.assert_allclose(mean.asnumpy().ravel(), 0.1 * X.asnumpy().mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(mean.asnumpy().ravel(), 0.1 * X.asnumpy().mean(axis=(0, 2, 3)),
+                               rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- d2l 1.x np mode

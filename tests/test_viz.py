@@ -40,14 +40,15 @@ def train_py():
 
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory, train_py):
-    """The book's lenet trained 2 epochs on 512 images through `train.py --quiet`, and its stdout."""
+    """The book's lenet trained 2 epochs on 512 images through `train.py --quiet`, and its stdout.
+    """
     out = tmp_path_factory.mktemp('run')
     buf = io.StringIO()
     real = sys.stdout
     sys.stdout = buf  # not a TTY: no progress bar
     try:
-        code = train_py.main(['--limit', '512', '--epochs', '2', '--batch-size', '64', '--lr', '0.5',
-                              '--out', str(out), '--quiet'])
+        code = train_py.main(['--limit', '512', '--epochs', '2', '--batch-size', '64',
+                              '--lr', '0.5', '--out', str(out), '--quiet'])
     finally:
         sys.stdout = real
     assert code == 0

@@ -15,7 +15,8 @@ from gluon_cnn.widen import WideConv2D, widen_pairs, widened
 from test_models import build, example
 
 LENETS = {'lenet', 'lenet-en', 'lenet-relu'}  # conv(6) -> pool -> conv; lenet-bn has BN between
-WIDENED = LENETS | {'nin'}                      # NiN's last block: 3x3 conv(10) -> 1x1(10) -> 1x1(10)
+# NiN's last block: 3x3 conv(10) -> 1x1(10) -> 1x1(10)
+WIDENED = LENETS | {'nin'}
 
 
 @pytest.mark.parametrize('name', list_models())
@@ -135,7 +136,8 @@ def test_numpy_mode_is_left_alone():
 
 
 def test_engine_step_matches_a_plain_gluon_step():
-    """One epoch of engine.train (widened inside) lands on the parameters of the book's plain loop."""
+    """One epoch of engine.train (widened inside) lands on the parameters of the book's plain loop.
+    """
     rng = np.random.RandomState(0)
     X = mx.nd.array(rng.uniform(0, 1, (64, 1, 28, 28)))
     nets = [build('lenet-en', seed=3), build('lenet-en', seed=3)]

@@ -10,13 +10,14 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 from math import prod
 from pathlib import Path
 
 from ..errors import GluonCNNError
 from ..shapes import conv_macs, dense_macs
 
-__all__ = ['weight_macs', 'in_fresh_process', 'peak_rss_bytes']
+__all__ = ['weight_macs', 'in_fresh_process', 'peak_rss_bytes', 'rss_bytes', 'PeakAbove']
 
 
 # sum over the traced Conv2D and Dense leaves, from their shapes and kernels (groups 1)
@@ -37,6 +38,37 @@ def weight_macs(t) -> int:
 # ru_maxrss is in KiB on Linux: the most this process has held in RAM at once
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# resident memory now (Linux /proc), not the lifetime peak
+def rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+class PeakAbove:
+    """`with PeakAbove() as m: ...` then m.added: the highest resident memory seen during the
+    block, minus the resident memory at its start (sampled every `every` seconds). Unlike
+    ru_maxrss, an earlier peak (say, while the dataset was decoded) does not hide it."""
+
+    def __init__(self, every: float = 0.005):
+        self.every, self.added = every, 0
+
+    def __enter__(self):
+        self.start, self.peak, self._stop = rss_bytes(), rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+        self.added = self.peak - self.start
 
 
 def in_fresh_process(fn, *args, **kwargs):

@@ -7,7 +7,7 @@ from ..models import get_model, model_info
 from ..models.densenet_imagenet import DENSENET_TABLE1
 from ..shapes import batchnorm_params, conv_params, dense_params
 from ..trace import trace
-from ._costs import in_fresh_process, peak_rss_bytes
+from ._costs import PeakAbove, in_fresh_process
 from ._registry import Answer, exercise
 
 # Huang et al. (2017) Sec. 4.4: "a DenseNet-201 with 20M parameters"; the other depths'
@@ -61,13 +61,13 @@ def _step_peak(name: str, side: int, batch: int) -> dict:
     y = mx.nd.zeros((batch,))
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.01})
     net(x[:1]).wait_to_read()  # deferred initialization, outside the measured step
-    before = peak_rss_bytes()
-    with autograd.record():
-        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
-    loss.backward()
-    trainer.step(batch)
-    mx.nd.waitall()
-    return {'added_bytes': peak_rss_bytes() - before}
+    with PeakAbove() as m:
+        with autograd.record():
+            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
+        loss.backward()
+        trainer.step(batch)
+        mx.nd.waitall()
+    return {'added_bytes': m.added}
 
 
 @exercise('5.12.2', "DenseNet's memory at 224x224, measured", kind='train', estimate='1 min')

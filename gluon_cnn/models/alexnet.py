@@ -48,5 +48,6 @@ def AlexNet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSeque
 # ----------------------------------------------------------------------------- constructors
 @register('alexnet', 'd2l zh §5.6', input_shape=(1, 1, 224, 224))
 def alexnet(**kwargs) -> nn.HybridSequential:
-    """d2l zh §5.6 AlexNet for 1x224x224 inputs (train with --resize 224, lr 0.01). 46,764,746 parameters."""
+    """d2l zh §5.6 AlexNet for 1x224x224 inputs (train with --resize 224, lr 0.01). 46,764,746
+    parameters."""
     return AlexNet(**kwargs)

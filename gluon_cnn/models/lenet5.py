@@ -2,7 +2,8 @@
 applied to document recognition", Proc. IEEE 86(11), section II.B and Fig. 2.
 
 What differs from the book's LeNet (`lenet.py`, d2l zh §5.5) and is rebuilt here:
-- 32x32 input: the 28x28 digit padded by 2, background -0.1 and foreground 1.175 (its registry record);
+- 32x32 input: the 28x28 digit padded by 2, background -0.1 and foreground 1.175 (its registry
+  record);
 - S2/S4 are *trainable* subsampling: sum of a 2x2 patch, times a per-map coefficient, plus a
   per-map bias, then squashing;
 - C3 reads only the S2 maps of Table I (60 of the 96 map pairs), not all 6;
@@ -90,8 +91,8 @@ class Squash(nn.HybridBlock):
         return _ops(F)[0].tanh(x * self.S) * self.A
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
-        # one op per element, as the tracer counts activations; part of a unit, not a connection
-        return {'macs': int(np.prod(out_shape)), 'connections': 0}
+        # an activation: one op per element, no weight; part of a unit, not a connection
+        return {'act_ops': int(np.prod(out_shape)), 'connections': 0}
 
 
 class Subsampling(nn.HybridBlock):
@@ -113,8 +114,11 @@ class Subsampling(nn.HybridBlock):
         return F.broadcast_add(F.broadcast_mul(s, w), b)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
-        n_out = int(np.prod(out_shape[1:]))
-        return {'macs': 4 * n_out, 'connections': 5 * n_out}  # 4 inputs + the bias per unit
+        n_out = int(np.prod(out_shape))
+        # per unit: a 2x2 window summed, one multiply by the trainable coefficient, one bias add;
+        # the paper's connections are the 4 inputs and the bias
+        return {'macs': n_out, 'pool_ops': 4 * n_out, 'bias_adds': n_out,
+                'connections': 5 * n_out}
 
 
 class PartialConv2D(nn.HybridBlock):
@@ -139,7 +143,8 @@ class PartialConv2D(nn.HybridBlock):
                 init = _uniform(fan * kernel_size ** 2)
                 setattr(self, f'weight{first}', self.params.get(
                     f'weight{first}', shape=(n, fan, kernel_size, kernel_size), init=init))
-                setattr(self, f'bias{first}', self.params.get(f'bias{first}', shape=(n,), init=init))
+                setattr(self, f'bias{first}',
+                        self.params.get(f'bias{first}', shape=(n,), init=init))
 
     def hybrid_forward(self, F, x, **params):
         np_, npx = _ops(F)
@@ -159,9 +164,10 @@ class PartialConv2D(nn.HybridBlock):
         return concat(outs)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
-        hw = out_shape[2] * out_shape[3]
+        hw = out_shape[0] * out_shape[2] * out_shape[3]
         macs = sum(len(r) for r in self.table) * self.k ** 2 * hw
-        return {'macs': macs, 'connections': macs + len(self.table) * hw}  # + one bias per unit
+        adds = len(self.table) * hw  # one bias per unit
+        return {'macs': macs, 'bias_adds': adds, 'connections': macs + adds}
 
 
 @mx.init.register
@@ -173,7 +179,8 @@ class FixedArray(mx.init.Initializer):
     """
 
     def __init__(self, value):
-        super().__init__(value=np.asarray(value, dtype=np.float32).tolist())  # JSON-able, as dumps() needs
+        # JSON-able, as dumps() needs
+        super().__init__(value=np.asarray(value, dtype=np.float32).tolist())
 
     def _init_weight(self, _, arr):
         arr[:] = np.array(self._kwargs['value'], dtype=np.float32)
@@ -193,12 +200,13 @@ class RBFOutput(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, prototypes):
         np_, _ = _ops(F)
-        xe, we = np_.expand_dims(x, axis=1), np_.expand_dims(prototypes, axis=0)  # (B,1,84), (1,10,84)
+        # (B,1,84), (1,10,84)
+        xe, we = np_.expand_dims(x, axis=1), np_.expand_dims(prototypes, axis=0)
         diff = (xe - we) if is_np_array() else F.broadcast_sub(xe, we)           # (B, 10, 84)
         return -np_.sum(diff * diff, axis=2)                                     # (B, 10)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
-        n = int(np.prod(in_shape[1:])) * out_shape[1]
+        n = int(np.prod(in_shape)) * out_shape[1]  # one (x - w)^2 accumulate per weight
         return {'macs': n, 'connections': n}
 
 
@@ -232,11 +240,14 @@ class LeNet5(nn.HybridBlock):
                 # (B, 1, 32, 32) -> (B, 6, 28, 28)
                 nn.Conv2D(6, 5, in_channels=1, prefix='c1_', weight_initializer=_uniform(25),
                           bias_initializer=_uniform(25)), Squash(),
-                Subsampling(6, prefix='s2_'), Squash(),                           # -> (B, 6, 14, 14)
-                PartialConv2D(C3_TABLE, 5, 6, prefix='c3_'), Squash(),            # -> (B, 16, 10, 10)
+                # -> (B, 6, 14, 14)
+                Subsampling(6, prefix='s2_'), Squash(),
+                # -> (B, 16, 10, 10)
+                PartialConv2D(C3_TABLE, 5, 6, prefix='c3_'), Squash(),
                 Subsampling(16, prefix='s4_'), Squash(),                          # -> (B, 16, 5, 5)
+                # -> (B, 120, 1, 1)
                 nn.Conv2D(120, 5, in_channels=16, prefix='c5_', weight_initializer=_uniform(400),
-                          bias_initializer=_uniform(400)), Squash(),              # -> (B, 120, 1, 1)
+                          bias_initializer=_uniform(400)), Squash(),
                 nn.Dense(84, in_units=120, prefix='f6_', weight_initializer=_uniform(120),
                          bias_initializer=_uniform(120)), Squash())               # -> (B, 84)
             if rbf:
@@ -244,7 +255,8 @@ class LeNet5(nn.HybridBlock):
                 self.output = RBFOutput(prototype_codes(), prefix='output_')      # -> (B, 10)
             else:
                 self.output = nn.Dense(classes, in_units=84, prefix='output_',
-                                       weight_initializer=_uniform(84), bias_initializer=_uniform(84))
+                                       weight_initializer=_uniform(84),
+                                       bias_initializer=_uniform(84))
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))

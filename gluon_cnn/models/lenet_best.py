@@ -8,10 +8,10 @@ tools of the chapter's later sections:
 - batch normalization after every conv (Ioffe & Szegedy (2015); d2l zh §5.10), so the conv
   needs no bias and ReLU trains at a large learning rate;
 - padding 1 keeps 28 -> 14 -> 7 -> 3 exact under 2x2 max pooling;
-- the classifier is one Dense on the flattened (B, C, 3, 3) map: a 3x3 map still says where
-  things are (a sleeve, a heel), which global average pooling would throw away.
-Width and depth are spent where the image is small: one conv each at 28x28 and 14x14, where
-MACs cost most, two at 7x7 (4.7M MACs per image by gluon_cnn.trace; under a minute per epoch on 2 cores).
+- the classifier is one Dense on the flattened (B, C, 3, 3) map: a 3x3 map still says where things
+  are (a sleeve, a heel), which global average pooling would throw away. Width and depth are spent
+  where the image is small: one conv each at 28x28 and 14x14, where MACs cost most, two at 7x7 (4.7M
+  MACs per image by gluon_cnn.trace; under a minute per epoch on 2 cores).
 """
 from mxnet.gluon import nn
 

@@ -13,7 +13,8 @@ __all__ = ['NiN', 'nin_block', 'nin']
 
 
 # ----------------------------------------------------------------------------- blocks
-def nin_block(num_channels: int, kernel_size: int, strides: int, padding: int) -> nn.HybridSequential:
+def nin_block(num_channels: int, kernel_size: int, strides: int,
+              padding: int) -> nn.HybridSequential:
     """d2l zh §5.8: a conv with the given geometry, then two 1x1 convs (per-pixel dense layers)."""
     blk = nn.HybridSequential()
     blk.add(nn.Conv2D(num_channels, kernel_size, strides, padding, activation='relu'),

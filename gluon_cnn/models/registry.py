@@ -69,7 +69,8 @@ def model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
+        raise ConfigError(f"unknown model {name!r}; "
+                          f"valid names: {', '.join(list_models())}") from None
 
 
 def get_model(name: str, **kwargs):

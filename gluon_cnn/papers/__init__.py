@@ -20,7 +20,8 @@ from ..runrecord import RunRecord, read_record
 __all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result']
 
 SECTIONS = {}  # name -> function returning the block's markdown
-_BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)',
+_BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)'
+                    r'(<!-- END generated: (?P=name) -->)',
                     re.S)
 
 

@@ -1,4 +1,5 @@
-"""papers/d2l-ch5.md, "LeNet (d2l zh §5.5)" and "BatchNorm LeNet (§5.10)": our runs next to the book's.
+"""papers/d2l-ch5.md, "LeNet (d2l zh §5.5)" and "BatchNorm LeNet (§5.10)": our runs next to the
+book's.
 
 What each edition printed: the 1st edition's source (d2l-zh v1.0.0, lenet.md, 5 epochs) and the
 2nd edition's (d2l-zh master / d2l-en, lenet.md, 10 epochs) hold no output; apache/d2l-en#1660
@@ -8,7 +9,8 @@ papers/results/d2l-lenet*.json, saved by `gluon_cnn.sweep.save_result`.
 from . import has_result, load_result, section
 
 # result stem -> (book section, model, what the book reports)
-BOOK = {'d2l-lenet': ('§5.5', 'sigmoid, max pool, lr 0.9', '1st ed. source: no output; 0.841 (d2l-en#1660, 2nd-ed. era)'),
+BOOK = {'d2l-lenet': ('§5.5', 'sigmoid, max pool, lr 0.9',
+                      '1st ed. source: no output; 0.841 (d2l-en#1660, 2nd-ed. era)'),
         'd2l-lenet-bn': ('§5.10', 'sigmoid + BatchNorm, lr 1.0', '0.849 (d2l-en#1660)')}
 
 

@@ -1,9 +1,10 @@
-"""papers/d2l-ch5.md, "Modern CNNs (§5.6-5.12)": shape tables, parameter counts and training results.
+"""papers/d2l-ch5.md, "Modern CNNs (§5.6-5.12)": shape tables, parameter counts and training
+results.
 
-Every shape, parameter and MAC count comes from `gluon_cnn.trace` at the model's own
-`input_shape`; results come from papers/results/<name>.json of runs whose model is one of these
-(saved with `gluon_cnn.sweep.save_result`: the run's metrics.json plus command, hardware, wall time).
-The book's numbers (d2l zh 1st ed., GPU, full data) are quoted from its printed output.
+Every shape, parameter and MAC count comes from `gluon_cnn.trace` at the model's own `input_shape`;
+results come from papers/results/<name>.json of runs whose model is one of these (saved with
+`gluon_cnn.sweep.save_result`: the run's metrics.json plus command, hardware, wall time). The book's
+numbers (d2l zh 1st ed., GPU, full data) are quoted from its printed output.
 """
 from . import load_result, section
 from ..paths import results_dir
@@ -42,7 +43,8 @@ def models_table() -> str:
         lines.append(f'| `{name}` | {sec} | {paper} | 1x{_side(name)} | {t.total_params:,} | '
                      f'{t.trainable_params:,} | {t.total_macs / 1e6:,.0f} M | {lr or "-"} |')
     lines.append('')
-    lines.append('Counted by `gluon_cnn.trace` at each model\'s input size; non-trainable parameters '
+    lines.append('Counted by `gluon_cnn.trace` at each model\'s input size; '
+                 'non-trainable parameters '
                  'are batch-norm running statistics. MACs include pooling, batch norm and '
                  'activations (see the trace conventions below).')
     return '\n'.join(lines)
@@ -92,7 +94,8 @@ def results_table() -> str:
         lines.append('| not run yet |' + ' |' * 11)
     lines.append('')
     lines.append(f"Test accuracy on all 10,000 test images after each epoch, one run (seed 0) on "
-                 f"{'; '.join(sorted(hardware)) or '-'}, shared with other jobs, so wall times are upper "
-                 f"bounds. Runs are shortened (fewer examples, smaller inputs, fewer epochs) to fit a "
+                 f"{'; '.join(sorted(hardware)) or '-'}, shared with other jobs, "
+                 f"so wall times are upper bounds. "
+                 f"Runs are shortened (fewer examples, smaller inputs, fewer epochs) to fit a "
                  f"2-core CPU: compare the trend, not the last digit, with the book's full runs.")
     return '\n'.join(lines)

@@ -15,8 +15,8 @@ def _cell(x, fmt):
 
 @section('ex-5.5.1-sweep')
 def sweep_table() -> str:
-    lines = ['| row | change from the book | trainable params | MACs | epochs | test acc | train acc | '
-             'sec/epoch | command |',
+    lines = ['| row | change from the book | trainable params | MACs | epochs | test acc | '
+             'train acc | sec/epoch | command |',
              '|---|---|--:|--:|--:|--:|--:|--:|---|']
     hardware = set()
     for row in sweep.ROWS:
@@ -25,19 +25,23 @@ def sweep_table() -> str:
         params, macs = sweep.model_cost(sweep.config(row))
         params = f'{params:,} | {macs / 1e6:.2f}M'
         if not has_result(name):
-            lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | - | {cmd} |')
+            lines.append(f'| {row.name} | {row.change} | {params} | - | not run yet | - | - | - '
+                         f'| {cmd} |')
             continue
         result = load_result(name)
         last = result.history[-1]
         secs = sum(e['seconds'] for e in result.history) / len(result.history)
         hardware.add(result.extra.get('hardware', '?'))
         lines.append(f"| {row.name} | {row.change} | {params} | {last['epoch']} | "
-                     f"{_cell(last['test_acc'], '{:.3f}')} | {_cell(last['train_acc'], '{:.3f}')} | "
+                     f"{_cell(last['test_acc'], '{:.3f}')} | "
+                     f"{_cell(last['train_acc'], '{:.3f}')} | "
                      f"{secs:.1f} | {cmd} |")
     lines.append('')
     where = '; '.join(sorted(hardware)) or '-'
-    lines.append('MACs: multiply-accumulates per 28x28 image (gluon_cnn.trace). '
+    lines.append('MACs: multiply-accumulates with weights per 28x28 image (gluon_cnn.trace, '
+                 "fvcore's convention). "
                  f'Accuracies after the last epoch, one run each (seed 0), on {where}, '
-                 'shared with other jobs (so sec/epoch is an upper bound). Regenerate the rows with '
-                 '`python -m gluon_cnn.sweep` (one: `--row NAME`) and this table with `make papers`.')
+                 'shared with other jobs (so sec/epoch is an upper bound). '
+                 'Regenerate the rows with `python -m gluon_cnn.sweep` (one: `--row NAME`) '
+                 'and this table with `make papers`.')
     return '\n'.join(lines)

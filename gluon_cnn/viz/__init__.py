@@ -1,7 +1,7 @@
 """Seeing a trained CNN: curves, kernels, feature maps, confusion matrix, mistakes, and x*.
 
     python -m gluon_cnn.viz all --run runs/lenet-book             # every PNG, next to the run
-    python -m gluon_cnn.viz maximize --run DIR --layer features.2 --out conv.png
+    python -m gluon_cnn.viz maximize --run DIR --layer 2 --out conv.png
     python -m gluon_cnn.viz layers --run DIR                      # names for --layer
 
 In Python (Jupyter shows the returned Figures inline; nothing here changes the backend):

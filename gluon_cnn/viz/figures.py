@@ -19,7 +19,8 @@ DPI = 100
 
 
 def new_figure(width: float, height: float, layout: Optional[str] = 'constrained') -> Figure:
-    """A Figure of width x height inches on an Agg canvas (constrained layout unless layout=None)."""
+    """A Figure of width x height inches on an Agg canvas (constrained layout unless layout=None).
+    """
     # whole pixels (+0.01: Agg truncates, and 4.1 * 100 is 409.99...), so the PNG is as declared
     w, h = ((round(v * DPI) + 0.01) / DPI for v in (width, height))
     fig = Figure(figsize=(w, h), dpi=DPI, layout=layout)
@@ -82,7 +83,8 @@ def _show(ax, mosaic, cmap, vrange):
 
 def plot_image_grid(images: np.ndarray, titles: Sequence[str] = (), ncols: int = 8,
                     cmap: str = 'gray', vrange: Optional[tuple] = None, size: float = 1.3,
-                    title: str = '', title_colors: Sequence[str] = (), colorbar: bool = False) -> Figure:
+                    title: str = '', title_colors: Sequence[str] = (),
+                    colorbar: bool = False) -> Figure:
     """Images (N, H, W) in a grid of `size`-inch cells, each with an optional title.
 
     vrange=None stretches each image to its own min..max; else all share vrange.

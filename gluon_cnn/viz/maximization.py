@@ -114,7 +114,8 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
     units = list(units)
     rng = np.random.RandomState(seed)
     # start from a mid-grey image with a little noise, so no unit starts at a flat spot
-    x = lo + (hi - lo) * np.clip(0.5 + 0.1 * rng.randn(len(units), *shape), 0, 1) if x0 is None else x0
+    x = (lo + (hi - lo) * np.clip(0.5 + 0.1 * rng.randn(len(units), *shape), 0, 1) if x0 is None
+         else x0)
     x = np.clip(np.asarray(x, dtype=np.float32), lo, hi)
 
     def evaluate(x):

@@ -2,9 +2,9 @@
 
 A run folder (`gluon_cnn.run`'s --out) holds model.params and its run record, whose config says how
 to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test images.
-Layers are named by their child path (`features.0`, `output`), the names the tracer prints
-(`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the model prefix
-(`conv0`, `pool1`, `dense2`).
+Layers are named by their child path (`0`, `2`; `features.0` in a nested net), the names the
+tracer prints (`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the
+model prefix (`conv0`, `pool1`, `dense2`).
 """
 import dataclasses
 from pathlib import Path
@@ -67,13 +67,13 @@ def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
 # ----------------------------------------------------------------------------- layers
 class Layer(NamedTuple):
     name: str    # Gluon's name without the model prefix, e.g. 'conv1'
-    path: str    # child path, as the tracer names it, e.g. 'features.2'
+    path: str    # child path, as the tracer names it, e.g. '2' (LeNet's second conv)
     kind: str    # 'conv' | 'pool' | 'dense' | the class name of any other leaf
     block: gluon.Block
 
     @property
     def label(self) -> str:
-        """'features.2 Conv2D': the tracer's name and type of the layer."""
+        """'2 Conv2D': the tracer's name and type of the layer."""
         return f'{self.path} {type(self.block).__name__}'
 
 

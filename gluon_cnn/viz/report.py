@@ -1,10 +1,10 @@
-"""Every figure of a trained run, from its folder: `write_all(run_dir)` is `python -m gluon_cnn.viz all`."""
+"""Every figure of a trained run, from its folder: `write_all(run_dir)` is `python -m gluon_cnn.viz
+all`."""
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .. import data as gdata
 from ..data import get_labels
 from ..errors import ConfigError
 from . import figures
@@ -21,7 +21,8 @@ def _label(run: Run, k: int) -> str:
 
 def kernels_figure(run: Run, layer: Optional[str] = None):
     """The kernels of `layer` (default: the first conv layer) on one red-blue scale."""
-    convs = [find_layer(run.net, layer)] if layer else [l for l in layers(run.net) if l.kind == 'conv']
+    convs = ([find_layer(run.net, layer)] if layer
+             else [l for l in layers(run.net) if l.kind == 'conv'])
     if not convs or convs[0].kind != 'conv':
         raise ConfigError(f'{run.cfg.model}: {layer or "the net"} has no conv kernels to show')
     conv = convs[0]
@@ -91,7 +92,8 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
     shape = _input_shape(run)
     rows, titles = [], []
     for l1 in l1s:
-        r = maximize(run.net, target, units, shape, value_range, steps=steps, l1=l1, spatial=spatial)
+        r = maximize(run.net, target, units, shape, value_range, steps=steps, l1=l1,
+                     spatial=spatial)
         rows.append(r.images[:, 0])
         names = [_label(run, u) if target is None else f'{target.path}[{u}]' for u in units]
         row = f'L1 {l1:g}: ' if len(l1s) > 1 else ''
