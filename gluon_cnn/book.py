@@ -33,7 +33,8 @@ from mxnet.gluon import nn
 
 from . import data, internals
 from .devices import try_all_gpus, try_gpu
-from .engine import WIDEN, Objective, evaluate_accuracy as _engine_accuracy, settle_shapes
+from .engine import (WIDEN, Objective, count_correct, evaluate_accuracy as _engine_accuracy,
+                     settle_shapes)
 from .errors import DataError
 from .models.resnet import Residual, resnet_block
 from .scratch import corr2d
@@ -104,14 +105,9 @@ def evaluate_accuracy(data_iter, net, ctx=mx.cpu()) -> float:
     correct, n = 0.0, 0
     for X, y in data_iter:
         for Xs, ys in zip(gluon.utils.split_and_load(X, ctxs), gluon.utils.split_and_load(y, ctxs)):
-            correct += _count_correct(net(Xs), ys).asnumpy().item()
+            correct += count_correct(net(Xs), ys).asnumpy().item()
             n += ys.shape[0]
     return correct / n
-
-
-def _count_correct(y_hat, y):
-    """Correct predictions as a 1-element array; argmax is int64 in numpy mode, hence the casts."""
-    return (y_hat.argmax(axis=1).astype('float32') == y.astype('float32')).astype('float32').sum()
 
 
 # ----------------------------------------------------------------------------- training
@@ -175,7 +171,7 @@ def _book_step(net, loss):
     def step(X, y):
         y_hat = net(X)
         l = loss(y_hat, y)
-        return l, l.sum(), _count_correct(y_hat, y)
+        return l, l.sum(), count_correct(y_hat, y)
     return step
 
 

@@ -23,8 +23,8 @@ from .devices import epoch_seed, seed_everything
 from .errors import DivergedError
 from .widen import widened
 
-__all__ = ['evaluate_accuracy', 'train', 'train_ch5', 'make_trainer', 'settle_shapes', 'Objective',
-           'format_epoch', 'CHECK_EVERY', 'WIDEN']
+__all__ = ['count_correct', 'evaluate_accuracy', 'train', 'train_ch5', 'make_trainer',
+           'settle_shapes', 'Objective', 'format_epoch', 'CHECK_EVERY', 'WIDEN']
 
 CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop
 # A running epoch-mean loss this many times the run's starting loss has exploded. Measured ratios
@@ -35,7 +35,7 @@ WIDEN = 8  # channel multiple of the widened convolutions; 0 trains the layers a
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _correct(y_hat, y):
+def count_correct(y_hat, y):
     """Number of correct predictions, as a 1-element array left on the device."""
     # float32 on both sides: argmax is float32 (classic) or int64 (numpy mode),
     # symbols have no dtype
@@ -59,7 +59,7 @@ def evaluate_accuracy(net, data_iter, ctx=None) -> float:
     correct, n = None, 0
     for X, y in data_iter:
         X, y = X.as_in_context(ctx), y.as_in_context(ctx)
-        c = _correct(net(X), y)
+        c = count_correct(net(X), y)
         correct = c if correct is None else correct + c
         n += y.shape[0]
     return _scalar(correct) / n if n else float('nan')
@@ -90,7 +90,7 @@ class Objective(gluon.HybridBlock):
     def hybrid_forward(self, F, X, y):
         y_hat = self.net(X)
         l = self.loss(y_hat, y)
-        return l, l.sum(), _correct(y_hat, y)
+        return l, l.sum(), count_correct(y_hat, y)
 
 
 def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,

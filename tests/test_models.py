@@ -1,5 +1,6 @@
 """Every registry model: pure constructor, forward/backward shapes, hybridized == imperative, and
-the same numbers after `npx.set_np()` (d2l 1.x mode). Parametrized over `list_models()` (timm style).
+the same numbers after `npx.set_np()` (d2l 1.x mode). Parametrized over `list_models()`
+(timm style).
 """
 import mxnet as mx
 import numpy as np
@@ -45,7 +46,7 @@ def test_forward_backward(name):
         y = net(x)
         loss = (y ** 2).sum()
     loss.backward()
-    assert y.shape == (x.shape[0], 10)
+    assert y.shape == (x.shape[0], model_info(name).classes)
     assert np.isfinite(y.asnumpy()).all()
     trainable = [p for p in net.collect_params().values() if p.grad_req != 'null']
     for p in trainable:

@@ -1,4 +1,5 @@
-"""python -m gluon_cnn.exercises [ID ...] [--train | --all] [--list]: run exercises and print answers."""
+"""python -m gluon_cnn.exercises [ID ...] [--train | --all] [--list]: run exercises and print
+answers."""
 import argparse
 import sys
 import time
@@ -16,7 +17,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--list', action='store_true', help='list ids, kinds and titles, run nothing')
     p.add_argument('--limit', type=int, help='training exercises: use the first N training images')
     p.add_argument('--epochs', type=int, help='training exercises: epochs per run')
-    p.add_argument('--debug', action='store_true', help='show tracebacks instead of one-line errors')
+    p.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
 
 
@@ -31,7 +33,8 @@ def main(argv=None) -> int:
                       + (f'\n{"":<33}run: {e.how}' if e.how else ''))
             return
         ids = args.ids or list_exercises(None if args.all else 'train' if args.train else 'quick')
-        overrides = {k: v for k, v in (('limit', args.limit), ('epochs', args.epochs)) if v is not None}
+        overrides = {k: v for k, v in (('limit', args.limit), ('epochs', args.epochs))
+                     if v is not None}
         start, failed = time.time(), []
         for e in [get_exercise(i) for i in ids]:  # unknown ids fail before anything runs
             try:
@@ -44,7 +47,8 @@ def main(argv=None) -> int:
         if not args.ids and not (args.train or args.all):
             print('\ntraining exercises (real data, not run by default):')
             for i in list_exercises('train'):
-                print(f'  python -m gluon_cnn.exercises {i:<8} # {get_exercise(i).title}, {get_exercise(i).estimate}')
+                print(f'  python -m gluon_cnn.exercises {i:<8} # '
+                      f'{get_exercise(i).title}, {get_exercise(i).estimate}')
             print('  python -m gluon_cnn.exercises --train   # all of them')
         print(f'\n{len(ids)} exercises in {time.time() - start:.1f} s')
         if failed:

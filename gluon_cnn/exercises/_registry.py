@@ -59,8 +59,10 @@ def get_exercise(id: str) -> Exercise:
 def run_exercise(id: str, log=print, **kwargs) -> Answer:
     """Run one exercise: its header, its explanation, then `answer: ...` and the time taken."""
     ex = get_exercise(id)
-    log(f'\n== {ex.id}  {ex.title}' + (f'  [training, {ex.estimate}]' if ex.kind == 'train' else ''))
+    log(f'\n== {ex.id}  {ex.title}'
+        + (f'  [training, {ex.estimate}]' if ex.kind == 'train' else ''))
     start = time.time()
     answer = ex.fn(log=log, **kwargs)
-    log(f'answer {ex.id}: {answer.text}' + (f'  ({time.time() - start:.0f} s)' if ex.kind == 'train' else ''))
+    log(f'answer {ex.id}: {answer.text}'
+        + (f'  ({time.time() - start:.0f} s)' if ex.kind == 'train' else ''))
     return answer

@@ -21,9 +21,12 @@ def horizontal_and_diagonal_edges(log=print) -> Answer:
     Y_d = corr2d(X_d, K_d)
     Y_miss = corr2d(X_h, nd.array([[1, -1]]))
     log('a horizontal edge is a change between rows, so turn the kernel: K = [[1], [-1]].')
-    log(f'on the turned image it fires on rows {_rows(Y_h)} only (1: white above black, -1: the reverse);')
-    log(f"the book's K = [[1, -1]] sees nothing there: max |Y| = {Y_miss.abs().max().asscalar():g}.")
-    log('a diagonal edge: K = [[0, 1], [-1, 0]] on a triangle image fires along the edge, zero elsewhere:')
+    log(f'on the turned image it fires on rows {_rows(Y_h)} only '
+        '(1: white above black, -1: the reverse);')
+    log("the book's K = [[1, -1]] sees nothing there: "
+        f"max |Y| = {Y_miss.abs().max().asscalar():g}.")
+    log('a diagonal edge: K = [[0, 1], [-1, 0]] on a triangle image fires along the edge, '
+        'zero elsewhere:')
     log(str(Y_d.asnumpy().astype(int)))
     return Answer('horizontal: [[1], [-1]]; diagonal: [[0, 1], [-1, 0]] (or [[1, 0], [0, -1]] for '
                   'the other diagonal)', {'horizontal': Y_h, 'diagonal': Y_d, 'missed': Y_miss})
@@ -57,7 +60,8 @@ def autograd_through_conv2d(log=print) -> Answer:
         error = next(l for l in str(e).splitlines() if 'Inplace' in l or 'Check failed' in l)
         error = error[error.index('Inplace'):] if 'Inplace' in error else error
     log(f'scratch Conv2D under autograd.record(): MXNetError: {error}')
-    log('corr2d writes Y[i, j] = ... into a preallocated array; autograd cannot record in-place writes.')
+    log('corr2d writes Y[i, j] = ... into a preallocated array; '
+        'autograd cannot record in-place writes.')
     mx.random.seed(0)
     fixed = ConvolutionConv2D((1, 2))
     fixed.initialize()
@@ -105,7 +109,8 @@ def dense_edge_detector(log=print, steps: int = 300) -> Answer:
     W = dense.weight.data().asnumpy()
     err = float(np.abs(W - T).max())
     edges = dense(edge_image().reshape((1, 48))).reshape((6, 7))
-    log(f'nn.Dense(42) trained on random 6x8 images learns the conv matrix: max |W - T| = {err:.3f}')
+    log('nn.Dense(42) trained on random 6x8 images learns the conv matrix: '
+        f'max |W - T| = {err:.3f}')
     log(f'it finds the edges of the book image: row 0 = {np.round(edges[0].asnumpy(), 2).tolist()}')
     log(f'but it needs {W.size:,} weights for what the conv does with 2, and it is tied to 6x8 '
         'inputs: a conv layer is this dense layer with the weights shared and local.')

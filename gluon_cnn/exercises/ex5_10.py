@@ -25,7 +25,8 @@ def bias_before_bn(log=print) -> Answer:
     with autograd.train_mode():
         Y1, Y2 = bn1(with_bias(X)), bn2(no_bias(X))
     diff = float((Y1 - Y2).abs().max().asscalar())
-    log(f'Dense with bias b (|b| up to {with_bias.bias.data().abs().max().asscalar():.1f}) then BN, '
+    log('Dense with bias b '
+        f'(|b| up to {with_bias.bias.data().abs().max().asscalar():.1f}) then BN, '
         f'and the same Dense without bias then BN: max |Y1 - Y2| = {diff:.1e} (training mode)')
     log('BN subtracts the batch mean, and the mean of x + b is mean(x) + b: the bias cancels.')
     log("BN's own beta is the layer's shift, so the bias is a redundant parameter: remove it.")
@@ -36,7 +37,8 @@ def bias_before_bn(log=print) -> Answer:
 
 # the largest lr whose run reached `threshold` training accuracy: "it trains"
 def _largest_ok(results: dict, threshold: float = 0.5):
-    ok = [lr for lr, r in results.items() if not math.isnan(r['train_acc']) and r['train_acc'] >= threshold]
+    ok = [lr for lr, r in results.items()
+          if not math.isnan(r['train_acc']) and r['train_acc'] >= threshold]
     return max(ok) if ok else None
 
 
@@ -51,8 +53,10 @@ def _accs(r) -> str:
 @exercise('5.10.2', 'larger learning rates with BN than without', kind='train', estimate='2-6 min')
 def larger_lr(log=print, limit: int = TRAIN_DEFAULTS['limit'], epochs: int = 2,
               lrs=(0.1, 0.3, 1.0, 3.0, 10.0), test_limit: int = None) -> Answer:
-    nets = {'sigmoid': lambda: LeNet(act='sigmoid'), 'sigmoid + BN': lambda: LeNet(act='sigmoid', batch_norm=True),
-            'relu': lambda: LeNet(act='relu'), 'relu + BN': lambda: LeNet(act='relu', batch_norm=True)}
+    nets = {'sigmoid': lambda: LeNet(act='sigmoid'),
+            'sigmoid + BN': lambda: LeNet(act='sigmoid', batch_norm=True),
+            'relu': lambda: LeNet(act='relu'),
+            'relu + BN': lambda: LeNet(act='relu', batch_norm=True)}
     log(f'LeNet variants, SGD, {epochs} epochs on the first {limit:,} training images; '
         'train / test accuracy:')
     log(f"{'lr':>14}" + ''.join(f'{lr:>14g}' for lr in lrs))
@@ -64,7 +68,8 @@ def larger_lr(log=print, limit: int = TRAIN_DEFAULTS['limit'], epochs: int = 2,
     log(f'largest lr that trains (50% training accuracy): {best}')
     log('(BN nets test lower than they train after so few steps: the running statistics lag '
         'the fast-moving weights)')
-    log('BN keeps every layer\'s input at zero mean and unit variance whatever the weights\' scale, so a')
+    log('BN keeps every layer\'s input at zero mean and unit variance '
+        'whatever the weights\' scale, so a')
     log('large step cannot blow activations up (or push sigmoids into saturation).')
     for act in ('sigmoid', 'relu'):
         plain, bn = best[act], best[act + ' + BN']
@@ -106,8 +111,9 @@ BN_PLACEMENTS = {
 
 
 @exercise('5.10.3', 'BN in other positions of LeNet', kind='train', estimate='1-3 min')
-def bn_positions(log=print, limit: int = TRAIN_DEFAULTS['limit'], epochs: int = TRAIN_DEFAULTS['epochs'],
-                 lr: float = 1.0, test_limit: int = None) -> Answer:
+def bn_positions(log=print, limit: int = TRAIN_DEFAULTS['limit'],
+                 epochs: int = TRAIN_DEFAULTS['epochs'], lr: float = 1.0,
+                 test_limit: int = None) -> Answer:
     log(f'sigmoid LeNet, lr {lr}, {epochs} epochs on the first {limit:,} training images:')
     results = {}
     for name, kw in BN_PLACEMENTS.items():
@@ -116,17 +122,22 @@ def bn_positions(log=print, limit: int = TRAIN_DEFAULTS['limit'], epochs: int = 
     ranked = sorted(results, key=lambda k: -_score(results[k]))
     log(f"best to worst (test acc): {', '.join(ranked)}")
     everywhere = max(_score(results[k]) for k in ('before activation (book)', 'after activation'))
-    partial = max(_score(results[k]) for k in ('conv layers only', 'dense layers only', 'input only'))
+    partial = max(_score(results[k])
+                  for k in ('conv layers only', 'dense layers only', 'input only'))
     if everywhere > partial:
-        log('BN after every layer, before or after the sigmoid, is what gets this net off the sigmoid')
+        log('BN after every layer, before or after the sigmoid, '
+            'is what gets this net off the sigmoid')
         log('plateau within these few epochs; BN in only some layers (or on the input) helps less.')
     gap = [k for k, r in results.items() if r['train_acc'] - r['test_acc'] > 0.3]
     if gap:
-        log(f"{', '.join(gap)}: trains but tests far worse. Training normalizes by each batch's statistics,")
-        log('prediction by the running ones: for this net they differ enough to break it (see 5.10.5).')
+        log(f"{', '.join(gap)}: trains but tests far worse. "
+            "Training normalizes by each batch's statistics,")
+        log('prediction by the running ones: '
+            'for this net they differ enough to break it (see 5.10.5).')
     d = _score(results['after activation']) - _score(results['before activation (book)'])
     log('the book puts BN between the affine map and the activation; after the activation it does '
-        + ('about as well' if abs(d) < 0.05 else 'better' if d > 0 else 'worse') + f' here ({d:+.3f}).')
+        + ('about as well' if abs(d) < 0.05 else 'better' if d > 0 else 'worse')
+        + f' here ({d:+.3f}).')
     return Answer('; '.join(f'{k}: {_acc(v)}' for k, v in results.items()), results)
 
 
@@ -137,7 +148,8 @@ def _score(r) -> float:
 
 @exercise('5.10.4', 'frozen gamma and beta (grad_req="null")', kind='train', estimate='20-60 s')
 def frozen_gamma_beta(log=print, limit: int = TRAIN_DEFAULTS['limit'],
-                      epochs: int = TRAIN_DEFAULTS['epochs'], lr: float = 1.0, test_limit: int = None) -> Answer:
+                      epochs: int = TRAIN_DEFAULTS['epochs'], lr: float = 1.0,
+                      test_limit: int = None) -> Answer:
     results = {}
     for frozen in (False, True):
         net = LeNet(act='sigmoid', batch_norm=True)
@@ -166,9 +178,13 @@ def use_global_stats(log=print) -> Answer:
         out[flag] = {'mean': float(Y.mean().asscalar()), 'std': float(np.std(Y.asnumpy())),
                      'running_mean': bn.running_mean.data().asnumpy().tolist()}
         log(f'use_global_stats={flag!s:<5}: training output mean {out[flag]["mean"]:.2f}, std '
-            f'{out[flag]["std"]:.2f}; running mean after one step {np.round(out[flag]["running_mean"], 2).tolist()}')
-    log('with use_global_stats=True BN normalizes by the running mean/var even in training and never '
-        'updates them: a fixed affine map.')
-    log('use it to fine-tune a pretrained net with tiny batches (detection, segmentation), where batch')
-    log('statistics would be noisy; nn.BatchNorm(use_global_stats=True) or net.collect_params() as usual.')
-    return Answer('nn.BatchNorm(use_global_stats=True): training uses (and keeps) the running statistics', out)
+            f'{out[flag]["std"]:.2f}; running mean after one step '
+            f'{np.round(out[flag]["running_mean"], 2).tolist()}')
+    log('with use_global_stats=True BN normalizes by the running mean/var even in training '
+        'and never updates them: a fixed affine map.')
+    log('use it to fine-tune a pretrained net with tiny batches (detection, segmentation), '
+        'where batch')
+    log('statistics would be noisy; nn.BatchNorm(use_global_stats=True) '
+        'or net.collect_params() as usual.')
+    return Answer('nn.BatchNorm(use_global_stats=True): '
+                  'training uses (and keeps) the running statistics', out)

@@ -13,7 +13,8 @@ def last_example_shape(log=print) -> Answer:
     formula = conv_output_shape((8, 8), k, p, s)
     experiment = comp_conv2d(nn.Conv2D(1, kernel_size=k, padding=p, strides=s),
                              nd.random.uniform(shape=(8, 8))).shape
-    log('floor((n_h - k_h + p_h + s_h) / s_h) x floor((n_w - k_w + p_w + s_w) / s_w), p summed over both sides:')
+    log('floor((n_h - k_h + p_h + s_h) / s_h) x floor((n_w - k_w + p_w + s_w) / s_w), '
+        'p summed over both sides:')
     log(f'  floor((8 - 3 + 0 + 3) / 3) = {formula[0]},  floor((8 - 5 + 2 + 4) / 4) = {formula[1]}')
     log(f'  formula {formula}, Gluon {experiment}')
     return Answer(f'{formula} by formula, {experiment} by experiment', (formula, experiment))
@@ -35,6 +36,7 @@ def padding_stride_table(log=print) -> Answer:
         rows.append((k, p, s, formula, gluon))
         log(f'{str(k):>8} {str(p):>8} {str(s):>8} {str(formula):>9} {str(gluon):>9}')
     agree = sum(f == g for *_, f, g in rows)
-    log('padding k - 1 in total keeps the size at stride 1 (3 with 1, 5 with 2); stride s divides it by ~s;')
+    log('padding k - 1 in total keeps the size at stride 1 (3 with 1, 5 with 2); '
+        'stride s divides it by ~s;')
     log('a stride larger than the input still gives one output: the window at (0, 0).')
     return Answer(f'formula and Gluon agree on {agree} of {len(rows)} combinations on 8x8', rows)

@@ -69,7 +69,8 @@ def doubling_cost(log=print) -> Answer:
     for what, r in ratios.items():
         log(f'  {what:<15} x{r:.3f}')
     log('cost is linear in c_i and in c_o: doubling both is 4x. Padding only grows the output:')
-    log('((h - k + 2*2p + 1) / (h - k + 2p + 1))^2 at stride 1, here 28x28, k=5, p 1 -> 2: (28/26)^2.')
+    log('((h - k + 2*2p + 1) / (h - k + 2p + 1))^2 at stride 1, '
+        'here 28x28, k=5, p 1 -> 2: (28/26)^2.')
     return Answer('doubling c_i or c_o: 2x each, both: 4x; doubling padding 1 -> 2 on 28x28 k=5: '
                   f'x{ratios["padding 1 -> 2"]:.3f} (only the output grows)', ratios)
 
@@ -79,7 +80,8 @@ def one_by_one_saving(log=print) -> Answer:
     same = {k: conv_macs(k, k, 64, 64, 28, 28) for k in (1, 3, 5)}  # same-padded: same output
     log('per output pixel a k_h x k_w kernel does c_i*k_h*k_w multiplications, a 1x1 only c_i:')
     for k, m in same.items():
-        log(f'  {k}x{k}, 64 -> 64 channels on 28x28 (same padding): {m:,} MACs ({m / same[1]:.0f}x the 1x1)')
+        log(f'  {k}x{k}, 64 -> 64 channels on 28x28 (same padding): '
+            f'{m:,} MACs ({m / same[1]:.0f}x the 1x1)')
     return Answer('k_h*k_w times fewer multiplications and parameters (9x for 3x3, 25x for 5x5) at '
                   'the same output size', same)
 
@@ -99,10 +101,12 @@ def y1_equals_y2(log=print) -> Answer:
                         'err2': float(np.abs(Y2.asnumpy() - exact).max())}
         r = results[c_i]
         log(f"c_i={c_i:>2}: {r['equal']}/{r['size']} elements bit-identical, max |Y1 - Y2| = "
-            f"{r['max_diff']:.1e}; errors vs float64: {r['err1']:.1e} (dot) and {r['err2']:.1e} (add_n)")
+            f"{r['max_diff']:.1e}; errors vs float64: {r['err1']:.1e} (dot) "
+            f"and {r['err2']:.1e} (add_n)")
     log(f'floating-point addition is not associative: (0.1 + 0.2) + 0.3 = {(0.1 + 0.2) + 0.3!r}, '
         f'0.1 + (0.2 + 0.3) = {0.1 + (0.2 + 0.3)!r}')
-    log('Y1 sums the c_i products inside one matrix product (BLAS order, maybe fused multiply-adds), '
+    log('Y1 sums the c_i products inside one matrix product '
+        '(BLAS order, maybe fused multiply-adds), '
         'Y2 adds per-channel results with add_n: same math, different rounding.')
     return Answer('equal to float32 rounding (~1e-7 relative) but not always bit-for-bit: the '
                   'two sum the channels in different orders', results)
@@ -121,8 +125,10 @@ def conv_as_matmul(log=print) -> Answer:
     rows = (K.shape[0], cols.shape[0])
     log(f'im2col: windows as columns {cols.shape}, kernel rows {rows}: {rows} x {cols.shape} -> '
         f'{(rows[0], cols.shape[1])}; the input is copied {cols.size / X.size:.1f}x')
-    log(f'Toeplitz: the kernel as a {T.shape} matrix on the {T.shape[1]} values of the padded input, '
+    log(f'Toeplitz: the kernel as a {T.shape} matrix '
+        f'on the {T.shape[1]} values of the padded input, '
         f'{(T != 0).mean():.1%} non-zero')
     log(f'max difference to nd.Convolution: {diffs}')
-    return Answer('im2col (K as a (c_o, c_i*k_h*k_w) matrix times the windows as columns) or a doubly '
-                  'block Toeplitz matrix of K times vec(X); both match nd.Convolution', diffs)
+    return Answer('im2col (K as a (c_o, c_i*k_h*k_w) matrix times the windows as columns) '
+                  'or a doubly block Toeplitz matrix of K times vec(X); '
+                  'both match nd.Convolution', diffs)

@@ -19,12 +19,16 @@ def pooling_cost(log=print) -> Answer:
         for j in range(0, w + 2 * p[1] - k[1] + 1, s[1]):
             visited += c * k[0] * k[1]                   # it reads k_h * k_w elements per channel
     assert pool2d(X, k, 'max', p, s).shape == (h_o, w_o)
-    log('each of the c*h_o*w_o outputs reads a p_h x p_w window once (p_h*p_w - 1 compares for max,')
+    log('each of the c*h_o*w_o outputs reads a p_h x p_w window once '
+        '(p_h*p_w - 1 compares for max,')
     log('p_h*p_w - 1 adds and one divide for avg): O(c * h_o * w_o * p_h * p_w), where padding')
-    log('(pad_h, pad_w) and stride (s_h, s_w) give h_o = floor((h - p_h + 2 pad_h + s_h) / s_h), as for')
-    log('a convolution; with the exercise\'s padding pad_h = p_h that is floor((h + p_h) / s_h) + 1.')
+    log('(pad_h, pad_w) and stride (s_h, s_w) give h_o = floor((h - p_h + 2 pad_h + s_h) / s_h), '
+        'as for')
+    log('a convolution; with the exercise\'s padding pad_h = p_h '
+        'that is floor((h + p_h) / s_h) + 1.')
     log(f'c={c}, {h}x{w}, window {k}, padding {p}, stride {s}: output {h_o}x{w_o}, '
-        f'{formula} element reads by formula, {visited} counted. No parameters, no multiplications.')
+        f'{formula} element reads by formula, {visited} counted. '
+        'No parameters, no multiplications.')
     return Answer(f'O(c*h_o*w_o*p_h*p_w): {formula} reads in the example', (formula, visited))
 
 
@@ -42,15 +46,18 @@ def max_versus_avg(log=print) -> Answer:
     kept = {m: pool2d(peak, 2, m, stride=2).max().asscalar() for m in ('max', 'avg')}
     flat = {m: nd.Pooling(noisy.reshape((1, 1, 64, 64)), kernel=(2, 2), stride=(2, 2), pool_type=m)
             for m in ('max', 'avg')}
-    log(f'a single activation 1.0 in a 2x2 window: max keeps {kept["max"]:g}, avg dilutes it to {kept["avg"]:g}')
+    log(f'a single activation 1.0 in a 2x2 window: max keeps {kept["max"]:g}, '
+        f'avg dilutes it to {kept["avg"]:g}')
     log(f'a flat 0.5 region with noise std 0.1: avg -> mean {flat["avg"].mean().asscalar():.3f}, '
-        f'std {_std(flat["avg"]):.3f} (noise halved); max -> mean {flat["max"].mean().asscalar():.3f} '
+        f'std {_std(flat["avg"]):.3f} (noise halved); '
+        f'max -> mean {flat["max"].mean().asscalar():.3f} '
         f'(biased up by the noise), std {_std(flat["max"]):.3f}')
     train, test = gdata.load_dataset()
     X = nd.array(test.images[:200, None].astype('float32') / 255)  # real Fashion-MNIST images
     shift = {}
     for name, kernel in (('vertical edges', [[1, -1]]), ('horizontal edges', [[1], [-1]])):
-        a, b = _relu_edges(X[..., :26], kernel), _relu_edges(X[..., 1:27], kernel)  # b: shifted 1 px
+        # b: shifted 1 px
+        a, b = _relu_edges(X[..., :26], kernel), _relu_edges(X[..., 1:27], kernel)
         row = {'none': _rel(a, b)}
         for m in ('max', 'avg'):
             pool = lambda z: nd.Pooling(z, kernel=(3, 3), stride=(2, 2), pool_type=m)  # noqa: E731
@@ -59,8 +66,9 @@ def max_versus_avg(log=print) -> Answer:
         log(f'{name} of 200 test images shifted by 1 pixel: relative change {row["none"]:.2f} '
             f'unpooled, {row["max"]:.2f} after 3x3/2 max pooling, {row["avg"]:.2f} after avg')
     log('both poolings make features less sensitive to small shifts; neither wins everywhere.')
-    return Answer('max keeps the strongest response (is the feature there?) at full strength; avg keeps '
-                  'the mean (smooths noise, dilutes sparse peaks); both damp 1-pixel shifts',
+    return Answer('max keeps the strongest response (is the feature there?) at full strength; '
+                  'avg keeps the mean (smooths noise, dilutes sparse peaks); '
+                  'both damp 1-pixel shifts',
                   {'kept': kept, 'shift': shift})
 
 
@@ -78,11 +86,16 @@ def min_pooling(log=print) -> Answer:
     X = nd.array(rs.randn(1, 1, 16, 16))
     K = nd.array(rs.randn(1, 1, 3, 3))
     A = nd.relu(nd.Convolution(X, K, kernel=(3, 3), num_filter=1, no_bias=True))[0, 0]  # (14, 14)
-    zero = {m: float((pool2d(A, 2, m, stride=2) == 0).mean().asscalar()) for m in ('min', 'max', 'avg')}
-    log(f'a ReLU feature map is {float((A == 0).mean().asscalar()):.0%} zeros; after 2x2/2 pooling the '
-        f"output is zero at {zero['min']:.0%} (min), {zero['max']:.0%} (max), {zero['avg']:.0%} (avg) of places.")
-    log('after ReLU, min pooling reports "some neuron in the window was off": nearly always 0, no information.')
-    log('before the nonlinearity min pool = -maxpool(-x): a net could learn that with negated weights,')
-    log('so it adds nothing new; it is useful only where low values are the signal (dark spots, distances).')
-    return Answer(f"not after ReLU: min pooling zeroes {zero['min']:.0%} of outputs; elsewhere it is "
-                  'just max pooling of -x', zero)
+    zero = {m: float((pool2d(A, 2, m, stride=2) == 0).mean().asscalar())
+            for m in ('min', 'max', 'avg')}
+    log(f'a ReLU feature map is {float((A == 0).mean().asscalar()):.0%} zeros; after 2x2/2 '
+        f"pooling the output is zero at {zero['min']:.0%} (min), {zero['max']:.0%} (max), "
+        f"{zero['avg']:.0%} (avg) of places.")
+    log('after ReLU, min pooling reports "some neuron in the window was off": '
+        'nearly always 0, no information.')
+    log('before the nonlinearity min pool = -maxpool(-x): '
+        'a net could learn that with negated weights,')
+    log('so it adds nothing new; '
+        'it is useful only where low values are the signal (dark spots, distances).')
+    return Answer(f"not after ReLU: min pooling zeroes {zero['min']:.0%} of outputs; "
+                  'elsewhere it is just max pooling of -x', zero)

@@ -16,7 +16,8 @@ def sweep_note():
 
 
 @exercise('5.5.1', 'a better LeNet: window, channels, activation, widths, lr, init, epochs',
-          how='python -m gluon_cnn.sweep   (one row: --row NAME; the best: python train.py --preset best)')
+          how='python -m gluon_cnn.sweep   '
+              '(one row: --row NAME; the best: python train.py --preset best)')
 def better_lenet(log=print) -> Answer:
     from .. import sweep  # the sweep's rows: one train.py command each
     log('each row changes the book\'s LeNet in one or two ways and trains on all of Fashion-MNIST:')
@@ -24,7 +25,8 @@ def better_lenet(log=print) -> Answer:
         log(f'  {row.name:<14} {sweep.command(row)}')
     log('run them all: python -m gluon_cnn.sweep   (one: python -m gluon_cnn.sweep --row relu)')
     note = sweep_note()
-    where = (f'the table with every row\'s result and command: {note.relative_to(papers_dir().parent)}'
+    where = ('the table with every row\'s result and command: '
+             f'{note.relative_to(papers_dir().parent)}'
              if note else 'the results table is not in papers/ yet')
     log(where)
     return Answer(f'{len(sweep.ROWS)} sweep rows, best: python train.py --preset best; {where}',

@@ -25,16 +25,16 @@ def successors(log=print, limit: int = 1024, epochs: int = 2, side: int = 96,
         log(f"  {name:<20} {shape[-1]}x{shape[-1]}  {r['depth']:>3} convs "
             f"{r['params'] / 1e6:6.1f}M params {r['macs'] / 1e9:5.2f}G multiply-adds  "
             f"({model_info(name).source})")
-    log(f'(trained here sized for 2 CPU cores: {side}x{side} Fashion-MNIST, {limit:,} training and '
-        f'{test_limit:,} test images, {epochs} epochs, lr {lr}, batch 64, 10 classes)')
+    log(f'(trained here sized for 2 CPU cores: {side}x{side} Fashion-MNIST, {limit:,} training '
+        f'and {test_limit:,} test images, {epochs} epochs, lr {lr}, batch 64, 10 classes)')
     for name in rows:
         r = fit(get_model(name, classes=10), lr, epochs, limit, test_limit, 64, resize=side)
         rows[name].update(r)
         acc = 'diverged' if r['diverged'] else f"{r['train_acc']:.3f} / {r['test_acc']:.3f}"
         log(f"  {name:<20} train / test acc {acc}   {r['wall']:.0f} s")
     log('BN-Inception normalizes every conv and replaces 5x5 convs by two 3x3s; v3 factorizes')
-    log('further (7x7 into 1x7 and 7x1) and widens at 299x299; Inception-ResNet adds each module\'s')
-    log('output to its input. BN is what lets a deep Inception train at a large learning rate')
+    log('further (7x7 into 1x7 and 7x1) and widens at 299x299; Inception-ResNet adds each')
+    log("module's output to its input. BN is what lets a deep Inception train at a large lr")
     bn_accs = [rows[n]['test_acc'] for n in SUCCESSORS if not rows[n]['diverged']]
     if bn_accs and not rows['googlenet']['diverged']:
         log(f"from the first steps: here GoogLeNet (no BN) {rows['googlenet']['test_acc']:.3f}, "

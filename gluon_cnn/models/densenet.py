@@ -24,7 +24,8 @@ def conv_block(num_channels: int) -> nn.HybridSequential:
 
 
 class DenseBlock(nn.HybridBlock):
-    """d2l zh §5.12 dense block: `num_convs` conv_blocks, each fed the concatenation of all before it.
+    """d2l zh §5.12 dense block: `num_convs` conv_blocks, each fed the concatenation of all
+    before it.
 
     The output has C + num_convs * num_channels channels (`num_channels` is the growth rate).
     """
@@ -54,7 +55,8 @@ def transition_block(num_channels: int) -> nn.HybridSequential:
 
 # ----------------------------------------------------------------------------- net
 class DenseNet(nn.HybridBlock):
-    """Stem, dense and transition blocks, BN-ReLU-global pooling (`features`), a dense head (`output`).
+    """Stem, dense and transition blocks, BN-ReLU-global pooling (`features`), a dense head
+    (`output`).
 
     Parameters
     ----------
@@ -76,13 +78,15 @@ class DenseNet(nn.HybridBlock):
             last = len(num_convs_in_dense_blocks) - 1
             for i, num_convs in enumerate(num_convs_in_dense_blocks):
                 self.features.add(DenseBlock(num_convs, growth_rate))
-                num_channels += num_convs * growth_rate  # 64 -> 192; 96 -> 224; 112 -> 240; 120 -> 248
+                # 64 -> 192; 96 -> 224; 112 -> 240; 120 -> 248
+                num_channels += num_convs * growth_rate
                 if i != last:  # halve channels and size between dense blocks: 24 -> 12 -> 6 -> 3
                     num_channels //= 2
                     self.features.add(transition_block(num_channels))
             self.features.add(nn.BatchNorm(), nn.Activation('relu'),
                               nn.GlobalAvgPool2D())  # -> (B, 248, 1, 1)
-            self.output = nn.Dense(classes)          # flattens (B, 248, 1, 1) -> (B, 248) implicitly
+            # flattens (B, 248, 1, 1) -> (B, 248) implicitly
+            self.output = nn.Dense(classes)
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))

@@ -93,7 +93,8 @@ def get_paper_densenet(depth: int, **kwargs) -> PaperDenseNet:
 
 def _register(depth: int):
     @register(f'densenet{depth}-imagenet', 'Huang et al. (2017) Table 1',
-              input_shape=(1, 3, 224, 224))
+              input_shape=(1, 3, 224, 224),
+              classes=1000)
     def build(**kwargs) -> PaperDenseNet:
         return get_paper_densenet(depth, **kwargs)
     build.__name__ = f'densenet{depth}_imagenet'

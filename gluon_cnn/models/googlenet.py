@@ -68,7 +68,10 @@ class GoogLeNet(nn.HybridBlock):
             b2.add(nn.Conv2D(64, kernel_size=1, activation='relu'),
                    nn.Conv2D(192, kernel_size=3, padding=1, activation='relu'),
                    nn.MaxPool2D(pool_size=3, strides=2, padding=1))
-            halve = lambda: nn.MaxPool2D(pool_size=3, strides=2, padding=1)
+
+            def halve():
+                return nn.MaxPool2D(pool_size=3, strides=2, padding=1)
+
             self.features.add(b1, b2,
                               _stage(b3, halve()),                # -> (B, 480, 6, 6)
                               _stage(b4, halve()),                # -> (B, 832, 3, 3)

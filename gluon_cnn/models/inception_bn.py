@@ -78,7 +78,8 @@ INCEPTION_BN_FIG5 = (
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('inception-bn', 'Ioffe & Szegedy (2015) Fig. 5', input_shape=(1, 3, 224, 224))
+@register('inception-bn', 'Ioffe & Szegedy (2015) Fig. 5', input_shape=(1, 3, 224, 224),
+          classes=1000)
 def inception_bn(**kwargs) -> InceptionBN:
     """BN-Inception of Ioffe & Szegedy (2015) for 3x224x224 and 1000 classes."""
     return InceptionBN(**kwargs)

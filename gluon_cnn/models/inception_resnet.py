@@ -109,7 +109,8 @@ class InceptionResNetV1(nn.HybridSequential):
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('inception-resnet-v1', 'Szegedy et al. (2017) Fig. 15', input_shape=(1, 3, 299, 299))
+@register('inception-resnet-v1', 'Szegedy et al. (2017) Fig. 15', input_shape=(1, 3, 299, 299),
+          classes=1000)
 def inception_resnet_v1(**kwargs) -> InceptionResNetV1:
     """Inception-ResNet-v1 of Szegedy et al. (2017) for 3x299x299 and 1000 classes."""
     return InceptionResNetV1(**kwargs)

@@ -104,7 +104,8 @@ class InceptionV3(nn.HybridSequential):
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('inception-v3', 'Szegedy et al. (2016) Table 1', input_shape=(1, 3, 299, 299))
+@register('inception-v3', 'Szegedy et al. (2016) Table 1', input_shape=(1, 3, 299, 299),
+          classes=1000)
 def inception_v3(**kwargs) -> InceptionV3:
     """Inception-v3 of Szegedy et al. (2016) for 3x299x299 and 1000 classes, no auxiliary head."""
     return InceptionV3(**kwargs)

@@ -23,6 +23,7 @@ class ModelInfo:
     build : pure constructor; keyword arguments override the model's defaults (--model-kwargs).
     source : where it comes from, e.g. 'd2l zh §5.5' or 'LeCun et al. (1998)'.
     input_shape : the (1, C, H, W) input it is meant for (the book resizes to 224 or 96).
+    classes : the outputs it is built with by default (10 for Fashion-MNIST, 1000 for ImageNet).
     pad : pixels of background the data is padded with on each side (LeNet-5: 28 -> 32).
     value_range : (background, foreground) the [0, 1] pixels are scaled to.
     loss : the training loss class; None is softmax cross-entropy.
@@ -31,6 +32,7 @@ class ModelInfo:
     build: Callable
     source: str
     input_shape: Tuple[int, int, int, int] = (1, 1, IMAGE_SIDE, IMAGE_SIDE)
+    classes: int = 10
     pad: int = 0
     value_range: Tuple[float, float] = (0.0, 1.0)
     loss: Optional[Callable] = None

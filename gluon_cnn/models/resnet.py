@@ -36,7 +36,8 @@ class Residual(nn.HybridBlock):
         with self.name_scope():
             self.conv1 = nn.Conv2D(num_channels, kernel_size=3, padding=1, strides=strides)
             self.conv2 = nn.Conv2D(num_channels, kernel_size=3, padding=1)
-            self.conv3 = nn.Conv2D(num_channels, kernel_size=1, strides=strides) if use_1x1conv else None
+            self.conv3 = (nn.Conv2D(num_channels, kernel_size=1, strides=strides)
+                          if use_1x1conv else None)
             self.bn1 = nn.BatchNorm()
             self.bn2 = nn.BatchNorm()
 
@@ -48,8 +49,10 @@ class Residual(nn.HybridBlock):
         return _relu(F, Y + X)
 
 
-def resnet_block(num_channels: int, num_residuals: int, first_block: bool = False) -> nn.HybridSequential:
-    """d2l zh §5.11: `num_residuals` Residual blocks; all but the first stage start by halving the size."""
+def resnet_block(num_channels: int, num_residuals: int,
+                 first_block: bool = False) -> nn.HybridSequential:
+    """d2l zh §5.11: `num_residuals` Residual blocks; all but the first stage start by halving
+    the size."""
     blk = nn.HybridSequential()
     for i in range(num_residuals):
         if i == 0 and not first_block:
@@ -83,7 +86,8 @@ class ResNet(nn.HybridBlock):
                 # the stem already halved twice, so stage 1 keeps the size; each later one halves it
                 self.features.add(resnet_block(c, n, first_block=(i == 0)))  # 24 -> 24, 12, 6, 3
             self.features.add(nn.GlobalAvgPool2D())  # -> (B, 512, 1, 1)
-            self.output = nn.Dense(classes)          # flattens (B, 512, 1, 1) -> (B, 512) implicitly
+            # flattens (B, 512, 1, 1) -> (B, 512) implicitly
+            self.output = nn.Dense(classes)
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))
@@ -106,5 +110,6 @@ def get_resnet(num_layers: int, **kwargs) -> ResNet:
 
 @register('resnet18', 'd2l zh §5.11', input_shape=(1, 1, 96, 96))
 def resnet18(**kwargs) -> ResNet:
-    """d2l zh §5.11 ResNet-18 for 1x96x96 inputs (lr 0.05). 11,186,186 parameters (11,178,378 trainable)."""
+    """d2l zh §5.11 ResNet-18 for 1x96x96 inputs (lr 0.05). 11,186,186 parameters
+    (11,178,378 trainable)."""
     return get_resnet(18, **kwargs)

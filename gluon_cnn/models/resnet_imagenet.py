@@ -156,7 +156,8 @@ def get_paper_resnet(depth: int, version: int = 1, **kwargs) -> PaperResNet:
 
 
 def _register(depth: int):
-    @register(f'resnet{depth}-imagenet', 'He et al. (2016) Table 1', input_shape=(1, 3, 224, 224))
+    @register(f'resnet{depth}-imagenet', 'He et al. (2016) Table 1', input_shape=(1, 3, 224, 224),
+              classes=1000)
     def build(**kwargs) -> PaperResNet:
         return get_paper_resnet(depth, **kwargs)
     build.__name__ = f'resnet{depth}_imagenet'

@@ -24,7 +24,8 @@ def vgg_block(num_convs: int, num_channels: int) -> nn.HybridSequential:
 
 # ----------------------------------------------------------------------------- net
 class VGG(nn.HybridBlock):
-    """The `vgg_block`s of `conv_arch` and two dense hidden layers (`features`), a dense head (`output`).
+    """The `vgg_block`s of `conv_arch` and two dense hidden layers (`features`), a dense head
+    (`output`).
 
     Parameters
     ----------
@@ -34,7 +35,8 @@ class VGG(nn.HybridBlock):
     dropout : dropout rate after each dense hidden layer.
     """
 
-    def __init__(self, conv_arch, classes: int = 10, width: int = 4096, dropout: float = 0.5, **kwargs):
+    def __init__(self, conv_arch, classes: int = 10, width: int = 4096, dropout: float = 0.5,
+                 **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
             self.features = nn.HybridSequential()

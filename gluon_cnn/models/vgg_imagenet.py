@@ -12,13 +12,15 @@ from .vgg import VGG, get_vgg
 __all__ = ['vgg16_imagenet', 'vgg19_imagenet']
 
 
-@register('vgg16-imagenet', 'Simonyan & Zisserman (2015) Table 1 D', input_shape=(1, 3, 224, 224))
+@register('vgg16-imagenet', 'Simonyan & Zisserman (2015) Table 1 D', input_shape=(1, 3, 224, 224),
+          classes=1000)
 def vgg16_imagenet(classes: int = 1000, **kwargs) -> VGG:
     """VGG-16 (configuration D) for 3x224x224 and 1000 classes: 138,357,544 parameters."""
     return get_vgg(16, classes=classes, **kwargs)
 
 
-@register('vgg19-imagenet', 'Simonyan & Zisserman (2015) Table 1 E', input_shape=(1, 3, 224, 224))
+@register('vgg19-imagenet', 'Simonyan & Zisserman (2015) Table 1 E', input_shape=(1, 3, 224, 224),
+          classes=1000)
 def vgg19_imagenet(classes: int = 1000, **kwargs) -> VGG:
     """VGG-19 (configuration E) for 3x224x224 and 1000 classes: 143,667,240 parameters."""
     return get_vgg(19, classes=classes, **kwargs)
