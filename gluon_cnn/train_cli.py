@@ -21,7 +21,7 @@ USAGE = """Train a registry model on Fashion-MNIST (or MNIST).
 
     python train.py                               # the book's LeNet (d2l zh §5.5)
     python train.py --model lenet-bn --lr 1.0     # d2l zh §5.10
-    python train.py --limit 5000 --epochs 3       # a quick run (about 5 s per epoch)
+    python train.py --epochs 2                    # a quick run: test acc 0.612 in about 15 s
 """
 
 
