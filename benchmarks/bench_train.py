@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402

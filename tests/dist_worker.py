@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+import gluon_cnn  # noqa: F401  (first: its compat shims must come before mxnet on 3.12+)
 import numpy as np
 from mxnet import gluon, init
 

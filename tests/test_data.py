@@ -18,7 +18,8 @@ def write_idx(path, array, compress=True):
     payload = (struct.pack('>HBB', 0, code, array.ndim)
                + struct.pack(f'>{array.ndim}I', *array.shape))
     payload += array.astype(array.dtype.newbyteorder('>')).tobytes()
-    (gzip.open if compress else open)(path, 'wb').write(payload)
+    with (gzip.open if compress else open)(path, 'wb') as f:  # closed: Python 3.12's gzip buffers
+        f.write(payload)
     return path
 
 
