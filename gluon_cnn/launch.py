@@ -56,10 +56,11 @@ def role_env(role: str, root: str, port: int, workers: int, servers: int, node_h
 
 def plan(command: List[str], workers: int, servers: int, port: int, hosts: Optional[list] = None,
          scheduler_host: str = '127.0.0.1', cwd: Optional[str] = None) -> List[Role]:
-    """The roles of a job: scheduler and servers run `python -c 'import mxnet'` (importing MXNet
-    with DMLC_ROLE=server|scheduler runs that role and exits), workers run `command`.
+    """The roles of a job: scheduler and servers run `python -c 'import gluon_cnn, mxnet'`
+    (importing MXNet with DMLC_ROLE=server|scheduler runs that role and exits; gluon_cnn first,
+    for its numpy shims on Python 3.12+), workers run `command`.
     hosts: None for this machine over loopback, else servers and workers go over ssh to them."""
-    serve = [sys.executable, '-c', 'import mxnet']
+    serve = [sys.executable, '-c', 'import gluon_cnn, mxnet']
     roles = [Role('scheduler', serve, role_env('scheduler', scheduler_host, port, workers, servers,
                                                scheduler_host))]
     threads = {} if hosts or 'OMP_NUM_THREADS' in os.environ else {
