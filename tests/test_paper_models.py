@@ -5,7 +5,6 @@ import pytest
 from mxnet.gluon import nn
 
 from gluon_cnn import get_model, model_info, shapes, trace
-from gluon_cnn.exercises._costs import weight_macs
 from gluon_cnn.exercises.ex5_12 import densenet_bc_params
 from gluon_cnn.models.densenet_imagenet import DENSENET_TABLE1
 
@@ -33,19 +32,19 @@ def test_resnet_multiply_adds_and_parameters(depth):
     t = traced(f'resnet{depth}-imagenet')
     # one decimal, and the paper's own rounding is loose (34 layers: 3.66 printed as 3.6);
     # 2% still rejects the stride-on-3x3 "v1.5" bottleneck (ResNet-50: 4.09G)
-    assert weight_macs(t) / 1e9 == pytest.approx(flops, rel=0.02)
+    assert t.total_macs / 1e9 == pytest.approx(flops, rel=0.02)
     assert round(t.trainable_params / 1e6, 1) == millions
     assert t.output_shape == (1, 1000)
 
 
-def test_weight_macs_is_the_closed_form_of_conv_and_dense_layers():
+def test_multiply_adds_count_conv_and_dense_weights_only():
     net = nn.HybridSequential()
     net.add(nn.Conv2D(8, 3, padding=1), nn.MaxPool2D(2), nn.BatchNorm(),
             nn.Conv2D(4, (1, 3), strides=2), nn.Dense(5))
     t = trace(net, (2, 3, 10, 10))  # (2, 8, 10, 10) -> (2, 8, 5, 5) -> (2, 4, 3, 2) -> (2, 5)
-    expected = 2 * (shapes.conv_macs(3, 3, 3, 8, 10, 10) + shapes.conv_macs(1, 3, 8, 4, 3, 2)
-                    + shapes.dense_macs(4 * 3 * 2, 5))  # pooling and BN are not counted
-    assert weight_macs(t) == expected
+    # per image: 3x3x3 weights x 8 filters x 10x10 outputs, 1x3x8 x 4 x 3x2, 24 inputs x 5 units;
+    # pooling and BN are not counted (He et al.'s "FLOPs")
+    assert t.total_macs == 2 * (3 * 3 * 3 * 8 * 100 + 1 * 3 * 8 * 4 * 6 + 24 * 5)
 
 
 @pytest.mark.parametrize('depth', DENSENET_TABLE1)

@@ -1,9 +1,7 @@
-"""Costs the chapter-5 exercises compare: weights-only multiply-adds of a trace, and peak memory
-measured in a fresh process.
+"""Memory costs the chapter-5 exercises compare: peak resident memory, measured in a fresh process.
 
-`weight_macs` counts one multiply-accumulate per weight use in Conv2D and Dense layers only
-(fvcore's convention): that is what He et al. (2016) Table 1 calls "FLOPs" (multiply-adds),
-whatever the tracer's own MACs column adds for pooling, BN or activations.
+Multiply-adds come from the tracer: `trace(net, shape).total_macs` counts one multiply-accumulate
+per weight use (fvcore's convention), what He et al. (2016) Table 1 calls "FLOPs".
 """
 import json
 import os
@@ -11,28 +9,11 @@ import resource
 import subprocess
 import sys
 import threading
-from math import prod
 from pathlib import Path
 
 from ..errors import GluonCNNError
-from ..shapes import conv_macs, dense_macs
 
-__all__ = ['weight_macs', 'in_fresh_process', 'peak_rss_bytes', 'rss_bytes', 'PeakAbove']
-
-
-# sum over the traced Conv2D and Dense leaves, from their shapes and kernels (groups 1)
-def weight_macs(t) -> int:
-    total = 0
-    for r in t.rows:
-        if not r.is_leaf:
-            continue
-        if r.type == 'Conv2D':
-            (b, ci, *_), (_, co, ho, wo) = r.input_shape, r.output_shape
-            total += b * conv_macs(*r.kernel, ci, co, ho, wo)
-        elif r.type == 'Dense':  # a 4-D input is flattened: every feature meets every unit
-            b = r.input_shape[0]
-            total += b * dense_macs(prod(r.input_shape[1:]), r.output_shape[-1])
-    return total
+__all__ = ['in_fresh_process', 'peak_rss_bytes', 'rss_bytes', 'PeakAbove']
 
 
 # ru_maxrss is in KiB on Linux: the most this process has held in RAM at once

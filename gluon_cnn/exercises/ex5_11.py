@@ -8,7 +8,6 @@ from ..models import get_model, model_info
 from ..models.resnet_imagenet import BasicBlock, Bottleneck, get_paper_resnet
 from ..shapes import batchnorm_params, conv_macs, conv_params
 from ..trace import trace
-from ._costs import weight_macs
 from ._registry import Answer, exercise
 from ._training import fit
 
@@ -27,7 +26,7 @@ def resnet_table1(log=print) -> Answer:
     for depth, flops in RESNET_TABLE1_FLOPS.items():
         name = f'resnet{depth}-imagenet'
         t = trace(get_model(name), model_info(name).input_shape)
-        rows[depth] = {'trainable_params': t.trainable_params, 'macs': weight_macs(t)}
+        rows[depth] = {'trainable_params': t.trainable_params, 'macs': t.total_macs}
         log(f"  {depth:>5} {t.trainable_params:>17,} {RESNET_PARAMS_M[depth]:>6}M "
             f"{rows[depth]['macs'] / 1e9:>13.2f}G {flops:>8}G")
     log('multiply-adds count each weight use of the convs and the dense layer once (bias, BN,')
@@ -43,7 +42,7 @@ def resnet_table1(log=print) -> Answer:
 # trainable parameters of one block: the convs (no bias) and the BNs' gamma and beta
 def _block_costs(block, in_shape) -> dict:
     t = trace(block, in_shape)
-    return {'params': t.trainable_params, 'macs': weight_macs(t)}
+    return {'params': t.trainable_params, 'macs': t.total_macs}
 
 
 @exercise('5.11.2', 'the bottleneck block')
@@ -68,7 +67,7 @@ def bottleneck(log=print) -> Answer:
     log('the expensive 3x3 conv sees 16x fewer channel pairs than at 256. He et al. (Fig. 5) pair')
     log(f"it with a basic block on 64 channels: {narrow['macs'] / 1e6:.1f}M multiply-adds, about")
     log('the same cost, for a 4x wider output and one more layer: 50-152 layers stay affordable.')
-    deep = {d: weight_macs(trace(get_paper_resnet(d), (1, 3, 224, 224))) for d in (34, 50)}
+    deep = {d: trace(get_paper_resnet(d), (1, 3, 224, 224)).total_macs for d in (34, 50)}
     log(f'ResNet-34 (basic): {deep[34] / 1e9:.2f}G, ResNet-50 (bottleneck, 16 more layers, 4x '
         f'wider outputs): {deep[50] / 1e9:.2f}G multiply-adds')
     return Answer(f"bottleneck: {basic['params'] / neck['params']:.1f}x fewer parameters and "

@@ -5,7 +5,6 @@ import mxnet as mx
 
 from ..models import get_model, model_info
 from ..trace import trace
-from ._costs import weight_macs
 from ._registry import Answer, exercise
 from ._training import fit
 
@@ -32,7 +31,7 @@ def vgg_cost(log=print) -> Answer:
     for name in ('alexnet', 'vgg11'):
         t = trace(get_model(name), (1, 1, 224, 224))
         convs = [r for r in t.rows if r.is_leaf and r.type == 'Conv2D']
-        rows[name] = {'params': t.total_params, 'macs': weight_macs(t),
+        rows[name] = {'params': t.total_params, 'macs': t.total_macs,
                       'activation_bytes': t.activation_bytes,
                       'first_convs': [(r.kernel, r.stride, r.output_shape[1:]) for r in convs[:2]],
                       'seconds': _forward_seconds(name, 224)}
@@ -60,7 +59,7 @@ def vgg_96(log=print, limit: int = 1024, epochs: int = 2, test_limit: int = 1000
     for side in (224, 96):
         t = trace(get_model('vgg11-small'), (1, 1, side, side))
         r = fit(get_model('vgg11-small'), 0.05, epochs, limit, test_limit, 64, resize=side)
-        rows[side] = {'params': t.total_params, 'macs': weight_macs(t),
+        rows[side] = {'params': t.total_params, 'macs': t.total_macs,
                       'activation_bytes': t.activation_bytes, 'last_map': _last_map(t), **r}
         log(f"  {side:>3}x{side:<3} last conv map {rows[side]['last_map']}  {t.total_params:>11,} "
             f"params {rows[side]['macs'] / 1e9:5.2f}G multiply-adds  test acc "
@@ -92,7 +91,7 @@ def vgg16_19(log=print) -> Answer:
         counts[name] = t.total_params
         convs = sum(1 for r in t.rows if r.is_leaf and r.type == 'Conv2D')
         log(f'  {name:<15} {convs} convs + 3 dense layers: {t.total_params:>12,} parameters, '
-            f'{weight_macs(t) / 1e9:.1f}G multiply-adds (Table 2: {paper}M)')
+            f'{t.total_macs / 1e9:.1f}G multiply-adds (Table 2: {paper}M)')
     log('configurations D and E add a third (fourth) 3x3 conv to blocks 3-5 of VGG-11 (A);')
     log('3x3 convs are cheap in parameters: the 102.8M weights of the 25088 -> 4096 dense layer')
     log('are still most of the net.')

@@ -2,7 +2,6 @@
 sizes and trains each briefly on real data (sized for 2 CPU cores); 5.9.2 counts."""
 from ..models import get_model, model_info
 from ..trace import trace
-from ._costs import weight_macs
 from ._registry import Answer, exercise
 from ._training import fit
 
@@ -19,7 +18,7 @@ def successors(log=print, limit: int = 1024, epochs: int = 2, side: int = 96,
         shape = (1, 3, 224, 224) if name == 'googlenet' else model_info(name).input_shape
         t = trace(get_model(name, classes=1000), shape)
         convs = sum(1 for r in t.rows if r.is_leaf and r.type == 'Conv2D')
-        rows[name] = {'params': t.total_params, 'macs': weight_macs(t), 'side': shape[-1],
+        rows[name] = {'params': t.total_params, 'macs': t.total_macs, 'side': shape[-1],
                       'depth': convs}
         r = rows[name]
         log(f"  {name:<20} {shape[-1]}x{shape[-1]}  {r['depth']:>3} convs "
