@@ -136,7 +136,7 @@ def test_training_step_keeps_prototypes_fixed(np_mode):
                 l = loss_fn(net(x), y)
             l.backward()
             trainer.step(8)
-            losses.append(float(l.mean().asnumpy()))
+            losses.append(l.mean().asnumpy().item())
         assert losses[-1] < losses[0]
         np.testing.assert_array_equal(net.output.prototypes.data().asnumpy(), protos)
         assert not np.allclose(net.features[0].weight.data().asnumpy(), c1)
