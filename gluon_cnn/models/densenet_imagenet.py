@@ -10,7 +10,7 @@ bottleneck nor the 224x224 stem sizes.
 from mxnet.gluon import nn
 
 from ..internals import concat_channels
-from .registry import register
+from .registry import register_depths
 
 __all__ = ['DenseLayer', 'PaperDenseNet', 'get_paper_densenet', 'DENSENET_TABLE1']
 
@@ -91,16 +91,7 @@ def get_paper_densenet(depth: int, **kwargs) -> PaperDenseNet:
     return PaperDenseNet(DENSENET_TABLE1[depth], **kwargs)
 
 
-def _register(depth: int):
-    @register(f'densenet{depth}-imagenet', 'Huang et al. (2017) Table 1',
-              input_shape=(1, 3, 224, 224),
-              classes=1000)
-    def build(**kwargs) -> PaperDenseNet:
-        return get_paper_densenet(depth, **kwargs)
-    build.__name__ = f'densenet{depth}_imagenet'
-    build.__doc__ = f'DenseNet-{depth} (BC, k = 32) of Huang et al. (2017) Table 1, 224x224x3.'
-    return build
-
-
-densenet121_imagenet, densenet169_imagenet, densenet201_imagenet, densenet264_imagenet = (
-    _register(d) for d in DENSENET_TABLE1)
+densenet121_imagenet, densenet169_imagenet, densenet201_imagenet, densenet264_imagenet = \
+    register_depths('densenet{}-imagenet', 'Huang et al. (2017) Table 1', get_paper_densenet,
+                    DENSENET_TABLE1, 'DenseNet-{} (BC, k = 32) of Huang et al. (2017) Table 1, '
+                    '224x224x3.', input_shape=(1, 3, 224, 224), classes=1000)

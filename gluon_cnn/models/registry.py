@@ -10,7 +10,8 @@ from typing import Callable, Optional, Tuple
 
 from ..errors import ConfigError
 
-__all__ = ['ModelInfo', 'register', 'get_model', 'model_info', 'list_models', 'IMAGE_SIDE']
+__all__ = ['ModelInfo', 'register', 'register_depths', 'get_model', 'model_info', 'list_models',
+           'IMAGE_SIDE']
 
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
 
@@ -59,6 +60,18 @@ def register(name: str, source: str, **fields):
         _REGISTRY[name] = ModelInfo(name=name, build=build, source=source, **fields)
         return build
     return add
+
+
+def register_depths(name: str, source: str, build, depths, doc: str, **fields) -> tuple:
+    """Register `build(depth, **kwargs)` once per depth of a paper's table, as `name.format(depth)`
+    with the docstring `doc.format(depth)`; returns the constructors in the order of `depths`."""
+    def one(depth):
+        def constructor(**kwargs):
+            return build(depth, **kwargs)
+        constructor.__name__ = name.format(depth).replace('-', '_')
+        constructor.__doc__ = doc.format(depth)
+        return register(name.format(depth), source, **fields)(constructor)
+    return tuple(one(d) for d in depths)
 
 
 def list_models() -> list:

@@ -17,7 +17,7 @@ those of the paper's released models. The book's 96x96 net stays `resnet18` in r
 """
 from mxnet.gluon import nn
 
-from .registry import register
+from .registry import register, register_depths
 
 __all__ = ['BasicBlock', 'Bottleneck', 'PaperResNet', 'get_paper_resnet', 'RESNET_TABLE1']
 
@@ -155,18 +155,11 @@ def get_paper_resnet(depth: int, version: int = 1, **kwargs) -> PaperResNet:
     return PaperResNet(block, layers, widths, version=version, **kwargs)
 
 
-def _register(depth: int):
-    @register(f'resnet{depth}-imagenet', 'He et al. (2016) Table 1', input_shape=(1, 3, 224, 224),
-              classes=1000)
-    def build(**kwargs) -> PaperResNet:
-        return get_paper_resnet(depth, **kwargs)
-    build.__name__ = f'resnet{depth}_imagenet'
-    build.__doc__ = f'ResNet-{depth} of He et al. (2016) Table 1, for 3x224x224 and 1000 classes.'
-    return build
-
-
 resnet18_imagenet, resnet34_imagenet, resnet50_imagenet, resnet101_imagenet, \
-    resnet152_imagenet = (_register(d) for d in RESNET_TABLE1)
+    resnet152_imagenet = register_depths(
+        'resnet{}-imagenet', 'He et al. (2016) Table 1', get_paper_resnet, RESNET_TABLE1,
+        'ResNet-{} of He et al. (2016) Table 1, for 3x224x224 and 1000 classes.',
+        input_shape=(1, 3, 224, 224), classes=1000)
 
 
 @register('resnet18-preact', 'He et al. (2016b) Fig. 1', input_shape=(1, 1, 96, 96))
