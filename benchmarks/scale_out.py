@@ -1,5 +1,7 @@
 """Scale-out arms, side by side in one run: one process, two contexts, two local workers, bf16.
 
+(Two local Horovod workers too, when Horovod is installed: `make horovod`.)
+
     python benchmarks/scale_out.py [--limit 20000] [--repeats 3]
 
 Each arm is `train.py` on the first --limit Fashion-MNIST images for 2 epochs (LeNet, batch 256);
@@ -19,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(ROOT / 'train.py'), '--epochs', '2', '--quiet']
 LAUNCH2 = [sys.executable, '-m', 'gluon_cnn.launch', '-n', '2', '--timeout', '600', '--']
+HOROVOD2 = [*LAUNCH2[:3], '--horovod', *LAUNCH2[3:]]
 
 ARMS = {  # name -> (argv prefix, extra train.py flags)
     'one process, --ctx cpu': ([], []),
@@ -26,6 +29,11 @@ ARMS = {  # name -> (argv prefix, extra train.py flags)
     'two local workers, dist_sync': (LAUNCH2, ['--kvstore', 'dist_sync']),
     'one process, --amp bf16': ([], ['--amp', 'bf16']),
 }
+try:
+    import horovod.mxnet  # noqa: F401  (optional)
+    ARMS['two local workers, horovod'] = (HOROVOD2, ['--kvstore', 'horovod'])
+except ImportError:
+    pass
 
 
 def machine() -> str:

@@ -139,12 +139,12 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
     def prepare(X):
         """Before the first step: finish deferred initialization on this batch, which draws
         the initial weights exactly where the first forward pass would (so a seed gives the
-        same net as ever), then train and evaluate the widened view of the net for the rest
-        of the run (exact; gluon_cnn.widen). One view for the whole run: rebuilding graphs
-        every epoch grows the memory pool."""
+        same net as ever), send the starting weights to the other workers before a training
+        pass can reorder their layout (parallel.connect_trainer), then train and evaluate the
+        widened view of the net for the rest of the run (exact; gluon_cnn.widen). One view for
+        the whole run: rebuilding graphs every epoch grows the memory pool."""
         settle_shapes(net, X)
-        if workers.kvstore is not None:  # before the kvstore first reads the parameters
-            parallel.plain_layout(net)
+        parallel.connect_trainer(net, trainer, workers)
         objective.use(widened(net, widen), hybridize)
 
     for epoch in range(start_epoch, num_epochs):
@@ -158,8 +158,6 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
         train_seconds = time.time() - start
         test_acc = (evaluate_accuracy(objective.net, test_iter, ctx) if workers.rank == 0
                     else math.nan)
-        if workers.kvstore is not None and workers.rank == 0:
-            parallel.plain_layout(net)  # evaluation may have reordered weights for oneDNN
         metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
                    'test_acc': test_acc, 'seconds': time.time() - start,
                    'examples_per_sec': n / train_seconds}
@@ -229,7 +227,8 @@ def _parallel_step(objective, X, y, trainer, ctxs, workers, full: int):
         ls = [l if real and scale == 1.0 else l * (scale if real else 0.0)
               for (l, _, _), (_, _, real) in zip(outs, parts)]
     autograd.backward(ls)            # one backward pass per device
-    trainer.step(full if scale != 1.0 else X.shape[0])  # kvstore sums the gradients; / global batch
+    # the kvstore or Horovod sums the gradients; the step averages over the global batch
+    trainer.step(full if scale != 1.0 else parallel.step_size(workers, X.shape[0]))
     real_outs = [(s, c) for (_, s, c), (_, _, real) in zip(outs, parts) if real]
     batch_loss = (sum(s.as_in_context(ctxs[0]) for s, _ in real_outs) if real_outs
                   else _zeros(ctxs[0]))

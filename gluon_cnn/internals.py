@@ -8,6 +8,7 @@ reads or writes an underscore attribute of an MXNet object.
 Sections: the block tree, layer settings, parameters, hybridized graphs, forward hooks, symbolic
 shape inference, trainer states, and numpy mode.
 """
+import ctypes
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -21,7 +22,8 @@ __all__ = ['ConvLayer', 'PoolingLayer', 'children', 'layer_kwargs', 'set_layer_k
            'is_transposed', 'dense_units', 'dense_flattens', 'dropout_rate', 'set_dropout_rate',
            'is_initialized', 'zero_deferred_init', 'saved_param_symbols', 'clear_cached_graphs',
            'run_layer_by_layer', 'swapped_hooks', 'infer_shapes', 'infer_types',
-           'uses_kvstore_updates', 'optimizer_of', 'optimizer_state', 'set_optimizer_state',
+           'uses_kvstore_updates', 'init_kvstore', 'to_default_layout', 'has_default_layout',
+           'optimizer_of', 'optimizer_state', 'set_optimizer_state',
            'swap_class',
            'is_np_mode', 'concat_channels', 'is_hybridized', 'read_mnist_locally']
 
@@ -173,6 +175,16 @@ def uses_kvstore_updates(trainer: gluon.Trainer) -> bool:
     return bool(trainer._update_on_kvstore)
 
 
+def init_kvstore(trainer: gluon.Trainer) -> None:
+    """Create the trainer's kvstore and send it the parameters now, as Trainer.step otherwise
+    does on its first call (Trainer._init_kvstore, _init_params): a dist kvstore then reads the
+    weights before any training pass can change their memory layout (see to_default_layout)."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+
+
 def optimizer_state(trainer: gluon.Trainer):
     """(optimizer, {param index: state}, {param index: update count}) of a trainer whose updates
     run locally (Trainer._optimizer, _updaters, Optimizer._index_update_count)."""
@@ -203,6 +215,30 @@ def _copy_state(state):
 def optimizer_of(trainer: gluon.Trainer):
     """The trainer's Optimizer (Trainer._optimizer), e.g. to read its class."""
     return trainer._optimizer
+
+
+# ----------------------------------------------------------------------------- oneDNN layouts
+def to_default_layout(arr: mx.nd.NDArray) -> None:
+    """Put `arr` in MXNet's default memory layout, in place, after its pending writes.
+
+    A forward pass lets oneDNN reorder a convolution or dense weight in place, asynchronously,
+    into a blocked layout. Copies handle that, but ps-lite sends an array's raw bytes: a blocked
+    weight reaches the other workers scrambled. The C API's MXNDArrayGetData is the one call that
+    reorders such an array back (Reorder2DefaultAsync, then WaitToRead); Python's NDArray has none.
+    """
+    ptr = ctypes.c_void_p()
+    mx.base.check_call(mx.base._LIB.MXNDArrayGetData(arr.handle, ctypes.byref(ptr)))
+
+
+def has_default_layout(arr: mx.nd.NDArray) -> bool:
+    """False while `arr` is in a oneDNN blocked layout (after its pending writes): the DLPack
+    export reads NDArray::data(), which refuses such an array."""
+    arr.wait_to_read()
+    try:
+        mx.nd.to_dlpack_for_read(arr)
+    except mx.base.MXNetError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------- numpy mode

@@ -1,9 +1,12 @@
-"""`python -m gluon_cnn.launch -n WORKERS [-s SERVERS] [--hostfile FILE] -- COMMAND...`
+"""`python -m gluon_cnn.launch -n WORKERS [-s SERVERS] [--hostfile FILE | --horovod] -- COMMAND...`
 
 Starts a ps-lite job for MXNet's dist kvstores (`--kvstore dist_sync` ...): one scheduler,
 SERVERS servers and WORKERS copies of COMMAND, each with the DMLC_* environment, and watches them.
 It replaces the wheel's tools/launch.py, which fails on Python 3.11 (`Thread.isAlive`) and finds
-its host address by opening a socket toward an outside address.
+its host address by opening a socket toward an outside address. With --horovod it starts a
+Horovod (Gloo) job on this machine instead (`--kvstore horovod`): WORKERS copies of COMMAND with
+the HOROVOD_* environment, and Horovod's rendezvous server in this process, on 127.0.0.1
+(horovodrun binds it to every interface and looks up the machine's addresses).
 
 - Where: by default every role runs here and binds and connects only to 127.0.0.1 (ps-lite ignores
   the loopback interface unless DMLC_NODE_HOST says so). With --hostfile, servers and workers run
@@ -21,12 +24,15 @@ import os
 import shlex
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from typing import List, NamedTuple, Optional
 
-__all__ = ['Role', 'free_port', 'role_env', 'plan', 'Launch', 'main']
+__all__ = ['Role', 'free_port', 'role_env', 'plan', 'horovod_plan', 'serve_rendezvous', 'Launch',
+           'main']
 
 GRACE = 3.0      # seconds a role gets between SIGTERM and SIGKILL
 WIND_DOWN = 15.0  # seconds servers and scheduler get to exit on their own after the workers
@@ -63,8 +69,7 @@ def plan(command: List[str], workers: int, servers: int, port: int, hosts: Optio
     serve = [sys.executable, '-c', 'import gluon_cnn, mxnet']
     roles = [Role('scheduler', serve, role_env('scheduler', scheduler_host, port, workers, servers,
                                                scheduler_host))]
-    threads = {} if hosts or 'OMP_NUM_THREADS' in os.environ else {
-        'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // workers))}
+    threads = {} if hosts else _threads(workers)
     kinds = [('server', i, serve) for i in range(servers)] + \
             [('worker', i, list(command)) for i in range(workers)]
     for j, (kind, i, argv) in enumerate(kinds):
@@ -80,6 +85,43 @@ def plan(command: List[str], workers: int, servers: int, port: int, hosts: Optio
         else:
             roles.append(Role(name, argv, env))
     return roles
+
+
+def _threads(workers: int) -> dict:
+    """Local workers share the cores: OMP_NUM_THREADS = cores / workers, unless it is set."""
+    return {} if 'OMP_NUM_THREADS' in os.environ else {
+        'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // workers))}
+
+
+def horovod_plan(command: List[str], workers: int, port: int) -> List[Role]:
+    """The workers of a Horovod job on this machine over Gloo, as horovodrun --gloo would start
+    them for `-H localhost:WORKERS`, talking only over 127.0.0.1 ('lo'): rendezvous at `port`."""
+    base = {'HOROVOD_GLOO_RENDEZVOUS_ADDR': '127.0.0.1', 'HOROVOD_GLOO_RENDEZVOUS_PORT': str(port),
+            'HOROVOD_CONTROLLER': 'gloo', 'HOROVOD_CPU_OPERATIONS': 'gloo',
+            'HOROVOD_GLOO_IFACE': 'lo', 'HOROVOD_HOSTNAME': 'localhost',  # a scope label only
+            'HOROVOD_SIZE': str(workers), 'HOROVOD_LOCAL_SIZE': str(workers),
+            'HOROVOD_CROSS_RANK': '0', 'HOROVOD_CROSS_SIZE': '1', **_threads(workers)}
+    return [Role(f'worker {i}', list(command),
+                 {**base, 'HOROVOD_RANK': str(i), 'HOROVOD_LOCAL_RANK': str(i)})
+            for i in range(workers)]
+
+
+def serve_rendezvous(workers: int, port: int = 0):
+    """Horovod's rendezvous server for `workers` local ranks, on 127.0.0.1:`port` (0: a free one),
+    in a daemon thread; returns the server (its port: server.server_address[1]; end it with
+    shutdown() and server_close())."""
+    from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
+    from horovod.runner.http.http_server import RendezvousHandler, RendezvousHTTPServer
+
+    class Loopback(RendezvousHTTPServer):
+        def server_bind(self):  # HTTPServer's looks this machine's name up (getfqdn): not here
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = 'localhost', self.server_address[1]
+
+    server = Loopback(('127.0.0.1', port), RendezvousHandler, False)
+    server.init(get_host_assignments(parse_hosts(f'localhost:{workers}'), workers))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _how(code: int) -> str:
@@ -173,15 +215,19 @@ def _signal_group(p: subprocess.Popen, sig):
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='python -m gluon_cnn.launch',
                                 description=__doc__.split('\n\n')[1],
-                                usage='%(prog)s -n WORKERS [-s SERVERS] [--hostfile FILE] '
-                                      '-- COMMAND...')
+                                usage='%(prog)s -n WORKERS [-s SERVERS] '
+                                      '[--hostfile FILE | --horovod] -- COMMAND...')
     p.add_argument('-n', '--num-workers', type=int, required=True, help='worker processes')
     p.add_argument('-s', '--num-servers', type=int, default=1, help='parameter servers (default 1)')
     p.add_argument('--hostfile', help='one host per line: run servers and workers there over ssh '
                    '(default: all on this machine, over 127.0.0.1)')
     p.add_argument('--scheduler-host', help='with --hostfile: this machine\'s address as the hosts '
                    'reach it (required then; nothing is guessed)')
-    p.add_argument('--port', type=int, help='scheduler port (default: a free one)')
+    p.add_argument('--horovod', action='store_true',
+                   help='a Horovod (Gloo) job on this machine, for --kvstore horovod: workers '
+                   'only, rendezvous on 127.0.0.1 (on a cluster use horovodrun)')
+    p.add_argument('--port', type=int,
+                   help='scheduler (or Horovod rendezvous) port (default: a free one)')
     p.add_argument('--timeout', type=float,
                    help='end every role after this many seconds (exit 124)')
     p.add_argument('command', nargs=argparse.REMAINDER, help='-- then the worker command')
@@ -192,6 +238,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error('give the worker command after --, e.g. -- python train.py --kvstore dist_sync')
     if args.num_workers < 1 or args.num_servers < 1:
         p.error('-n and -s must be at least 1')
+    if args.horovod and args.hostfile:
+        p.error('--horovod runs on this machine; on a cluster use horovodrun -H HOSTS (README)')
     if args.hostfile and not args.scheduler_host:
         p.error('--hostfile needs --scheduler-host ADDRESS (this machine, as the hosts see it)')
     return args
@@ -199,6 +247,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.horovod:
+        return _main_horovod(args)
     hosts = None
     if args.hostfile:
         with open(args.hostfile) as f:
@@ -207,6 +257,25 @@ def main(argv=None) -> int:
     port = args.port or free_port(host)
     roles = plan(args.command, args.num_workers, args.num_servers, port, hosts, host)
     return Launch(roles, args.timeout).run()
+
+
+def _main_horovod(args) -> int:
+    try:
+        server = serve_rendezvous(args.num_workers, args.port or 0)
+    except ImportError as e:
+        print(f'launch: --horovod needs Horovod built for MXNet ({e}); `make horovod` builds it',
+              file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f'launch: cannot serve the rendezvous on 127.0.0.1:{args.port}: {e.strerror}',
+              file=sys.stderr)
+        return 1
+    try:
+        roles = horovod_plan(args.command, args.num_workers, server.server_address[1])
+        return Launch(roles, args.timeout).run()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 if __name__ == '__main__':

@@ -3,8 +3,9 @@
 Every worker reads the same shuffled global batch (same seed, same order) and takes its share,
 `share(b, rank, num_workers)`; its share is split again over its devices with
 `split_and_load`. Gradients are summed over devices (kvstore 'device') and over workers (ps-lite
-`dist_*`), and `trainer.step(global batch)` divides by the global batch size, so a `dist_sync`
-run computes the updates of one process with the same seed and batch size, up to float rounding.
+`dist_*`, or Horovod's allreduce), and the step divides by the global batch size (`step_size`), so
+a `dist_sync` or Horovod run computes the updates of one process with the same seed and batch
+size, up to float rounding.
 
 A part that would be empty (a short last batch with fewer examples than parts) runs one example
 with its loss multiplied by 0: every device still produces a fresh, exactly zero gradient, so the
@@ -19,10 +20,11 @@ from typing import NamedTuple
 import mxnet as mx
 from mxnet import gluon
 
+from . import internals
 from .errors import ConfigError
 
 __all__ = ['Workers', 'LOCAL', 'share', 'split_batch', 'connect', 'sum_over_workers',
-           'make_kvstore_trainer', 'plain_layout']
+           'step_size', 'make_kvstore_trainer', 'plain_layout', 'connect_trainer']
 
 _METRICS_KEY = 1_000_000  # a kvstore key no parameter uses (the Trainer keys parameters 0, 1, ...)
 
@@ -31,9 +33,19 @@ class Workers(NamedTuple):
     """This process's place among the workers of a run: rank, how many, and their kvstore."""
     rank: int = 0
     num_workers: int = 1
-    kvstore: object = None   # the dist kvstore, passed to the Trainer; None in one process
-    # True when the kvstore sums pushes (dist_sync): epoch metrics are global
+    kvstore: object = None   # the ps-lite kvstore, passed to the Trainer; else None
+    # True when the workers can sum values (dist_sync, Horovod): epoch metrics are global
     sums_metrics: bool = False
+    name: str = 'device'     # the --kvstore that joined them
+
+    @property
+    def horovod(self) -> bool:
+        return self.name == 'horovod'
+
+    @property
+    def distributed(self) -> bool:
+        """True when other processes train with this one (ps-lite or Horovod)."""
+        return self.kvstore is not None or self.horovod
 
 
 LOCAL = Workers()
@@ -64,13 +76,17 @@ def split_batch(X, y, ctxs, workers: Workers = LOCAL) -> list:
 
 def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
     """Join the run's workers for `kvstore` ('device' joins nobody). A dist kvstore connects to the
-    ps-lite scheduler named by the DMLC_* environment that `python -m gluon_cnn.launch` sets."""
+    ps-lite scheduler named by the DMLC_* environment that `python -m gluon_cnn.launch` sets;
+    'horovod' joins the Horovod job (`python -m gluon_cnn.launch --horovod`, or horovodrun)."""
     if kvstore == 'device':
         return LOCAL
     if kvstore == 'horovod':
-        raise ConfigError('--kvstore horovod is not supported by this version of gluon-cnn '
-                          '(horovod is optional and not installed here); '
-                          'use --kvstore dist_sync under python -m gluon_cnn.launch')
+        if num_ctxs > 1:
+            raise ConfigError('--kvstore horovod runs one device per process (Horovod sums the '
+                              'first device\'s gradients only): start one process per device')
+        hvd = _horovod()
+        hvd.init()
+        return Workers(hvd.rank(), hvd.size(), None, True, 'horovod')
     if os.environ.get('DMLC_ROLE') != 'worker':
         raise ConfigError(f'--kvstore {kvstore} runs as workers of a launch: python -m '
                           f'gluon_cnn.launch -n 2 -- python train.py --kvstore {kvstore} ...')
@@ -78,32 +94,74 @@ def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
     sums = 'async' not in kvstore  # dist_async's servers apply an optimizer to whatever is pushed
     if sums:  # collective: every worker initializes the metrics key, rank 0's value wins
         kv.init(_METRICS_KEY, mx.nd.zeros(3))
-    return Workers(kv.rank, kv.num_workers, kv, sums)
+    return Workers(kv.rank, kv.num_workers, kv, sums, kvstore)
+
+
+def _horovod():
+    """horovod.mxnet, or one line on how to get it: Horovod is optional."""
+    try:
+        import horovod.mxnet as hvd
+    except ImportError as e:
+        raise ConfigError(f'--kvstore horovod needs Horovod built for MXNet ({e}); `make horovod` '
+                          'builds it into the venv (README, "Horovod")') from None
+    return hvd
 
 
 def sum_over_workers(workers: Workers, values: list) -> list:
-    """The sums of `values` (floats) over all workers, when the kvstore can sum; else values."""
+    """The sums of `values` (floats) over all workers, when the workers can sum; else values."""
     if not workers.sums_metrics:
         return values
     arr = mx.nd.array(values)
-    workers.kvstore.pushpull(_METRICS_KEY, arr, out=arr)
+    if workers.horovod:
+        arr = _horovod().allreduce(arr, average=False, name='gluon_cnn.metrics')
+    else:
+        workers.kvstore.pushpull(_METRICS_KEY, arr, out=arr)
     return [float(v) for v in arr.asnumpy()]
 
 
+def step_size(workers: Workers, batch: int) -> float:
+    """What `trainer.step` takes to average the summed gradients over a global batch of `batch`:
+    Horovod's DistributedTrainer divides by the number of workers itself (its `_scale`, or an
+    averaging allreduce), so it gets the per-worker share."""
+    return batch / workers.num_workers if workers.horovod else batch
+
+
 def plain_layout(net):
-    """Rewrite every parameter in MXNet's default memory layout, in place, before the ps-lite
-    kvstore reads it. An inference-mode forward pass (deferred initialization, evaluation) lets
-    oneDNN reorder convolution weights in place into its blocked layout; ps-lite then ships the
-    wrong bytes and the server aborts ('init 3 first'). Found here with mxnet 1.9.1."""
+    """Every parameter of `net` in MXNet's default memory layout, on every device, in place.
+
+    ps-lite sends an array's raw bytes, and a forward pass may leave a weight in oneDNN's blocked
+    layout: the convolution or dense operator, while it runs, queues an in-place reorder of its
+    weight. So first wait for every queued operation (and the reorders they queue), then reorder
+    each array back (internals.to_default_layout). Found here with mxnet 1.9.1: a blocked weight
+    made the server abort ('init 3 first') or gave the workers different, scrambled weights."""
+    mx.nd.waitall()
     for p in net.collect_params().values():
-        p.set_data(p.data().copy())
+        for arr in p.list_data():
+            internals.to_default_layout(arr)
+
+
+def connect_trainer(net, trainer: gluon.Trainer, workers: Workers) -> None:
+    """Send the starting weights to the other workers now, in the default layout, before a
+    training pass can reorder them (Trainer.step would send them after the first backward pass).
+    Rank 0's weights win; the other workers receive them (the kvstore's, or Horovod's broadcast,
+    which reads raw bytes too)."""
+    if not workers.distributed:
+        return
+    plain_layout(net)
+    if workers.horovod:
+        _horovod().broadcast_parameters(net.collect_params(), root_rank=0)
+    else:
+        internals.init_kvstore(trainer)
 
 
 def make_kvstore_trainer(params, optimizer: str, optimizer_params: dict, ctxs,
                          workers: Workers) -> gluon.Trainer:
     """A Trainer whose gradients are summed over `ctxs` and workers. Updates run locally
     (update_on_kvstore=False: faster here, and the optimizer states stay in the trainer where
-    checkpoints read them), except under dist_async, whose servers must apply them."""
+    checkpoints read them), except under dist_async, whose servers must apply them. Horovod's
+    DistributedTrainer allreduces the gradients instead of a kvstore."""
+    if workers.horovod:
+        return _horovod().DistributedTrainer(params, optimizer, optimizer_params)
     if workers.kvstore is not None:
         local = workers.sums_metrics  # dist_sync / dist_device_sync
         return gluon.Trainer(params, optimizer, optimizer_params, kvstore=workers.kvstore,

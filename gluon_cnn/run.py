@@ -201,7 +201,7 @@ def _where(ctxs, workers) -> str:
     """'cpu(0)', '[cpu(0), cpu(1)]', or with workers 'cpu(0) x 2 workers (dist_sync)'."""
     where = str(ctxs[0]) if len(ctxs) == 1 else str(ctxs)
     if workers.num_workers > 1:
-        where += f' x {workers.num_workers} workers ({workers.kvstore.type})'
+        where += f' x {workers.num_workers} workers ({workers.name})'
     return where
 
 

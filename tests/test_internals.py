@@ -179,6 +179,27 @@ def _private_mxnet_uses(path: Path) -> list:
     return found
 
 
+@pytest.mark.skipif(not mx.runtime.Features().is_enabled('MKLDNN'), reason='needs oneDNN')
+def test_to_default_layout_undoes_onednn_reorder():
+    """An inference pass reorders a convolution weight in place into oneDNN's blocked layout
+    (the second pass runs with nothing else queued, so the reorder is not skipped);
+    to_default_layout brings it back with the same values (asnumpy reads either layout)."""
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(16, 5, in_channels=6), nn.Dense(10, in_units=16 * 10 * 10))
+    net.initialize()
+    x = mx.nd.random.uniform(shape=(2, 6, 14, 14))
+    w = net[0].weight.data()
+    assert internals.has_default_layout(w)
+    for _ in range(2):
+        net(x)
+        mx.nd.waitall()
+    values = w.asnumpy()
+    assert not internals.has_default_layout(w)
+    internals.to_default_layout(w)
+    assert internals.has_default_layout(w)
+    np.testing.assert_array_equal(w.asnumpy(), values)
+
+
 def test_only_internals_touches_private_attributes():
     offenders = [u for p in sorted(PACKAGE.rglob('*.py')) if p.name != 'internals.py'
                  for u in _private_mxnet_uses(p)]

@@ -14,7 +14,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_cnn import launch, parallel
+from mxnet import init
+
+from gluon_cnn import internals, launch, parallel
+from gluon_cnn.errors import ConfigError
+from gluon_cnn.models import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = [sys.executable, str(ROOT / 'tests' / 'dist_worker.py')]
@@ -31,12 +35,13 @@ def _max_diff(a, b):
 
 
 def _roles_left(port: int) -> list:
-    """PIDs of processes whose environment names this launch's scheduler port."""
-    needle = f'DMLC_PS_ROOT_PORT={port}'.encode()
+    """PIDs of processes whose environment names this launch's scheduler (or rendezvous) port."""
+    needles = {f'{name}={port}'.encode()
+               for name in ('DMLC_PS_ROOT_PORT', 'HOROVOD_GLOO_RENDEZVOUS_PORT')}
     left = []
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
-            if needle in Path(f'/proc/{pid}/environ').read_bytes().split(b'\0'):
+            if needles & set(Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')):
                 left.append(int(pid))
         except OSError:
             pass
@@ -83,6 +88,34 @@ def test_plan_over_ssh_names_hosts():
             and 'DMLC_PS_ROOT_URI=10.0.0.1' in roles[2].argv[-1])
 
 
+def test_horovod_plan_talks_over_loopback_only():
+    roles = launch.horovod_plan(['python', 'w.py'], workers=2, port=9999)
+    assert [r.name for r in roles] == ['worker 0', 'worker 1']
+    for rank, r in enumerate(roles):
+        assert r.env['HOROVOD_GLOO_RENDEZVOUS_ADDR'] == '127.0.0.1'
+        assert r.env['HOROVOD_GLOO_IFACE'] == 'lo'
+        assert r.env['HOROVOD_GLOO_RENDEZVOUS_PORT'] == '9999'
+        assert r.env['HOROVOD_RANK'] == r.env['HOROVOD_LOCAL_RANK'] == str(rank)
+        assert r.env['HOROVOD_SIZE'] == r.env['HOROVOD_LOCAL_SIZE'] == '2'
+        assert r.argv == ['python', 'w.py']
+
+
+def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch):
+    with pytest.raises(ConfigError, match='one device per process'):
+        parallel.connect('horovod', num_ctxs=2)
+    monkeypatch.setitem(sys.modules, 'horovod.mxnet', None)   # as if it were not installed
+    with pytest.raises(ConfigError, match='make horovod'):
+        parallel.connect('horovod')
+
+
+@pytest.mark.parametrize('b,n', [(256, 2), (45, 2), (7, 3)])
+def test_step_size_averages_over_the_global_batch(b, n):
+    """Horovod's DistributedTrainer divides by the workers itself (trainer.step then averages
+    over b / n), ps-lite does not (over b): both end at the sum of gradients / b."""
+    assert parallel.step_size(parallel.Workers(0, n, None, True, 'horovod'), b) * n == b
+    assert parallel.step_size(parallel.Workers(0, n, object(), True, 'dist_sync'), b) == b
+
+
 # ----------------------------------------------------------------------------- training
 @pytest.fixture(scope='module')
 def one_process(tmp_path_factory):
@@ -98,38 +131,57 @@ def test_two_contexts_equal_one(one_process, tmp_path):
     assert _max_diff(_params(tmp_path / 'rank-0.params'), one_process) < 1e-5
 
 
-# Known race, not understood yet: about one launch in five on 2 cores goes wrong from its first
-# steps (Python 3.11 and 3.13 alike, with or without gluon_cnn.widen): the summed gradients are
-# garbage, so the loss explodes (DivergedError ends the run) or the two workers' parameters end up
-# apart. Until it is found, the launch gets up to five tries; every try's outcome is shown if none
-# is right, so a dist_sync that is always wrong still fails here.
-DIST_TRIES = 5
+def test_plain_layout_right_after_an_inference_pass():
+    """The dist_sync race, in one process: an inference pass's operators queue in-place oneDNN
+    reorders of their weights while they run; plain_layout must still leave every weight in the
+    default layout that ps-lite's raw bytes assume (internals.has_default_layout is the oracle)."""
+    for _ in range(40):
+        net = get_model('lenet')
+        net.initialize(init.Xavier())
+        net(mx.nd.random.uniform(shape=(64, 1, 28, 28)))   # no wait: the reorders are in flight
+        parallel.plain_layout(net)
+        layouts = [internals.has_default_layout(a)
+                   for p in net.collect_params().values() for a in p.list_data()]
+        assert all(layouts), layouts
 
 
-def test_two_workers_one_server_dist_sync(one_process, tmp_path):
-    tries = []
-    for k in range(DIST_TRIES):
-        out = tmp_path / f'try-{k}'
-        out.mkdir()
-        port = launch.free_port()
-        code, err = _finish(_launch(['-n', '2', '-s', '1', '--', *WORKER, str(out), 'dist_sync',
-                                     'cpu'], port))
-        assert not _roles_left(port)
-        if code != 0:
-            tries.append(err.strip().splitlines()[-1] if err.strip() else f'exit {code}')
-            continue
-        ranks = [_params(out / f'rank-{r}.params') for r in (0, 1)]
-        # the same summed gradients, the same updates; float rounding against one process,
-        # whose sum runs in another order
-        tries.append((_max_diff(ranks[0], ranks[1]), _max_diff(ranks[0], one_process)))
-        if tries[-1][0] == 0.0 and tries[-1][1] < 1e-4:
-            break
-    assert isinstance(tries[-1], tuple) and tries[-1][0] == 0.0 and tries[-1][1] < 1e-4, tries
+def _has_horovod() -> bool:
+    try:
+        import horovod.mxnet  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
-def test_killed_worker_ends_the_launch(tmp_path):
+needs_horovod = pytest.mark.skipif(not _has_horovod(), reason='Horovod is optional: make '
+                                   'test-horovod builds it and runs these')
+# (launch flags, the worker's --kvstore) of each distributed engine: ps-lite with one server
+ENGINES = {'ps-lite': (['-s', '1'], 'dist_sync'),
+           'horovod': (['--horovod'], 'horovod')}
+BOTH_ENGINES = [pytest.param('ps-lite'), pytest.param('horovod', marks=needs_horovod)]
+
+
+@pytest.mark.parametrize('engine', BOTH_ENGINES)
+def test_two_workers_equal_one_process(one_process, tmp_path, engine):
+    flags, kvstore = ENGINES[engine]
     port = launch.free_port()
-    proc = _launch(['-n', '2', '--', *WORKER, str(tmp_path), 'dist_sync', 'cpu', '--sleep'], port)
+    code, err = _finish(_launch([*flags, '-n', '2', '--', *WORKER, str(tmp_path), kvstore, 'cpu'],
+                                port))
+    assert not _roles_left(port)
+    assert code == 0, err
+    ranks = [_params(tmp_path / f'rank-{r}.params') for r in (0, 1)]
+    # the same summed gradients, the same updates: bit-identical workers; float rounding against
+    # one process, whose sum runs in another order
+    assert _max_diff(ranks[0], ranks[1]) == 0.0
+    assert _max_diff(ranks[0], one_process) < 1e-4
+
+
+@pytest.mark.parametrize('engine', BOTH_ENGINES)
+def test_killed_worker_ends_the_launch(tmp_path, engine):
+    flags, kvstore = ENGINES[engine]
+    port = launch.free_port()
+    proc = _launch([*flags, '-n', '2', '--', *WORKER, str(tmp_path), kvstore, 'cpu', '--sleep'],
+                   port)
     pid_file = tmp_path / 'pid-1'
     end = time.monotonic() + DEADLINE
     while not pid_file.exists() and time.monotonic() < end and proc.poll() is None:
