@@ -23,7 +23,7 @@ from .devices import epoch_seed, seed_everything
 from .errors import DivergedError
 from .widen import widened
 
-__all__ = ['count_correct', 'evaluate_accuracy', 'train', 'train_ch5', 'make_trainer',
+__all__ = ['count_correct', 'evaluate_accuracy', 'train', 'make_trainer',
            'settle_shapes', 'Objective', 'format_epoch', 'CHECK_EVERY', 'WIDEN']
 
 CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, early enough to stop
@@ -320,11 +320,3 @@ def format_epoch(m: dict) -> str:
     return (f"epoch {m['epoch']}, loss {m['loss']:.4f}, train acc {m['train_acc']:.3f}, "
             f"test acc {m['test_acc']:.3f}, time {m['seconds']:.1f} sec, "
             f"{m['examples_per_sec']:.0f} examples/sec")
-
-
-def train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs):
-    """The book's signature (d2l zh §5.5) on the fast engine: softmax cross-entropy, one line per
-    epoch; returns the per-epoch metrics. For the book's exact lines, and for any Block, use
-    `gluon_cnn.book.train_ch5`."""
-    return train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer,
-                 num_epochs, ctx)
