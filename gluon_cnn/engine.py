@@ -144,7 +144,7 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
         widened view of the net for the rest of the run (exact; gluon_cnn.widen). One view for
         the whole run: rebuilding graphs every epoch grows the memory pool."""
         settle_shapes(net, X)
-        parallel.connect_trainer(net, trainer, workers)
+        parallel.connect_trainer(net, trainer, workers, X.shape[0])
         objective.use(widened(net, widen), hybridize)
 
     for epoch in range(start_epoch, num_epochs):

@@ -175,10 +175,13 @@ def uses_kvstore_updates(trainer: gluon.Trainer) -> bool:
     return bool(trainer._update_on_kvstore)
 
 
-def init_kvstore(trainer: gluon.Trainer) -> None:
-    """Create the trainer's kvstore and send it the parameters now, as Trainer.step otherwise
-    does on its first call (Trainer._init_kvstore, _init_params): a dist kvstore then reads the
-    weights before any training pass can change their memory layout (see to_default_layout)."""
+def init_kvstore(trainer: gluon.Trainer, batch_size: float) -> None:
+    """Create the trainer's kvstore and send it the parameters now, as Trainer.step(batch_size)
+    otherwise does on its first call (Trainer._check_and_rescale_grad, _init_kvstore,
+    _init_params): a dist kvstore then reads the weights before any training pass can change their
+    memory layout (see to_default_layout). The gradient scale comes first, as in step: with
+    update_on_kvstore (dist_async) the servers get the optimizer with it, once and for all."""
+    trainer._check_and_rescale_grad(trainer._scale / batch_size)
     if not trainer._kv_initialized:
         trainer._init_kvstore()
     if trainer._params_to_init:

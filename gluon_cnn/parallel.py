@@ -34,8 +34,6 @@ class Workers(NamedTuple):
     rank: int = 0
     num_workers: int = 1
     kvstore: object = None   # the ps-lite kvstore, passed to the Trainer; else None
-    # True when the workers can sum values (dist_sync, Horovod): epoch metrics are global
-    sums_metrics: bool = False
     name: str = 'device'     # the --kvstore that joined them
 
     @property
@@ -46,6 +44,12 @@ class Workers(NamedTuple):
     def distributed(self) -> bool:
         """True when other processes train with this one (ps-lite or Horovod)."""
         return self.kvstore is not None or self.horovod
+
+    @property
+    def sums_metrics(self) -> bool:
+        """True when the workers can sum values, so that epoch metrics are global: dist_sync,
+        dist_device_sync, Horovod (dist_async's servers apply an optimizer to what is pushed)."""
+        return self.distributed and 'async' not in self.name
 
 
 LOCAL = Workers()
@@ -86,15 +90,15 @@ def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
                               'first device\'s gradients only): start one process per device')
         hvd = _horovod()
         hvd.init()
-        return Workers(hvd.rank(), hvd.size(), None, True, 'horovod')
+        return Workers(hvd.rank(), hvd.size(), None, 'horovod')
     if os.environ.get('DMLC_ROLE') != 'worker':
         raise ConfigError(f'--kvstore {kvstore} runs as workers of a launch: python -m '
                           f'gluon_cnn.launch -n 2 -- python train.py --kvstore {kvstore} ...')
     kv = mx.kv.create(kvstore)
-    sums = 'async' not in kvstore  # dist_async's servers apply an optimizer to whatever is pushed
-    if sums:  # collective: every worker initializes the metrics key, rank 0's value wins
+    workers = Workers(kv.rank, kv.num_workers, kv, kvstore)
+    if workers.sums_metrics:  # collective: every worker initializes the metrics key
         kv.init(_METRICS_KEY, mx.nd.zeros(3))
-    return Workers(kv.rank, kv.num_workers, kv, sums, kvstore)
+    return workers
 
 
 def _horovod():
@@ -140,18 +144,18 @@ def plain_layout(net):
             internals.to_default_layout(arr)
 
 
-def connect_trainer(net, trainer: gluon.Trainer, workers: Workers) -> None:
+def connect_trainer(net, trainer: gluon.Trainer, workers: Workers, batch: int) -> None:
     """Send the starting weights to the other workers now, in the default layout, before a
     training pass can reorder them (Trainer.step would send them after the first backward pass).
     Rank 0's weights win; the other workers receive them (the kvstore's, or Horovod's broadcast,
-    which reads raw bytes too)."""
+    which reads raw bytes too). batch: the global batch size the steps will average over."""
     if not workers.distributed:
         return
     plain_layout(net)
     if workers.horovod:
         _horovod().broadcast_parameters(net.collect_params(), root_rank=0)
     else:
-        internals.init_kvstore(trainer)
+        internals.init_kvstore(trainer, step_size(workers, batch))
 
 
 def make_kvstore_trainer(params, optimizer: str, optimizer_params: dict, ctxs,
@@ -163,7 +167,7 @@ def make_kvstore_trainer(params, optimizer: str, optimizer_params: dict, ctxs,
     if workers.horovod:
         return _horovod().DistributedTrainer(params, optimizer, optimizer_params)
     if workers.kvstore is not None:
-        local = workers.sums_metrics  # dist_sync / dist_device_sync
+        local = 'async' not in workers.name  # dist_sync / dist_device_sync
         return gluon.Trainer(params, optimizer, optimizer_params, kvstore=workers.kvstore,
                              update_on_kvstore=False if local else None)
     if len(ctxs) > 1:

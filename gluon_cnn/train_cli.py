@@ -48,7 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--kvstore', choices=KVSTORES,
                    help='how gradients are summed: device (in this '
                         'process, over --ctx), or dist_sync/dist_async/dist_device_sync '
-                        'over workers started by python -m gluon_cnn.launch (default device)')
+                        'over workers started by python -m gluon_cnn.launch, or horovod under '
+                        'python -m gluon_cnn.launch --horovod (default device)')
     p.add_argument('--amp', choices=AMP_MODES,
                    help='mixed precision: bf16 runs MXNet AMP in bfloat16 '
                         '(CPUs with AVX512-BF16; opt-in) (default none)')

@@ -112,8 +112,8 @@ def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch)
 def test_step_size_averages_over_the_global_batch(b, n):
     """Horovod's DistributedTrainer divides by the workers itself (trainer.step then averages
     over b / n), ps-lite does not (over b): both end at the sum of gradients / b."""
-    assert parallel.step_size(parallel.Workers(0, n, None, True, 'horovod'), b) * n == b
-    assert parallel.step_size(parallel.Workers(0, n, object(), True, 'dist_sync'), b) == b
+    assert parallel.step_size(parallel.Workers(0, n, None, 'horovod'), b) * n == b
+    assert parallel.step_size(parallel.Workers(0, n, object(), 'dist_sync'), b) == b
 
 
 # ----------------------------------------------------------------------------- training
@@ -174,6 +174,19 @@ def test_two_workers_equal_one_process(one_process, tmp_path, engine):
     # one process, whose sum runs in another order
     assert _max_diff(ranks[0], ranks[1]) == 0.0
     assert _max_diff(ranks[0], one_process) < 1e-4
+
+
+def test_two_async_workers_train(tmp_path):
+    """dist_async updates on the server, so its numbers are not one process's; the run must still
+    train to the end, first step and short last batch included (the servers get the optimizer,
+    with its gradient scale, when the starting weights are sent)."""
+    port = launch.free_port()
+    code, err = _finish(_launch(['-n', '2', '--', *WORKER, str(tmp_path), 'dist_async', 'cpu'],
+                                port))
+    assert not _roles_left(port)
+    assert code == 0, err
+    for r in (0, 1):
+        assert all(np.isfinite(v).all() for v in _params(tmp_path / f'rank-{r}.params').values())
 
 
 @pytest.mark.parametrize('engine', BOTH_ENGINES)
