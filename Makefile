@@ -42,7 +42,7 @@ ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup
 endif
 
 # mxnet 1.9.1's wheel declares numpy<2, and numpy<2 has no wheels for Python 3.13: there it is
-# installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.compat
+# installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.mx.compat
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
 

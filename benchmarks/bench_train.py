@@ -3,7 +3,7 @@
 
 The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four
 arms:
-  ours   gluon_cnn.engine.train over gluon_cnn.data.ArrayIter
+  ours   gluon_cnn.training.engine.train over gluon_cnn.data.ArrayIter
   d2l    the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
   plain  a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
   torch  PyTorch eager, identical architecture, init and SGD (skipped when torch is absent)
@@ -32,8 +32,9 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 
-from gluon_cnn import data as gdata, engine, get_model, model_info  # noqa: E402
-from gluon_cnn.devices import seed_everything  # noqa: E402
+from gluon_cnn import data as gdata, get_model, model_info
+from gluon_cnn.training import engine  # noqa: E402
+from gluon_cnn.training.seeding import seed_everything  # noqa: E402
 
 MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
 ARMS = ('ours', 'd2l', 'plain', 'torch')
@@ -59,7 +60,7 @@ class Arm:
 
 
 class Ours(Arm):
-    """gluon_cnn.engine.train as a user runs it: one call for all epochs. The other arms run from
+    """gluon_cnn.training.engine.train as a user runs it: one call for all epochs. The other arms run from
     its after-epoch hook (see run_interleaved), so its graph is built once, as in a real run."""
     name = 'ours'
 
@@ -349,7 +350,7 @@ def table(res, rss, names) -> str:
     return '\n'.join(rows)
 
 
-LABELS = {'ours': 'ours (gluon_cnn.engine)', 'd2l': 'd2l train_ch6 + DataLoader',
+LABELS = {'ours': 'ours (gluon_cnn.training.engine)', 'd2l': 'd2l train_ch6 + DataLoader',
           'plain': 'plain hybridized Gluon', 'torch': 'PyTorch eager'}
 
 

@@ -3,7 +3,7 @@
 compiled out of the mxnet 1.9.1 wheel, so we read oneDNN's own verbose log instead).
 
 Re-runs itself with DNNL_VERBOSE=1, trains `--batches` steps of 'lenet-en' at batch 256 exactly as
-gluon_cnn.engine does (hybridized net + loss, SGD), skips the first `--skip` steps (primitive
+gluon_cnn.training.engine does (hybridized net + loss, SGD), skips the first `--skip` steps (primitive
 creation) and sums each primitive's exec time per step, with the implementation oneDNN chose.
 
     python benchmarks/onednn_profile.py              # as the engine trains: widened to 8 channels
@@ -23,7 +23,8 @@ MARK = 'PROFILE-START'
 def child(batches: int, skip: int, block: int):
     """Train `batches` steps, printing MARK after `skip` of them."""
     from mxnet import autograd, gluon, init, nd
-    from gluon_cnn import data as gdata, engine, get_model, widen
+    from gluon_cnn import data as gdata, get_model
+    from gluon_cnn.training import engine, widen
     train, _ = gdata.load_dataset()
     net = get_model('lenet-en')
     net.initialize(init.Xavier())
@@ -50,7 +51,7 @@ def main(argv=None):
     p.add_argument('--batches', type=int, default=30, help='training steps to run (default 30)')
     p.add_argument('--skip', type=int, default=10, help='first steps not counted (default 10)')
     p.add_argument('--widen', type=int, default=8,
-                   help='channel multiple for gluon_cnn.widen (default 8, as the engine; 0: off)')
+                   help='channel multiple for gluon_cnn.training.widen (default 8, as the engine; 0: off)')
     p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

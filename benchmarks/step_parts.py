@@ -21,8 +21,9 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
-from gluon_cnn import engine, get_model  # noqa: E402
-from gluon_cnn.widen import widened  # noqa: E402
+from gluon_cnn.training import engine
+from gluon_cnn import get_model  # noqa: E402
+from gluon_cnn.training.widen import widened  # noqa: E402
 
 
 def main(argv=None):

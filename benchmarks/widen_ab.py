@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""One training step and one evaluation batch of a LeNet, with gluon_cnn.widen at several channel
+"""One training step and one evaluation batch of a LeNet, with gluon_cnn.training.widen at several channel
 multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
 
 Each arm is the engine's own step: `Objective` (net + loss + metrics, hybridized with static
@@ -22,8 +22,9 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
-from gluon_cnn import engine, get_model  # noqa: E402
-from gluon_cnn.widen import widened  # noqa: E402
+from gluon_cnn.training import engine
+from gluon_cnn import get_model  # noqa: E402
+from gluon_cnn.training.widen import widened  # noqa: E402
 
 
 def arm(model: str, multiple: int, batch: int):

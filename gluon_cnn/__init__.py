@@ -3,12 +3,12 @@
 >>> from gluon_cnn import get_model, list_models, trace
 >>> trace(get_model('lenet'), (1, 1, 28, 28))      # shapes, params, MACs, receptive fields
 """
-from . import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
+from .mx import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
 from .errors import (GluonCNNError, DataError, ConfigError, CheckpointError, DivergedError,
                      WriteError)
 from .models import get_model, list_models, model_info
-# the function shadows the subpackage name here; `from gluon_cnn.trace import Row` still works
-from .trace import trace, Trace
+from . import trace  # the tracer package, callable as trace(net, shape)
+from .trace import Trace
 
 __version__ = '0.1.0'
 __all__ = ['get_model', 'list_models', 'model_info', 'trace', 'Trace', 'GluonCNNError', 'DataError',

@@ -20,13 +20,13 @@ import sys
 import time
 from typing import NamedTuple
 
-from . import run as runner
-from .cli import run_cli
-from .config import PRESETS, TrainConfig
+from .app import run as runner
+from .app.terminal import run_cli
+from .runs.config import PRESETS, TrainConfig
 from .errors import ConfigError
 from .models import get_model, model_info
-from .paths import results_dir
-from .runrecord import RunRecord, write_record
+from .papers.paths import results_dir
+from .runs.record import RunRecord, write_record
 from .trace import trace
 
 __all__ = ['Row', 'ROWS', 'EPOCHS', 'config', 'command', 'model_cost', 'result_name', 'run_row',

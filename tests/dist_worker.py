@@ -1,6 +1,6 @@
 """A tiny training run for tests/test_parallel.py: LeNet on 300 random images, 2 epochs.
 
-python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with `gluon_cnn.engine.train` (the
+python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with `gluon_cnn.training.engine.train` (the
 same loop as train.py) and saves this rank's parameters to OUT/rank-<rank>.params. KVSTORE is
 'device' for one process; under `python -m gluon_cnn.launch` it is a dist kvstore, and under
 `python -m gluon_cnn.launch --horovod` it is 'horovod'. --sleep: write OUT/pid-<rank> once the
@@ -14,9 +14,10 @@ import gluon_cnn  # noqa: F401  (first: its compat shims must come before mxnet 
 import numpy as np
 from mxnet import gluon, init
 
-from gluon_cnn import engine, parallel
+from gluon_cnn.training import engine, parallel
 from gluon_cnn.data import ArrayIter, Split
-from gluon_cnn.devices import get_ctxs, seed_everything
+from gluon_cnn.training.devices import get_ctxs
+from gluon_cnn.training.seeding import seed_everything
 from gluon_cnn.models import get_model
 
 

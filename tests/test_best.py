@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from mxnet import npx
 
-from gluon_cnn import get_model, sweep, train_cli
-from gluon_cnn.augment import crop_flip, make_augment
-from gluon_cnn.config import PRESETS, TrainConfig
+from gluon_cnn import get_model, sweep
+from gluon_cnn.app import train_command as train_cli
+from gluon_cnn.data.augment import crop_flip, make_augment
+from gluon_cnn.runs.config import PRESETS, TrainConfig
 from gluon_cnn.errors import ConfigError
-from gluon_cnn.recipe import LabelSmoothingLoss, WarmupCosine, warmup_cosine
+from gluon_cnn.training.losses import LabelSmoothingLoss
+from gluon_cnn.training.schedules import WarmupCosine, warmup_cosine
 from gluon_cnn.trace import trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +113,7 @@ def test_warmup_cosine_matches_closed_form():
 
 
 def test_trainer_follows_the_schedule():
-    from gluon_cnn.engine import make_trainer
+    from gluon_cnn.training.engine import make_trainer
     net = mx.gluon.nn.Dense(1, in_units=1)
     net.initialize()
     trainer = make_trainer(net, 'nag', 0.2, 0.0, WarmupCosine(0.2, 20, 4))

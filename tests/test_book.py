@@ -16,6 +16,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn import book as d2l
 from gluon_cnn import get_model
+from gluon_cnn.mx import internals
 from gluon_cnn.data import ArrayIter, load_dataset
 
 EPOCH = re.compile(r'epoch (\d+), loss ([\d.]+), train acc ([\d.]+), test acc ([\d.]+), '
@@ -89,7 +90,7 @@ def test_train_ch5_prints_what_d2lzh_prints(batches, build):
     assert ours[0] == theirs[0] == 'training on cpu(0)'
     assert all(EPOCH.match(line) for line in ours[1:]) and len(ours) == 3
     np.testing.assert_allclose(numbers(ours), numbers(theirs), atol=2e-4)
-    assert not any(b._active for b in _hybrid_blocks(net))  # left imperative, as it was given
+    assert not any(internals.is_hybridized(b) for b in _hybrid_blocks(net))  # left imperative, as it was given
 
 
 def _hybrid_blocks(net):

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from mxnet import gluon
 
-from gluon_cnn import ConfigError, checkpoint, engine, list_models
-from gluon_cnn import train_cli as train
-from gluon_cnn.config import TrainConfig
-from gluon_cnn.runrecord import RunRecord, write_record
+from gluon_cnn import ConfigError, list_models
+from gluon_cnn.runs import checkpoint
+from gluon_cnn.training import engine
+from gluon_cnn.app import train_command as train
+from gluon_cnn.runs.config import TrainConfig
+from gluon_cnn.runs.record import RunRecord, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +118,7 @@ def test_debug_shows_the_traceback(tmp_path):
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
     """A real 2-epoch run folder, trained once for the tests below."""
-    from gluon_cnn.run import run
+    from gluon_cnn.app.run import run
     out = tmp_path_factory.mktemp('done')
     run(TrainConfig(model='lenet', epochs=2, batch_size=64, limit=256, out=str(out)),
         log=lambda s: None)

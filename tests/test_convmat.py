@@ -1,10 +1,10 @@
-"""Convolution as a matrix product (gluon_cnn.convmat) against corr2d and nd.Convolution."""
+"""Convolution as a matrix product (gluon_cnn.ops.conv_matrix) against corr2d and nd.Convolution."""
 import numpy as np
 import pytest
 from mxnet import nd
 
-from gluon_cnn.convmat import conv_im2col, conv_matrix, conv_toeplitz, im2col, toeplitz_1d
-from gluon_cnn.scratch import corr2d, corr2d_multi_in_out
+from gluon_cnn.ops.conv_matrix import conv_im2col, conv_matrix, conv_toeplitz, im2col, toeplitz_1d
+from gluon_cnn.ops.scratch import corr2d, corr2d_multi_in_out
 
 from oracles import GEOMETRIES, mx_conv, rand
 

@@ -61,7 +61,7 @@ def test_real_fashion_mnist():
 def test_lookup_order(tmp_path, monkeypatch):
     explicit, env, cache, debian = (write_dataset(tmp_path / d / 'fashion-mnist', seed=i)
                                     for i, d in enumerate(['explicit', 'env', 'cache', 'debian']))
-    monkeypatch.setattr(gdata, 'DEBIAN_DIR', tmp_path / 'debian')
+    monkeypatch.setattr(gdata.files, 'DEBIAN_DIR', tmp_path / 'debian')
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'cache'))
     (tmp_path / 'cache' / 'datasets').mkdir()
     (tmp_path / 'cache' / 'fashion-mnist').rename(tmp_path / 'cache' / 'datasets' / 'fashion-mnist')
@@ -76,7 +76,7 @@ def test_lookup_order(tmp_path, monkeypatch):
 
 
 def test_not_found_lists_every_place(tmp_path, monkeypatch):
-    monkeypatch.setattr(gdata, 'DEBIAN_DIR', tmp_path / 'debian')
+    monkeypatch.setattr(gdata.files, 'DEBIAN_DIR', tmp_path / 'debian')
     monkeypatch.setenv('MXNET_HOME', str(tmp_path / 'cache'))
     monkeypatch.setenv('GLUON_CNN_DATA', str(tmp_path / 'env'))
     with pytest.raises(DataError) as e:

@@ -10,10 +10,11 @@ import mxnet as mx
 import pytest
 from mxnet import gluon
 
-from gluon_cnn import ConfigError, devices, engine, get_model
-from gluon_cnn.run import run
+from gluon_cnn import ConfigError, get_model
+from gluon_cnn.training import devices, engine, seeding
+from gluon_cnn.app.run import run
 from gluon_cnn import data as gdata
-from gluon_cnn.config import TrainConfig
+from gluon_cnn.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH_LINE = re.compile(r'^epoch \d+, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, '
@@ -40,7 +41,7 @@ def test_evaluate_accuracy_against_numpy(fashion):
 def test_training_rises_above_chance(fashion, hybridize):
     """600 real images, 3 epochs: the book's loop must learn something (chance is 0.1)."""
     train, test = fashion
-    devices.seed_everything(0)
+    seeding.seed_everything(0)
     net = get_model('lenet-relu')
     net.initialize(mx.init.Xavier())
     lines = []

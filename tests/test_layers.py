@@ -1,6 +1,9 @@
-"""The package's layers (README, Development): each module imports only from its own layer or the
-layers below it, and the application layer has no import cycles. Read from the source with ast,
-so a new upward import fails here before it tangles the design."""
+"""The package's floors are its folders (docs/development.md, "Layers"): each folder imports only
+from its own floor or the floors below, and no two modules import each other in a cycle. Read
+from the source with ast, so that a new upward import fails here before it tangles the design.
+
+A package's `__main__` is a command, so it sits on the application floor whatever its folder.
+"""
 import ast
 from pathlib import Path
 
@@ -8,26 +11,41 @@ import gluon_cnn
 
 PACKAGE = Path(gluon_cnn.__file__).parent
 
-# bottom to top; a module is in the layer of its longest matching prefix
-LAYERS = [
-    ('foundation', ['errors', 'fileio', 'compat', 'internals', 'paths', 'cli']),
-    ('primitives', ['shapes', 'devices', 'data', 'augment', 'recipe', 'progress', 'config',
-                    'scratch', 'convmat', 'widen', 'parallel', 'models', 'viz.figures']),
-    ('analysis', ['trace', 'runrecord', 'checkpoint']),
-    ('engine', ['engine']),
-    ('application', ['run', 'launch', 'train_cli', 'book', 'viz', 'sweep', 'papers', 'exercises',
-                     'topics']),
+# bottom to top: the top-level folders and modules of gluon_cnn/ on each floor
+FLOORS = [
+    ('ground', ['errors', 'mx', 'data', 'shapes', 'ops']),
+    ('library', ['models', 'trace', 'training', 'runs', 'viz']),
+    ('application', ['app', 'book', 'exercises', 'papers', 'sweep', 'topics', 'launch']),
 ]
-RANK = {prefix: i for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
+FLOOR = {top: i for i, (_, tops) in enumerate(FLOORS) for top in tops}
+APPLICATION = len(FLOORS) - 1
 
 
-def layer(module: str) -> int:
-    """The layer index of 'gluon_cnn.a.b' by its longest listed prefix ('a.b', then 'a')."""
-    parts = module.split('.')[1:]
-    for n in range(len(parts), 0, -1):
-        if '.'.join(parts[:n]) in RANK:
-            return RANK['.'.join(parts[:n])]
-    raise AssertionError(f'{module} is in no layer: add it to LAYERS in tests/test_layers.py')
+def floor(module: str) -> int:
+    """The floor of 'gluon_cnn.<top>...' by its top-level folder or module."""
+    parts = module.split('.')
+    if parts[-1] == '__main__':
+        return APPLICATION
+    top = parts[1]
+    assert top in FLOOR, f'{module}: gluon_cnn/{top} is on no floor; add it to FLOORS'
+    return FLOOR[top]
+
+
+def imports(path: Path, package: str) -> set:
+    """The gluon_cnn modules that the file at `path`, in `package`, imports."""
+    deps = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split('.')[:len(package.split('.')) - node.level + 1]
+            if node.module:
+                deps.add('.'.join(base + [node.module]))
+            else:  # from . import a, b: each name may be a module
+                deps.update('.'.join(base + [a.name]) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('gluon_cnn.'):
+            deps.add(node.module)
+        elif isinstance(node, ast.Import):
+            deps.update(a.name for a in node.names if a.name.startswith('gluon_cnn.'))
+    return {d for d in deps if d != 'gluon_cnn'}
 
 
 def modules() -> dict:
@@ -37,43 +55,30 @@ def modules() -> dict:
         parts = ('gluon_cnn',) + path.with_suffix('').relative_to(PACKAGE).parts
         name = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
         package = name if path.name == '__init__.py' else name.rsplit('.', 1)[0]
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = package.split('.')[:len(package.split('.')) - node.level + 1]
-                if node.module:
-                    deps.add('.'.join(base + [node.module]))
-                else:  # from . import a, b: each name may be a module
-                    deps.update('.'.join(base + [a.name]) for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and (node.module or '').startswith('gluon_cnn.'):
-                deps.add(node.module)
-            elif isinstance(node, ast.Import):
-                deps.update(a.name for a in node.names if a.name.startswith('gluon_cnn.'))
-        graph[name] = {d for d in deps if d != 'gluon_cnn'}
+        graph[name] = imports(path, package)
     return graph
 
 
-def test_every_module_imports_only_downward():
-    upward = [f'{m} ({LAYERS[layer(m)][0]}) imports {d} ({LAYERS[layer(d)][0]})'
-              for m, deps in modules().items() if m != 'gluon_cnn'
-              for d in sorted(deps) if layer(d) > layer(m)]
-    assert upward == []
+def upward_imports(graph: dict) -> list:
+    """'a (floor) imports b (floor)' for every import of a higher floor."""
+    return [f'{m} ({FLOORS[floor(m)][0]}) imports {d} ({FLOORS[floor(d)][0]})'
+            for m, deps in graph.items() if m != 'gluon_cnn'
+            for d in sorted(deps) if floor(d) > floor(m)]
 
 
-def test_no_import_cycles_between_modules():
-    graph = modules()
-    graph = {m: {d for d in deps if d in graph or d.rsplit('.', 1)[0] in graph} for m, deps in
+def cycles(graph: dict) -> list:
+    """Import cycles between modules (a package's __init__ importing its own modules is none)."""
+    graph = {m: {d if d in graph else d.rsplit('.', 1)[0] for d in deps} for m, deps in
              graph.items()}
-    state, cycles = {}, []
+    state, found = {}, []
 
     def visit(m, path):
         state[m] = 'open'
         for d in graph.get(m, ()):
-            d = d if d in graph else d.rsplit('.', 1)[0]
-            if d == m or d == 'gluon_cnn' or m.startswith(d + '.'):
+            if d == m or d == 'gluon_cnn' or m.startswith(d + '.') or d not in graph:
                 continue  # a subpackage's own __init__ is its parent, not a cycle
             if state.get(d) == 'open':
-                cycles.append(path + [d])
+                found.append(path + [d])
             elif d not in state:
                 visit(d, path + [d])
         state[m] = 'done'
@@ -81,10 +86,35 @@ def test_no_import_cycles_between_modules():
     for m in graph:
         if m not in state:
             visit(m, [m])
-    assert cycles == []
+    return found
 
 
-def test_the_layer_test_sees_an_upward_import():
-    # the checker itself: engine importing run would be caught
-    assert layer('gluon_cnn.engine') < layer('gluon_cnn.run')
-    assert layer('gluon_cnn.viz.figures') < layer('gluon_cnn.viz.probe')
+def test_every_module_imports_only_downward():
+    assert upward_imports(modules()) == []
+
+
+def test_no_import_cycles_between_modules():
+    assert cycles(modules()) == []
+
+
+def test_every_folder_is_on_a_floor():
+    tops = {p.stem for p in PACKAGE.iterdir()
+            if (p.suffix == '.py' and p.stem != '__init__') or (p / '__init__.py').is_file()}
+    assert tops == set(FLOOR)
+
+
+def test_the_checker_sees_an_upward_import_and_a_cycle():
+    graph = {'gluon_cnn.data.idx': {'gluon_cnn.app.run'},        # ground importing the app
+             'gluon_cnn.app.run': {'gluon_cnn.data.idx'},
+             'gluon_cnn.viz.__main__': {'gluon_cnn.app.terminal'},  # a command may
+             'gluon_cnn.app.terminal': set()}
+    assert upward_imports(graph) == [
+        'gluon_cnn.data.idx (ground) imports gluon_cnn.app.run (application)']
+    assert cycles(graph) == [['gluon_cnn.data.idx', 'gluon_cnn.app.run', 'gluon_cnn.data.idx']]
+
+
+def test_the_checker_reads_relative_imports(tmp_path):
+    source = tmp_path / 'engine.py'
+    source.write_text('from ..app import run\nfrom . import parallel\nfrom .. import data as d\n')
+    assert imports(source, 'gluon_cnn.training') == {
+        'gluon_cnn.app', 'gluon_cnn.training.parallel', 'gluon_cnn.data'}

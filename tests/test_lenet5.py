@@ -13,7 +13,7 @@ from mxnet import autograd, gluon, npx
 from gluon_cnn import get_model
 from gluon_cnn.data import ArrayIter, Split
 from gluon_cnn.models import lenet5 as l5, model_info
-from gluon_cnn.recipe import EpochSteps
+from gluon_cnn.training.schedules import EpochSteps
 from gluon_cnn.trace import trace
 
 # Section II.B, layer by layer: (trainable parameters, connections).
@@ -185,8 +185,8 @@ def test_lecun1998_schedule_has_the_papers_steps():
 def test_preset_reaches_the_engine_schedule():
     """`train.py --preset lenet5-paper` -> the lecun1998 steps on top of its lr, the model's init.
     """
-    from gluon_cnn import train_cli
-    from gluon_cnn.run import lr_scheduler
+    from gluon_cnn.app import train_command as train_cli
+    from gluon_cnn.app.run import lr_scheduler
     cfg = train_cli.config_from_args(train_cli.parse_args(['--preset', 'lenet5-paper'])).validate()
     assert ((cfg.model, cfg.epochs, cfg.init, cfg.lr_schedule)
             == ('lenet5', 20, 'model', 'lecun1998'))

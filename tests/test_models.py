@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from mxnet import autograd, npx
 
-from gluon_cnn import ConfigError, get_model, internals, list_models
+from gluon_cnn import ConfigError, get_model, list_models
+from gluon_cnn.mx import internals
 from gluon_cnn.models import model_info
 
 MODELS = list_models()
@@ -105,5 +106,6 @@ def test_lenet_choices_can_be_overridden():
     net.initialize()
     net(mx.nd.zeros((1, 1, 28, 28)))
     conv = net[0]
-    assert conv.act._act_type == 'relu' and conv._kwargs['kernel'] == (3, 3)
+    assert internals.act_type(conv.act) == 'relu'
+    assert internals.layer_kwargs(conv)['kernel'] == (3, 3)
     assert isinstance(net[1], mx.gluon.nn.AvgPool2D)

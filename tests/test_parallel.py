@@ -1,4 +1,4 @@
-"""Data parallelism (gluon_cnn.parallel) and the ps-lite launcher (gluon_cnn.launch), on loopback.
+"""Data parallelism (gluon_cnn.training.parallel) and the ps-lite launcher (gluon_cnn.launch), on loopback.
 
 Every multi-process test runs under a deadline, binds only 127.0.0.1 and checks that no role of
 its launch is left running (by the scheduler port in each process's environment).
@@ -16,7 +16,9 @@ import pytest
 
 from mxnet import init
 
-from gluon_cnn import internals, launch, parallel
+from gluon_cnn.mx import internals
+from gluon_cnn import launch
+from gluon_cnn.training import parallel
 from gluon_cnn.errors import ConfigError
 from gluon_cnn.models import get_model
 

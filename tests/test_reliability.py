@@ -21,11 +21,13 @@ import pytest
 from mxnet import autograd, gluon, init, nd
 
 from gluon_cnn import CheckpointError, DivergedError
-from gluon_cnn import checkpoint, engine, get_model
+from gluon_cnn.runs import checkpoint
+from gluon_cnn.training import engine
+from gluon_cnn import get_model
 from gluon_cnn import data as gdata
-from gluon_cnn.run import resume_config, run
-from gluon_cnn.runrecord import read_record
-from gluon_cnn.config import OPTIMIZERS, TrainConfig
+from gluon_cnn.app.run import resume_config, run
+from gluon_cnn.runs.record import read_record
+from gluon_cnn.runs.config import OPTIMIZERS, TrainConfig
 from gluon_cnn.data import ArrayIter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -405,7 +407,7 @@ def wait_for_line(proc, prefix):
 def test_live_run_folder_refuses_a_second_run_and_a_dead_one_does_not(tmp_path, capsys):
     """A second run into a folder a live run is writing gets one line and leaves the first
     running; once that run is SIGKILLed (no cleanup runs), the folder is free again."""
-    from gluon_cnn import train_cli
+    from gluon_cnn.app import train_command as train_cli
     first = train_py(tmp_path, '--epochs', '40')
     try:
         wait_for_line(first, 'epoch 1,')
@@ -442,7 +444,7 @@ def test_failed_write_ends_the_run_and_resume_finishes_it(tmp_path, monkeypatch,
     """A write that fails in epoch 2 or after it (MXNet's own error for its files, OSError for
     ours) ends the run with a WriteError naming the file and the cause; the last good
     checkpoint loads, and --resume (nothing changed) finishes the run."""
-    import gluon_cnn.run as runmod
+    import gluon_cnn.app.run as runmod
     import gluon_cnn.viz.figures as figures
     from gluon_cnn import WriteError
     where, name, cause = WRITE_FAULTS[fault]

@@ -1,14 +1,14 @@
-"""gluon_cnn.scratch against MXNet's own operators and the numbers printed in d2l zh ch. 5."""
+"""gluon_cnn.ops.scratch against MXNet's own operators and the numbers printed in d2l zh ch. 5."""
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, nd, npx
 from mxnet.gluon import nn
 
-from gluon_cnn import scratch
-from gluon_cnn.scratch import (BatchNorm, Conv2D, comp_conv2d, corr2d, corr2d_multi_in,
-                               corr2d_multi_in_out, corr2d_multi_in_out_1x1, edge_image,
-                               learn_kernel, pool2d)
+from gluon_cnn.ops import scratch
+from gluon_cnn.ops.scratch import (BatchNorm, Conv2D, comp_conv2d, corr2d, corr2d_multi_in,
+                                   corr2d_multi_in_out, corr2d_multi_in_out_1x1, edge_image,
+                                   learn_kernel, pool2d)
 
 from oracles import GEOMETRIES, mx_conv, rand
 

@@ -12,8 +12,9 @@ from mxnet.gluon import nn
 
 from gluon_cnn import get_model, list_models, shapes
 from gluon_cnn.errors import TraceError
+from gluon_cnn.mx import internals
 from gluon_cnn.models import model_info
-from gluon_cnn.scratch import Conv2D as ScratchConv2D
+from gluon_cnn.ops.scratch import Conv2D as ScratchConv2D
 from gluon_cnn.trace import Trace, trace
 from gluon_cnn.trace.__main__ import main as trace_main
 from gluon_cnn.trace.record import walk
@@ -28,7 +29,7 @@ def _real_leaf_shapes(net, x) -> dict:
     net(x)  # finish deferred initialization first: it runs the layers on symbols
     seen, handles = {}, []
     for b, _ in walk(net).values():
-        if not b._children:
+        if not internals.children(b):
             handles.append(b.register_forward_hook(
                 lambda blk, i, o: seen.setdefault(id(blk), o.shape)))
     try:
@@ -54,7 +55,7 @@ def _rf(layers):
 
 
 def _no_hooks(net) -> bool:
-    return all(not b._forward_hooks and not b._forward_pre_hooks for b, _ in walk(net).values())
+    return all(not any(internals.forward_hooks(b)) for b, _ in walk(net).values())
 
 
 # ----------------------------------------------------------------------------- every model
@@ -63,7 +64,7 @@ def test_every_model_matches_a_real_forward_pass(name):
     net = get_model(name)
     shape = model_info(name).input_shape
     t = trace(net, shape)  # before initialize(): nothing may be touched
-    assert all(p._data is None for p in net.collect_params().values())
+    assert all(not internals.is_initialized(p) for p in net.collect_params().values())
     assert _no_hooks(net)
     net.initialize()
     leaf_shapes, out = _real_leaf_shapes(net, nd.random.uniform(shape=shape))
@@ -71,7 +72,7 @@ def test_every_model_matches_a_real_forward_pass(name):
     assert t.total_params == _unique_param_count(net)
     blocks = {path: b for b, path in walk(net).values()}
     for r in t.rows:  # every traced leaf has the shape the real pass gave it
-        if not blocks[r.name]._children:
+        if not internals.children(blocks[r.name]):
             assert r.output_shape == leaf_shapes[id(blocks[r.name])], r.name
     assert all(len(line) <= 100 for line in str(t).splitlines())
     for r in t.rows:  # weight MACs from the initialized weights and the real output shapes
@@ -147,7 +148,7 @@ def test_symbolic_and_imperative_agree():
     assert b.mode == 'imperative' and a.mode == 'symbolic'
     assert [(r.output_shape, r.macs, r.connections, r.receptive_field) for r in a.rows] == \
            [(r.output_shape, r.macs, r.connections, r.receptive_field) for r in b.rows]
-    assert all(p._data is None for p in net.collect_params().values())
+    assert all(not internals.is_initialized(p) for p in net.collect_params().values())
 
 
 # ----------------------------------------------------------------------------- leaves no trace
@@ -164,7 +165,7 @@ def test_state_is_left_alone():
         trace(net, (4, 1, 28, 28))
         assert autograd.is_recording() and autograd.is_training()
     assert not autograd.is_recording() and not autograd.is_training()
-    assert calls == [] and len(net[0]._forward_hooks) == 1  # the user's hook stays
+    assert calls == [] and len(internals.forward_hooks(net[0])[1]) == 1  # the user's hook stays
     assert np.array_equal(bn.running_mean.data().asnumpy(), before)
 
 
@@ -189,7 +190,7 @@ def test_plain_blocks_from_scratch():
     assert t.mode == 'imperative'
     assert [r.output_shape for r in t.rows] == [(5, 7), (5, 3)]
     assert t.rows[0].macs is None and 'not counted' in str(t)  # no trace_counts: said, not guessed
-    assert all(p._data is None for p in net.collect_params().values())
+    assert all(not internals.is_initialized(p) for p in net.collect_params().values())
     net.initialize()
     assert net(nd.ones((6, 8))).shape == (5, 3)
     assert t.total_params == _unique_param_count(net) == 5 + 24

@@ -1,4 +1,4 @@
-"""gluon_cnn.widen: 6-channel convolutions run as 8-channel ones and nothing a user sees changes.
+"""gluon_cnn.training.widen: 6-channel convolutions run as 8-channel ones and nothing a user sees changes.
 
 Oracle: the same net without widening, i.e. MXNet's own Conv2D, for outputs, parameter gradients
 and a whole SGD step; parametrized over the registry (models with nothing to widen must be left
@@ -10,8 +10,10 @@ import pytest
 from mxnet import autograd, gluon, npx
 from mxnet.gluon import nn
 
-from gluon_cnn import engine, get_model, internals, list_models
-from gluon_cnn.widen import WideConv2D, widen_pairs, widened
+from gluon_cnn.training import engine
+from gluon_cnn import get_model, list_models
+from gluon_cnn.mx import internals
+from gluon_cnn.training.widen import WideConv2D, widen_pairs, widened
 from test_models import build, example
 
 LENETS = {'lenet', 'lenet-en', 'lenet-relu'}  # conv(6) -> pool -> conv; lenet-bn has BN between

@@ -4,7 +4,7 @@ import argparse
 import sys
 import time
 
-from ..cli import run_cli
+from ..app.terminal import run_cli
 from ..errors import GluonCNNError
 from . import get_exercise, list_exercises, run_exercise
 

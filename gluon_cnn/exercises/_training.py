@@ -9,8 +9,8 @@ import time
 from mxnet import gluon, init
 
 from .. import data as gdata
-from .. import engine
-from ..devices import seed_everything
+from ..training import engine
+from ..training.seeding import seed_everything
 from ..errors import DivergedError
 
 __all__ = ['fit', 'TRAIN_DEFAULTS']

@@ -4,8 +4,8 @@ import numpy as np
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
-from ..convmat import conv_im2col, conv_matrix, conv_toeplitz
-from ..scratch import Conv2D, corr2d, edge_image, learn_kernel
+from ..ops.conv_matrix import conv_im2col, conv_matrix, conv_toeplitz
+from ..ops.scratch import Conv2D, corr2d, edge_image, learn_kernel
 from ._registry import Answer, exercise
 
 __all__ = ['ConvolutionConv2D']
@@ -85,7 +85,7 @@ def corr2d_as_matmul(log=print) -> Answer:
     Y = corr2d(X, K).asnumpy()
     diffs = [float(np.abs(f(X, K)[0].asnumpy() - Y).max()) for f in (conv_toeplitz, conv_im2col)]
     log(f'both give {conv_toeplitz(X, K)[0].asnumpy().astype(int).tolist()}, as corr2d '
-        f'(max differences {diffs}); gluon_cnn.convmat does any size, stride and padding')
+        f'(max differences {diffs}); gluon_cnn.ops.conv_matrix does any size, stride and padding')
     return Answer('vec(Y) = T vec(X), T a (4, 9) Toeplitz-block matrix of K; or im2col: '
                   'vec(K)^T @ [windows as columns]', {'T': T, 'diffs': diffs})
 

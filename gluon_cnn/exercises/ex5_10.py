@@ -5,7 +5,7 @@ import numpy as np
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
-from ..models.lenet import LeNet
+from ..models.lenet import get_lenet
 from ._registry import Answer, exercise
 from ._training import TRAIN_DEFAULTS, fit
 
@@ -53,10 +53,10 @@ def _accs(r) -> str:
 @exercise('5.10.2', 'larger learning rates with BN than without', kind='train', estimate='2-6 min')
 def larger_lr(log=print, limit: int = TRAIN_DEFAULTS['limit'], epochs: int = 2,
               lrs=(0.1, 0.3, 1.0, 3.0, 10.0), test_limit: int = None) -> Answer:
-    nets = {'sigmoid': lambda: LeNet(act='sigmoid'),
-            'sigmoid + BN': lambda: LeNet(act='sigmoid', batch_norm=True),
-            'relu': lambda: LeNet(act='relu'),
-            'relu + BN': lambda: LeNet(act='relu', batch_norm=True)}
+    nets = {'sigmoid': lambda: get_lenet(act='sigmoid'),
+            'sigmoid + BN': lambda: get_lenet(act='sigmoid', batch_norm=True),
+            'relu': lambda: get_lenet(act='relu'),
+            'relu + BN': lambda: get_lenet(act='relu', batch_norm=True)}
     log(f'LeNet variants, SGD, {epochs} epochs on the first {limit:,} training images; '
         'train / test accuracy:')
     log(f"{'lr':>14}" + ''.join(f'{lr:>14g}' for lr in lrs))
@@ -152,7 +152,7 @@ def frozen_gamma_beta(log=print, limit: int = TRAIN_DEFAULTS['limit'],
                       test_limit: int = None) -> Answer:
     results = {}
     for frozen in (False, True):
-        net = LeNet(act='sigmoid', batch_norm=True)
+        net = get_lenet(act='sigmoid', batch_norm=True)
         if frozen:  # gamma stays 1 and beta 0: every BN output is exactly standardized
             net.collect_params('.*gamma|.*beta').setattr('grad_req', 'null')
         results['frozen' if frozen else 'learned'] = fit(net, lr, epochs, limit, test_limit)

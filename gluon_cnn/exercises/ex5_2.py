@@ -2,7 +2,7 @@
 from mxnet import nd
 from mxnet.gluon import nn
 
-from ..scratch import comp_conv2d
+from ..ops.scratch import comp_conv2d
 from ..shapes import conv_output_shape
 from ._registry import Answer, exercise
 

@@ -2,8 +2,8 @@
 import numpy as np
 from mxnet import nd
 
-from ..convmat import conv_im2col, conv_matrix, conv_toeplitz, im2col
-from ..scratch import corr2d_multi_in_out, corr2d_multi_in_out_1x1
+from ..ops.conv_matrix import conv_im2col, conv_matrix, conv_toeplitz, im2col
+from ..ops.scratch import corr2d_multi_in_out, corr2d_multi_in_out_1x1
 from ..shapes import conv_macs, conv_output_shape, pair
 from ._registry import Answer, exercise
 

@@ -3,7 +3,7 @@ import numpy as np
 from mxnet import nd
 
 from .. import data as gdata
-from ..scratch import pool2d
+from ..ops.scratch import pool2d
 from ..shapes import conv_output_shape, pool_macs
 from ._registry import Answer, exercise
 

@@ -4,9 +4,8 @@ from functools import lru_cache
 
 from mxnet.gluon import nn
 
-from ..internals import children, layer_kwargs
+from ..mx.internals import children, layer_kwargs
 from ..models import get_model
-from ..models.nin import NiN
 from ..trace import trace
 from ._registry import Answer, exercise
 from ._training import fit
@@ -47,7 +46,7 @@ def tune(log=print, limit: int = LIMIT, epochs: int = 3,
                   f'(the book\'s lr 0.1, batch 128: {base:.3f})', {'rows': rows, 'best': best})
 
 
-def drop_second_1x1(net: NiN) -> NiN:
+def drop_second_1x1(net: nn.HybridSequential) -> nn.HybridSequential:
     """Remove the last 1x1 conv of every nin_block of `net` (before initialization)."""
     for blk in _nin_blocks(net):
         conv, first_1x1 = blk[0], blk[1]

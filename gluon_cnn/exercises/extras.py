@@ -3,7 +3,7 @@ convolution, and max(a, b) and max pooling through ReLU."""
 import numpy as np
 from mxnet import nd
 
-from ..scratch import corr2d
+from ..ops.scratch import corr2d
 from ._registry import Answer, exercise
 
 

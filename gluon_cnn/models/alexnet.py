@@ -9,11 +9,11 @@ from mxnet.gluon import nn
 
 from .registry import register
 
-__all__ = ['AlexNet', 'alexnet']
+__all__ = ['get_alexnet', 'alexnet']
 
 
 # ----------------------------------------------------------------------------- net
-def AlexNet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
+def get_alexnet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
     """Five conv layers, two dense hidden layers and a dense head, in the book's order in one
     plain HybridSequential (`for layer in net` prints the book's table).
 
@@ -50,4 +50,4 @@ def AlexNet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSeque
 def alexnet(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.6 AlexNet for 1x224x224 inputs (train with --resize 224, lr 0.01). 46,764,746
     parameters."""
-    return AlexNet(**kwargs)
+    return get_alexnet(**kwargs)

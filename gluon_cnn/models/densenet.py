@@ -8,7 +8,7 @@ ResNet's stem, four dense blocks of 4 convs with growth rate 32, and three trans
 """
 from mxnet.gluon import nn
 
-from ..internals import concat_channels
+from ..mx.npmode import concat_channels
 from .registry import register
 
 __all__ = ['DenseNet', 'DenseBlock', 'conv_block', 'transition_block', 'densenet']

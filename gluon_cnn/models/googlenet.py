@@ -7,7 +7,7 @@ time, and has no auxiliary classifiers.
 """
 from mxnet.gluon import nn
 
-from ..internals import concat_channels
+from ..mx.npmode import concat_channels
 from .registry import register
 
 __all__ = ['GoogLeNet', 'Inception', 'googlenet', 'INCEPTION_SPEC']

@@ -9,15 +9,15 @@ from mxnet.gluon import nn
 
 from .registry import register
 
-__all__ = ['LeNet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn']
+__all__ = ['get_lenet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn']
 
 
 # ----------------------------------------------------------------------------- net
-def LeNet(act='sigmoid', pool='max', padding=0, batch_norm=False, channels=(6, 16),
+def get_lenet(act='sigmoid', pool='max', padding=0, batch_norm=False, channels=(6, 16),
           kernel_size=5, widths=(120, 84), classes=10, **kwargs) -> nn.HybridSequential:
     """The book's layers in the book's order in one plain HybridSequential (d2l zh §5.5, §5.10),
     so that `for layer in net`, `net[0]` and `net[1].gamma` work as in the book. Not a subclass:
-    widening and checkpoints rebuild and reload plain containers (gluon_cnn.widen).
+    widening and checkpoints rebuild and reload plain containers (gluon_cnn.training.widen).
 
     Parameters
     ----------
@@ -58,22 +58,22 @@ def _hidden(make, act, batch_norm):
 @register('lenet', 'd2l zh §5.5')
 def lenet(**kwargs):
     """d2l zh §5.5 LeNet: 28x28 input, sigmoid, max pooling. 44,426 parameters."""
-    return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, **kwargs})
+    return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, **kwargs})
 
 
 @register('lenet-en', 'd2l en §7.6')
 def lenet_en(**kwargs):
     """d2l en §7.6 LeNet: padding 2, sigmoid, average pooling. 61,706 parameters."""
-    return LeNet(**{'act': 'sigmoid', 'pool': 'avg', 'padding': 2, **kwargs})
+    return get_lenet(**{'act': 'sigmoid', 'pool': 'avg', 'padding': 2, **kwargs})
 
 
 @register('lenet-relu', 'd2l zh §5.5')
 def lenet_relu(**kwargs):
     """lenet with ReLU activations (and max pooling): trains at much smaller learning rates."""
-    return LeNet(**{'act': 'relu', 'pool': 'max', 'padding': 0, **kwargs})
+    return get_lenet(**{'act': 'relu', 'pool': 'max', 'padding': 0, **kwargs})
 
 
 @register('lenet-bn', 'd2l zh §5.10')
 def lenet_bn(**kwargs):
     """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
-    return LeNet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True, **kwargs})
+    return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True, **kwargs})

@@ -22,8 +22,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
-from mxnet.util import is_np_array
 
+from ..mx import npmode
 from .registry import register
 
 __all__ = ['Squash', 'Subsampling', 'PartialConv2D', 'RBFOutput', 'RBFDistanceLoss', 'LeNet5',
@@ -36,7 +36,7 @@ INPUT_RANGE = (-0.1, 1.175)     # background, foreground: mean ~0, variance ~1 (
 # ----------------------------------------------------------------------------- helpers
 # In npx.set_np() mode the legacy F.xxx operators refuse numpy arrays: use F.np / F.npx there.
 def _ops(F):
-    return (F.np, F.npx) if is_np_array() else (F, F)
+    return npmode.namespaces(F)
 
 
 def _uniform(fan_in: int) -> mx.init.Initializer:
@@ -107,7 +107,7 @@ class Subsampling(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, weight, bias):
         w, b = weight.reshape((1, -1, 1, 1)), bias.reshape((1, -1, 1, 1))  # per map: (1, C, 1, 1)
-        if is_np_array():  # numpy arrays broadcast on their own
+        if npmode.is_np_mode():  # numpy arrays broadcast on their own
             s = F.npx.pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')  # (B, C, H/2, W/2)
             return s * w + b
         s = F.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')          # (B, C, H/2, W/2)
@@ -148,7 +148,7 @@ class PartialConv2D(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, **params):
         np_, npx = _ops(F)
-        if is_np_array():
+        if npmode.is_np_mode():
             maps = np_.split(x, self.in_channels, axis=1)
             concat, conv = lambda xs: np_.concatenate(xs, axis=1), npx.convolution
         else:
@@ -202,7 +202,7 @@ class RBFOutput(nn.HybridBlock):
         np_, _ = _ops(F)
         # (B,1,84), (1,10,84)
         xe, we = np_.expand_dims(x, axis=1), np_.expand_dims(prototypes, axis=0)
-        diff = (xe - we) if is_np_array() else F.broadcast_sub(xe, we)           # (B, 10, 84)
+        diff = (xe - we) if npmode.is_np_mode() else F.broadcast_sub(xe, we)           # (B, 10, 84)
         return -np_.sum(diff * diff, axis=2)                                     # (B, 10)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
@@ -221,7 +221,7 @@ class RBFDistanceLoss(gluon.loss.Loss):
         super().__init__(weight, batch_axis, **kwargs)
 
     def hybrid_forward(self, F, pred, label):
-        pick = F.npx.pick if is_np_array() else F.pick
+        pick = F.npx.pick if npmode.is_np_mode() else F.pick
         return -pick(pred, label, axis=1)  # (B, 10) -> (B,)
 
 

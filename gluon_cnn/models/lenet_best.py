@@ -17,7 +17,7 @@ from mxnet.gluon import nn
 
 from .registry import register
 
-__all__ = ['LeNetBest', 'lenet_best']
+__all__ = ['get_lenet_best', 'lenet_best']
 
 # ----------------------------------------------------------------------------- specification
 # Channels per 3x3 conv, 'M' a 2x2 max pool: (B, 1, 28, 28) -> ... -> (B, 96, 3, 3).
@@ -25,7 +25,7 @@ BEST_SPEC = (16, 'M', 32, 'M', 64, 96, 'M')
 
 
 # ----------------------------------------------------------------------------- net
-def LeNetBest(spec=BEST_SPEC, classes: int = 10, **kwargs) -> nn.HybridSequential:
+def get_lenet_best(spec=BEST_SPEC, classes: int = 10, **kwargs) -> nn.HybridSequential:
     """Conv-BN-ReLU stages from `spec`, then Dense(classes): one plain HybridSequential, like the
     book's LeNet, so `for layer in net` prints every layer's output."""
     # a fixed prefix: the layers are lenet_best_conv0, ... in every net, whatever was built
@@ -45,6 +45,6 @@ def LeNetBest(spec=BEST_SPEC, classes: int = 10, **kwargs) -> nn.HybridSequentia
 # ----------------------------------------------------------------------------- constructors
 @register('lenet-best', 'd2l zh §5.5, exercise 5.5.1')
 def lenet_best(**kwargs):
-    """LeNetBest with BEST_SPEC: 87,546 trainable parameters (87,962 with BN's moving statistics),
+    """get_lenet_best with BEST_SPEC: 87,546 trainable parameters (87,962 with BN's moving statistics),
     4.7M MACs per image; trained by `python train.py --preset best`."""
-    return LeNetBest(**kwargs)
+    return get_lenet_best(**kwargs)

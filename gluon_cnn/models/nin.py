@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 
 from .registry import register
 
-__all__ = ['NiN', 'nin_block', 'nin']
+__all__ = ['get_nin', 'nin_block', 'nin']
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -24,7 +24,7 @@ def nin_block(num_channels: int, kernel_size: int, strides: int,
 
 
 # ----------------------------------------------------------------------------- net
-def NiN(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
+def get_nin(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
     """Three `nin_block`s with max pooling, then a class-wide block and global pooling: the book's
     order in one plain HybridSequential (`for layer in net` prints the book's table).
 
@@ -55,4 +55,4 @@ def NiN(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequentia
 @register('nin', 'd2l zh §5.8', input_shape=(1, 1, 224, 224))
 def nin(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.8 NiN for 1x224x224 inputs (lr 0.1). 1,992,166 parameters."""
-    return NiN(**kwargs)
+    return get_nin(**kwargs)

@@ -6,9 +6,9 @@ it only has to learn the difference from the identity; a 1x1 conv reshapes the i
 block changes the channels or halves the size. ResNet-18: a 7x7 stem, 4 stages of 2 blocks,
 global average pooling and one dense layer.
 """
-import mxnet as mx
 from mxnet.gluon import nn
 
+from ..mx import npmode
 from .registry import register
 
 __all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESNET_SPEC']
@@ -17,7 +17,7 @@ __all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESN
 # ----------------------------------------------------------------------------- helpers
 def _relu(F, x):
     """ReLU in classic and `npx.set_np()` mode (F.relu is legacy-only)."""
-    return F.npx.relu(x) if mx.util.is_np_array() else F.relu(x)
+    return npmode.namespaces(F)[1].relu(x)
 
 
 # ----------------------------------------------------------------------------- blocks

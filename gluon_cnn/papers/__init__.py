@@ -14,8 +14,8 @@ papers/results/ by the command each table names, so they too are regenerated, no
 import re
 from pathlib import Path
 
-from ..paths import papers_dir, results_dir
-from ..runrecord import RunRecord, read_record
+from .paths import papers_dir, results_dir
+from ..runs.record import RunRecord, read_record
 
 __all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result']
 

@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from ..cli import run_cli
+from ..app.terminal import run_cli
 from ..errors import ConfigError
 from . import out_size_formula, solve
 

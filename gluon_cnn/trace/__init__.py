@@ -23,6 +23,8 @@ Compared with what readers know: `Block.summary` refuses hybridized nets and nee
 initialized one; `mx.viz.print_summary` miscounts a Dense after a 4-D input (apache/mxnet#15192);
 torchinfo counts Mult-Adds only for layers with weights and has no receptive field.
 """
+import sys
+import types
 from math import prod
 from typing import Optional, Sequence, Union
 
@@ -220,3 +222,15 @@ class _Fields:
             self.map[k] = v
         self.last = v
         return v if v is not None else (None, None)
+
+
+class _CallablePackage(types.ModuleType):
+    """This package is callable: `gluon_cnn.trace(net, x)` is `gluon_cnn.trace.trace(net, x)`.
+    So `from gluon_cnn import trace` gives the function the book's readers call and the package
+    (`trace.Row`, `python -m gluon_cnn.trace`) under one name, and no function hides a package."""
+
+    def __call__(self, net: gluon.Block, *inputs: Input, **kwargs) -> Trace:
+        return trace(net, *inputs, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

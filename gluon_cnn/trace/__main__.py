@@ -9,7 +9,7 @@
 import argparse
 import sys
 
-from ..cli import run_cli
+from ..app.terminal import run_cli
 from ..errors import ConfigError
 from ..models import get_model, list_models, model_info
 from . import trace

@@ -20,7 +20,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.symbol import Symbol
 
-from .. import internals
+from ..mx import internals, npmode
 from .layers import is_fused
 
 __all__ = ['Call', 'Recording', 'RecordError', 'walk', 'params_under', 'record']
@@ -182,7 +182,7 @@ def _links(syms: dict, known: set) -> dict:
 
 
 def _record_symbolic(net, blocks, shapes: list, dtypes: list) -> Recording:
-    np_mode = internals.is_np_mode()
+    np_mode = npmode.is_np_mode()
     names = ['data'] if len(shapes) == 1 else [f'data{i}' for i in range(len(shapes))]
     inputs = [mx.sym.var(n) for n in names]
     syms = {}
@@ -386,7 +386,7 @@ def record(net: gluon.Block, inputs: list, mode: str = 'auto') -> Recording:
 
 # an MXNet array for one input: the user's array, a NumPy array converted, or zeros of a shape
 def _array(x, shape: tuple, dtype):
-    F = mx.np if internals.is_np_mode() else mx.nd
+    F = mx.np if npmode.is_np_mode() else mx.nd
     if isinstance(x, np.ndarray):
         return F.array(x, dtype=x.dtype)
     return x if hasattr(x, 'shape') else F.zeros(shape, dtype=dtype)

@@ -9,8 +9,8 @@ In Python (Jupyter shows the returned Figures inline; nothing here changes the b
 >>> run = load_run('runs/lenet-book')
 >>> kernels_figure(run)
 """
-from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid,
-                      plot_kernels, plot_misclassified, save)
+from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid, plot_kernels,
+                      plot_misclassified, save)
 from .maximization import Maximized, inference_gradients, maximize
 from .probe import Captured, Run, capture, confusion_matrix, find_layer, layers, load_run, predict
 from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from ..cli import run_cli
+from ..app.terminal import run_cli
 from ..errors import ConfigError
 from . import figures
 from .probe import layers, load_run

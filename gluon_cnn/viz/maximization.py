@@ -17,8 +17,8 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from .. import internals
-from ..internals import clear_cached_graphs
+from ..mx import internals, npmode
+from ..mx.internals import clear_cached_graphs
 from .probe import Layer, capture
 
 __all__ = ['Maximized', 'inference_gradients', 'maximize']
@@ -32,7 +32,7 @@ class Maximized(NamedTuple):
 
 def _array(x: np.ndarray, ctx):
     """An NDArray of the kind the net expects (d2l 1.x readers run in npx.set_np() mode)."""
-    return mx.np.array(x, ctx=ctx) if mx.util.is_np_array() else mx.nd.array(x, ctx=ctx)
+    return npmode.array(x, ctx=ctx)
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Looking inside a trained run: rebuild its net, name its layers, capture their outputs, predict.
 
-A run folder (`gluon_cnn.run`'s --out) holds model.params and its run record, whose config says how
+A run folder (`gluon_cnn.app.run`'s --out) holds model.params and its run record, whose config says how
 to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test images.
 Layers are named by their child path (`0`, `2`; `features.0` in a nested net), the names the
 tracer prints (`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the
@@ -15,11 +15,12 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
-from .. import data as gdata, internals
-from ..config import TrainConfig
+from .. import data as gdata
+from ..mx import internals
+from ..runs.config import TrainConfig
 from ..errors import ConfigError
 from ..models import ModelInfo, get_model, model_info
-from ..runrecord import read_record
+from ..runs.record import read_record
 
 __all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
            'predict',

@@ -28,9 +28,9 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from . import internals
-from .errors import CheckpointError
-from .fileio import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
+from ..mx import internals
+from ..errors import CheckpointError
+from .files import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
 
 __all__ = ['Checkpoint', 'save_checkpoint', 'load_checkpoint', 'restore', 'latest_epoch',
            'optimizer_state', 'set_optimizer_state', 'FORMAT']

@@ -1,19 +1,15 @@
-"""Training-recipe pieces beyond the book: a warm-up + cosine learning-rate schedule and
-label-smoothed cross-entropy. `engine.run` builds them from TrainConfig's `lr_schedule`,
-`warmup` and `label_smoothing`.
+"""Learning-rate schedules beyond the book's constant rate: warm-up + cosine, and LeCun et al.'s
+(1998) steps. `gluon_cnn.app.run` builds them from TrainConfig's `lr_schedule` and `warmup`.
 
 - Cosine decay: Loshchilov & Hutter (2017), "SGDR: stochastic gradient descent with warm
   restarts" (one cycle, no restarts).
 - Linear warm-up: Goyal et al. (2017), "Accurate, large minibatch SGD: training ImageNet in 1 hour".
-- Label smoothing: Szegedy et al. (2016), "Rethinking the Inception architecture", §7.
 """
 import math
 
 import mxnet as mx
-from mxnet import gluon
 
-__all__ = ['LR_SCHEDULES', 'WarmupCosine', 'warmup_cosine', 'EpochSteps', 'LECUN1998_STEPS',
-           'LabelSmoothingLoss']
+__all__ = ['LR_SCHEDULES', 'WarmupCosine', 'warmup_cosine', 'EpochSteps', 'LECUN1998_STEPS']
 
 LR_SCHEDULES = ('constant', 'cosine', 'lecun1998')  # --lr-schedule choices
 
@@ -59,24 +55,3 @@ class EpochSteps(mx.lr_scheduler.LRScheduler):
     def __call__(self, num_update: int) -> float:
         epoch = (num_update - 1) // self.steps_per_epoch  # MXNet counts updates from 1
         return self.base_lr * [f for e, f in self.steps if e <= epoch][-1]
-
-
-class LabelSmoothingLoss(gluon.loss.Loss):
-    """Cross-entropy against (1 - eps) * one_hot(y) + eps / K, per example.
-
-    Equal to (1 - eps) * NLL(y) + eps * mean_k(-log p_k): the second term keeps the logits from
-    growing without bound, so the net stays less over-confident on the test set.
-    """
-
-    def __init__(self, eps: float = 0.1, weight=None, batch_axis: int = 0, **kwargs):
-        super().__init__(weight, batch_axis, **kwargs)
-        self._eps = eps
-
-    def hybrid_forward(self, F, pred, label):
-        if mx.util.is_np_array():  # d2l 1.x readers: F.npx / F.np
-            logp = F.npx.log_softmax(pred, axis=-1)                         # (B, K)
-            nll = -F.npx.pick(logp, label, axis=-1)                        # (B,)
-            return (1 - self._eps) * nll - self._eps * logp.mean(axis=-1)
-        logp = F.log_softmax(pred, axis=-1)                                # (B, K)
-        nll = -F.pick(logp, label, axis=-1)                                # (B,)
-        return (1 - self._eps) * nll - self._eps * F.mean(logp, axis=-1)

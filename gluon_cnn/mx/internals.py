@@ -6,7 +6,7 @@ tests/test_internals.py checks each against MXNet's public behaviour. Nothing el
 reads or writes an underscore attribute of an MXNet object.
 
 Sections: the block tree, layer settings, parameters, hybridized graphs, forward hooks, symbolic
-shape inference, trainer states, and numpy mode.
+shape inference, trainer states and hybridization. Numpy mode is `gluon_cnn.mx.npmode`'s.
 """
 import ctypes
 from collections import OrderedDict
@@ -17,15 +17,17 @@ from mxnet import gluon
 from mxnet.gluon import nn
 from mxnet.gluon.nn.conv_layers import _Conv, _Pooling
 
+from . import npmode
+
 __all__ = ['ConvLayer', 'PoolingLayer', 'children', 'layer_kwargs', 'set_layer_kwargs', 'act_type',
            'conv_channels',
            'is_transposed', 'dense_units', 'dense_flattens', 'dropout_rate', 'set_dropout_rate',
            'is_initialized', 'zero_deferred_init', 'saved_param_symbols', 'clear_cached_graphs',
-           'run_layer_by_layer', 'swapped_hooks', 'infer_shapes', 'infer_types',
+           'run_layer_by_layer', 'forward_hooks', 'swapped_hooks', 'infer_shapes', 'infer_types',
            'uses_kvstore_updates', 'init_kvstore', 'to_default_layout', 'has_default_layout',
            'optimizer_of', 'optimizer_state', 'set_optimizer_state',
            'swap_class',
-           'is_np_mode', 'concat_channels', 'is_hybridized', 'read_mnist_locally']
+           'is_hybridized', 'read_mnist_locally']
 
 
 # ----------------------------------------------------------------------------- the block tree
@@ -138,6 +140,12 @@ def swap_class(obj, cls) -> type:
 
 
 # ----------------------------------------------------------------------------- forward hooks
+def forward_hooks(block: gluon.Block) -> tuple:
+    """(pre-forward hooks, forward hooks) registered on `block`, as dicts by handle id
+    (Block._forward_pre_hooks/_forward_hooks; the public API can only add and detach them)."""
+    return dict(block._forward_pre_hooks), dict(block._forward_hooks)
+
+
 @contextmanager
 def swapped_hooks(blocks, pre, post):
     """Within the block, every block of `blocks` calls only pre(block, args) and
@@ -244,19 +252,6 @@ def has_default_layout(arr: mx.nd.NDArray) -> bool:
     return True
 
 
-# ----------------------------------------------------------------------------- numpy mode
-def is_np_mode() -> bool:
-    """True after `npx.set_np()`: arrays are mx.np.ndarray and legacy operators refuse them."""
-    return mx.util.is_np_array()
-
-
-def concat_channels(F, *xs):
-    """Concatenate along axis 1 in classic and `npx.set_np()` mode (F.concat is legacy-only)."""
-    if is_np_mode():
-        return F.np.concatenate(xs, axis=1)
-    return F.concat(*xs, dim=1)
-
-
 # ----------------------------------------------------------------------------- hybridization state
 def is_hybridized(block: gluon.Block) -> bool:
     """True when `block` is a HybridBlock that runs as a cached graph (HybridBlock._active)."""
@@ -284,10 +279,10 @@ def read_mnist_locally(local_split) -> None:
         if found is None:
             return original(self)
         images, labels = found
-        array = mx.np.array if is_np_mode() else mx.nd.array
-        self._data = array(images[..., None], dtype=images.dtype)  # (N, 28, 28, 1), as Gluon's
-        labels = labels.astype('int32')                           # Gluon's label dtype
-        self._label = mx.np.array(labels, dtype=labels.dtype) if is_np_mode() else labels
+        # (N, 28, 28, 1) and int32 labels, as Gluon's own reader leaves them
+        self._data = npmode.array(images[..., None], dtype=images.dtype)
+        labels = labels.astype('int32')
+        self._label = npmode.array(labels, dtype=labels.dtype) if npmode.is_np_mode() else labels
 
     _get_data.reads_locally = True
     datasets.MNIST._get_data = _get_data

@@ -1,4 +1,4 @@
-"""`train.py`: train a registry model on Fashion-MNIST (or MNIST), over `gluon_cnn.run`.
+"""`train.py`: train a registry model on Fashion-MNIST (or MNIST), over `gluon_cnn.app.run`.
 
 The repository's train.py and the installed `gluon-cnn-train` command both call `main`.
 """
@@ -8,14 +8,14 @@ import math
 import sys
 
 from . import run as runner
-from .augment import AUGMENTS
-from .cli import run_cli
-from .config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig
-from .data import NUM_CLASSES
-from .models import list_models
-from .progress import epoch_bars
-from .recipe import LR_SCHEDULES
-from .runrecord import RunRecord
+from ..data.augment import AUGMENTS
+from .terminal import run_cli
+from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig
+from ..data import NUM_CLASSES
+from ..models import list_models
+from ..training.progress import epoch_bars
+from ..training.schedules import LR_SCHEDULES
+from ..runs.record import RunRecord
 
 USAGE = """Train a registry model on Fashion-MNIST (or MNIST).
 

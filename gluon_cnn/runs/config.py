@@ -8,9 +8,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .augment import AUGMENTS
-from .errors import ConfigError
-from .recipe import LR_SCHEDULES
+from ..data.augment import AUGMENTS
+from ..errors import ConfigError
+from ..training.schedules import LR_SCHEDULES
 
 __all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES']
 
@@ -42,15 +42,15 @@ class TrainConfig:
     lr_schedule: str = 'constant'        # constant (the book)
                                          # | cosine: per-update decay to 0 (SGDR, 2017)
                                          # | lecun1998: LeNet-5's step shape scaled to lr
-                                         #   (recipe.LECUN1998_STEPS)
+                                         #   (schedules.LECUN1998_STEPS)
     warmup: float = 0.0                  # epochs of linear lr warm-up before the cosine
                                          # (Goyal et al., 2017)
     augment: str = 'none'                # none | crop | flip | crop-flip: 2-pixel shifts, mirrors
-                                         # (gluon_cnn.augment)
+                                         # (gluon_cnn.data.augment)
     label_smoothing: float = 0.0         # eps of label-smoothed cross-entropy; 0 is the plain loss
                                          # (Szegedy et al., 2016)
     widen: int = 8                       # run conv pairs at channels rounded up to this multiple
-                                         # (exact; gluon_cnn.widen, benchmarks/README.md);
+                                         # (exact; gluon_cnn.training.widen, benchmarks/README.md);
                                          # 0: as built
     kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process
                                          # (d2l zh §8.5); dist_sync | dist_async |

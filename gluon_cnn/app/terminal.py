@@ -1,7 +1,7 @@
 """What every command-line entry point shares: user errors become one line and exit code 2."""
 import sys
 
-from .errors import GluonCNNError
+from ..errors import GluonCNNError
 
 __all__ = ['run_cli']
 

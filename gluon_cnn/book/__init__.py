@@ -31,14 +31,15 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from . import data, internals
-from .devices import try_all_gpus, try_gpu
-from .engine import (WIDEN, Objective, count_correct, evaluate_accuracy as _engine_accuracy,
-                     settle_shapes)
-from .errors import DataError
-from .models.resnet import Residual, resnet_block
-from .scratch import corr2d
-from .widen import widened
+from .. import data
+from ..data.offline import folder_with, read_gluon_datasets_locally
+from ..training.devices import try_all_gpus, try_gpu
+from ..training.engine import (WIDEN, Objective, count_correct,
+                              evaluate_accuracy as _engine_accuracy, settle_shapes)
+from ..mx import internals
+from ..models.resnet import Residual, resnet_block
+from ..ops.scratch import corr2d
+from ..training.widen import widened
 
 # d2lzh's own helpers do these jobs offline and in numpy mode: use them as they are
 from d2lzh import (Benchmark, get_fashion_mnist_labels, set_figsize, show_fashion_mnist,  # noqa
@@ -56,31 +57,11 @@ def load_data_fashion_mnist(batch_size: int, resize: Optional[int] = None, root=
     root : a folder to look in first (the book's default is Gluon's cache, which gluon_cnn.data
     searches anyway); without the files there, the usual places are searched.
     """
-    return data.load_data_fashion_mnist(batch_size, resize=resize, root=_folder_with(root))
+    return data.load_data_fashion_mnist(batch_size, resize=resize, root=folder_with(root))
 
 
-def _folder_with(root, dataset: str = 'fashion-mnist'):
-    """`root` if it holds the dataset's IDX files, else None (search the usual places)."""
-    if root is None:
-        return None
-    try:
-        return data.find_data_dir(dataset, root, download=False)
-    except DataError:
-        return None
-
-
-def _local_split(dataset: str, train: bool, root):
-    """(images, labels) of one split for Gluon's MNIST/FashionMNIST, or None to let it download."""
-    if dataset not in data.DATASETS:
-        return None
-    try:
-        splits = data.load_dataset(dataset, _folder_with(root, dataset), download=False)
-    except DataError:
-        return None
-    return splits[0] if train else splits[1]
-
-
-internals.read_mnist_locally(_local_split)
+# the book builds Gluon's FashionMNIST itself (§5.6): let it read the local files
+read_gluon_datasets_locally()
 
 
 # ----------------------------------------------------------------------------- models
@@ -132,7 +113,7 @@ def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epo
         def prepare(X):
             """On the first batch: finish deferred initialization where the first forward pass
             would (same random draws as the book's loop), then compute with the widened view
-            (exact; gluon_cnn.widen), as engine.train does."""
+            (exact; gluon_cnn.training.widen), as engine.train does."""
             settle_shapes(hybrid, X)
             step.use(widened(hybrid, WIDEN), True)
     try:

@@ -1,11 +1,11 @@
 """A whole training run, from a config to a finished run folder: the application layer.
 
 config -> data -> model -> trainer -> run folder -> signals -> resume -> plots, in that order, in
-`run`. Training itself is `gluon_cnn.engine`'s; this module decides what to train and where its
+`run`. Training itself is `gluon_cnn.training.engine`'s; this module decides what to train and where its
 results go. A run folder holds:
 
-    DIR/metrics.json      the run record: config and per-epoch history (gluon_cnn.runrecord)
-    DIR/checkpoints/      one checkpoint per epoch, the two newest kept (gluon_cnn.checkpoint)
+    DIR/metrics.json      the run record: config and per-epoch history (gluon_cnn.runs.record)
+    DIR/checkpoints/      one checkpoint per epoch, the two newest kept (gluon_cnn.runs.checkpoint)
     DIR/model.params      the final parameters (net.save_parameters), written last: the run is done
     DIR/curves.png        loss and accuracy per epoch, as the book's Animator draws them
     DIR/.lock             held (flock) by the live run, so that a second run there is refused
@@ -22,15 +22,19 @@ from pathlib import Path
 from mxnet import gluon, init
 from mxnet.base import MXNetError
 
-from . import checkpoint, engine, parallel, recipe
-from . import data as gdata
-from .augment import make_augment
-from .config import TrainConfig
-from .devices import enable_amp, get_ctxs, seed_everything
-from .errors import ConfigError, DivergedError, TraceError, WriteError
-from .fileio import writing
-from .models import get_model, model_info
-from .runrecord import RECORD_FILE, RunRecord, read_record, write_record
+from ..runs import checkpoint
+from ..training import engine, parallel, schedules
+from ..training.losses import LabelSmoothingLoss
+from .. import data as gdata
+from ..data.augment import make_augment
+from ..runs.config import TrainConfig
+from ..training.amp import enable_amp
+from ..training.devices import get_ctxs
+from ..training.seeding import seed_everything
+from ..errors import ConfigError, DivergedError, TraceError, WriteError
+from ..runs.files import writing
+from ..models import get_model, model_info
+from ..runs.record import RECORD_FILE, RunRecord, read_record, write_record
 
 __all__ = ['run', 'load_run_data', 'lr_scheduler', 'resume_config', 'RESUMABLE_CHANGES']
 
@@ -57,8 +61,8 @@ def lr_scheduler(cfg: TrainConfig, steps_per_epoch: int):
         return None
     # the paper's steps, scaled to --lr (papers/lecun1998-lenet5.md)
     if cfg.lr_schedule == 'lecun1998':
-        return recipe.EpochSteps(cfg.lr, steps_per_epoch)
-    return recipe.WarmupCosine(cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+        return schedules.EpochSteps(cfg.lr, steps_per_epoch)
+    return schedules.WarmupCosine(cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                warmup_steps=round(cfg.warmup * steps_per_epoch))
 
 
@@ -66,7 +70,7 @@ def _training_loss(cfg: TrainConfig, info):
     """Label-smoothed cross-entropy if asked, else the model's own loss (LeNet-5's RBF distance),
     else the book's softmax cross-entropy."""
     if cfg.label_smoothing:
-        return recipe.LabelSmoothingLoss(cfg.label_smoothing)
+        return LabelSmoothingLoss(cfg.label_smoothing)
     return (info.loss or gluon.loss.SoftmaxCrossEntropyLoss)()
 
 
@@ -77,7 +81,7 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None,
     A checkpoint is written after every epoch; resume=True continues the run there from its
     latest checkpoint (build cfg with `resume_config`). SIGTERM stops like Ctrl-C. A folder
     another live run is writing is refused, as is a resume with no epochs left to train.
-    progress: per-epoch bars for the engine (train.py passes gluon_cnn.progress.epoch_bars()).
+    progress: per-epoch bars for the engine (train.py passes gluon_cnn.training.progress.epoch_bars()).
     on_trace(table): receives the layer table at the input size the data has (train.py --trace).
     """
     with contextlib.ExitStack() as held:  # the run folder's lock, released however run ends
@@ -87,7 +91,7 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None,
 def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRecord:
     """`run`'s body; held: an ExitStack that keeps the run folder locked until run returns."""
     cfg.validate()
-    ctxs = get_ctxs(cfg.ctx)  # several: data parallelism over them (gluon_cnn.parallel)
+    ctxs = get_ctxs(cfg.ctx)  # several: data parallelism over them (gluon_cnn.training.parallel)
     ctx = ctxs[0]
     workers = parallel.connect(cfg.kvstore, len(ctxs))  # dist_*: blocks until every role is up
     if workers.rank != 0:  # rank 0 alone prints and writes the run folder; all ranks train
@@ -142,7 +146,7 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
     record = dataclasses.replace(record, history=history)
     if workers.rank != 0:
         return record
-    from .viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
+    from ..viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
     title = f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'
     with _explain_stop(out, cfg.lr):  # a failed write says what is intact and how to finish
         with writing(out / RECORD_FILE):
@@ -212,7 +216,7 @@ def default_out(cfg: TrainConfig) -> Path:
 def _check_input(net, cfg: TrainConfig, info):
     """The net's trace at the data's input size; an input it cannot take (AlexNet on 28x28) is
     refused, naming the layer and the fix."""
-    from .trace import trace  # symbolic shapes only: the net's parameters stay untouched
+    from ..trace import trace  # symbolic shapes only: the net's parameters stay untouched
     shape = info.data_shape(cfg.resize)
     try:
         return trace(net, shape)

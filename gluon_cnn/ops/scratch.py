@@ -15,7 +15,7 @@ import mxnet as mx
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import nn
 
-from .shapes import IntOrPair, conv_output_shape, pair
+from ..shapes import IntOrPair, conv_output_shape, pair
 
 __all__ = ['corr2d', 'Conv2D', 'edge_image', 'learn_kernel', 'corr2d_multi_in',
            'corr2d_multi_in_out', 'corr2d_multi_in_out_1x1', 'comp_conv2d', 'pad2d', 'pool2d',

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import mxnet as mx
 from mxnet import gluon
 
-from . import internals
-from .errors import ConfigError
+from ..mx import internals
+from ..errors import ConfigError
 
 __all__ = ['Workers', 'LOCAL', 'share', 'split_batch', 'connect', 'sum_over_workers',
            'step_size', 'make_kvstore_trainer', 'plain_layout', 'connect_trainer']

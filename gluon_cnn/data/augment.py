@@ -11,6 +11,8 @@ Every batch is one `gather_nd` on the device: no per-sample Python, no host sync
 import mxnet as mx
 from mxnet import nd
 
+from ..mx import npmode
+
 __all__ = ['AUGMENTS', 'crop_flip', 'random_crop_flip', 'make_augment']
 
 AUGMENTS = ('none', 'crop', 'flip', 'crop-flip')  # --augment choices
@@ -62,7 +64,7 @@ def make_augment(name: str, pad: int = 2, fill: float = 0.0):
     crop, flip = 'crop' in name, 'flip' in name
 
     def augment(X):
-        was_np = mx.util.is_np_array()
+        was_np = npmode.is_np_mode()
         X = X.as_nd_ndarray() if was_np else X
         with mx.util.np_array(False), mx.util.np_shape(False):  # the legacy nd ops below
             X = random_crop_flip(X, pad if crop else 0, flip, fill)

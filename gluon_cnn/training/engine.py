@@ -6,10 +6,10 @@ What is different from the book is speed, not meaning:
 - net, loss and the batch's metrics run as one hybridized graph (`Objective`) with static memory;
 - loss and accuracy sums stay on the device until the epoch ends: no host sync per batch;
 - with `widen=8` (the default), LeNet's 6-channel convolutions run as exact 8-channel ones
-  (`gluon_cnn.widen`), for which oneDNN has its fast direct kernels.
+  (`gluon_cnn.training.widen`), for which oneDNN has its fast direct kernels.
 
 This is the engine: it knows nets, iterators, losses and trainers, nothing of configs, run
-folders or plots (those are `gluon_cnn.run`'s).
+folders or plots (those are `gluon_cnn.app.run`'s).
 """
 import math
 import time
@@ -18,9 +18,10 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from . import internals, parallel
-from .devices import epoch_seed, seed_everything
-from .errors import DivergedError
+from ..mx import internals, npmode
+from . import parallel
+from .seeding import epoch_seed, seed_everything
+from ..errors import DivergedError
 from .widen import widened
 
 __all__ = ['count_correct', 'evaluate_accuracy', 'train', 'make_trainer',
@@ -44,7 +45,7 @@ def count_correct(y_hat, y):
 
 def _zeros(ctx):
     """A 1-element float32 zero array of the current array kind (classic or numpy mode)."""
-    return (mx.np if internals.is_np_mode() else mx.nd).zeros(1, ctx=ctx)
+    return npmode.zeros(1, ctx=ctx)
 
 
 def _scalar(a) -> float:
@@ -79,7 +80,7 @@ class Objective(gluon.HybridBlock):
         self.net, self.loss = net, loss
 
     def use(self, net, hybridize: bool):
-        """Compute with `net` from now on (a view of the same parameters, gluon_cnn.widen)."""
+        """Compute with `net` from now on (a view of the same parameters, gluon_cnn.training.widen)."""
         if net is not self.net:
             del self.net  # Gluon refuses to change a child's type in place; this re-registers it
             self.net = net
@@ -96,7 +97,7 @@ class Objective(gluon.HybridBlock):
 def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
                  lr_scheduler=None, ctxs=(None,), workers=parallel.LOCAL) -> gluon.Trainer:
     """A gluon.Trainer; 'momentum' and 'nag' use momentum 0.9. lr_scheduler: per-update lr.
-    Several ctxs or workers: gradients summed by a kvstore (gluon_cnn.parallel)."""
+    Several ctxs or workers: gradients summed by a kvstore (gluon_cnn.training.parallel)."""
     name, args = {'sgd': ('sgd', {}), 'momentum': ('sgd', {'momentum': 0.9}),
                   'nag': ('nag', {'momentum': 0.9}), 'adam': ('adam', {})}[optimizer]
     if lr_scheduler is not None:
@@ -114,18 +115,18 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
 
     on_epoch(line) is called with the book's epoch line after every epoch; learning-rate schedules
     live in the trainer (make_trainer's lr_scheduler). `start_epoch` and `history` resume a run.
-    augment(X) transforms each training batch on the device (see gluon_cnn.augment).
-    progress(epoch, num_epochs, num_batches) makes a per-epoch bar (gluon_cnn.progress.epoch_bars).
+    augment(X) transforms each training batch on the device (see gluon_cnn.data.augment).
+    progress(epoch, num_epochs, num_batches) makes a per-epoch bar (gluon_cnn.training.progress.epoch_bars).
     seed: re-seed every generator at each epoch start from (seed, epoch), so a resumed run draws
     the same random numbers (MXNet cannot save its RNG state). on_checkpoint(history) runs after
     each epoch, before on_epoch. A NaN/inf loss, or a running epoch mean EXPLODE times the
     run's starting loss, raises DivergedError naming epoch and batch (checked every
     `check_every` batches without stalling the pipeline, see _LossWatch).
-    widen: run conv pairs with channels rounded up to this multiple (exact; gluon_cnn.widen),
+    widen: run conv pairs with channels rounded up to this multiple (exact; gluon_cnn.training.widen),
     0 to run them as they are.
     ctx: one context, or a list for data parallelism (d2l zh §8.5; the trainer then needs a
     kvstore, see make_trainer). workers: this process's rank among ps-lite workers; each takes
-    its share of every global batch, and only rank 0 evaluates (gluon_cnn.parallel).
+    its share of every global batch, and only rank 0 evaluates (gluon_cnn.training.parallel).
     """
     ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
     ctx = ctxs[0]                    # data, metrics and evaluation live on the first device
@@ -141,7 +142,7 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, ctx=None, hybri
         the initial weights exactly where the first forward pass would (so a seed gives the
         same net as ever), send the starting weights to the other workers before a training
         pass can reorder their layout (parallel.connect_trainer), then train and evaluate the
-        widened view of the net for the rest of the run (exact; gluon_cnn.widen). One view for
+        widened view of the net for the rest of the run (exact; gluon_cnn.training.widen). One view for
         the whole run: rebuilding graphs every epoch grows the memory pool."""
         settle_shapes(net, X)
         parallel.connect_trainer(net, trainer, workers, X.shape[0])
@@ -182,7 +183,7 @@ def _train_epoch(objective, train_iter, trainer, ctx, epoch, num_epochs, augment
     for i, (X, y) in enumerate(train_iter):
         X, y = X.as_in_context(ctx), y.as_in_context(ctx)
         if augment is not None:
-            X = augment(X)           # random crops/flips, on the device (gluon_cnn.augment)
+            X = augment(X)           # random crops/flips, on the device (gluon_cnn.data.augment)
         if prepare is not None and i == 0:
             prepare(X)
         if len(ctxs) > 1 or workers.num_workers > 1:

@@ -1,13 +1,9 @@
-"""Devices and seeds: the bottom of the training stack (d2l zh §4.6 `try_gpu`)."""
-import random
-
+"""Devices: which contexts a run trains on (d2l zh §4.6 `try_gpu`, §8.4 several devices)."""
 import mxnet as mx
-import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
-__all__ = ['try_gpu', 'try_all_gpus', 'get_ctx', 'get_ctxs', 'enable_amp', 'seed_everything',
-           'epoch_seed']
+__all__ = ['try_gpu', 'try_all_gpus', 'get_ctx', 'get_ctxs']
 
 
 def try_gpu(i: int = 0):
@@ -46,25 +42,3 @@ def get_ctxs(spec: str) -> list:
     if len(set(ctxs)) != len(ctxs):
         raise ConfigError(f'--ctx {spec}: names a device twice')
     return ctxs
-
-
-def enable_amp(mode: str):
-    """'bf16': run MXNet's automatic mixed precision in bfloat16 from here on (mx.contrib.amp,
-    which rewrites the operator namespaces: call it before building the net; it cannot be undone
-    in this process). 'none' does nothing. Parameters and optimizer states stay float32."""
-    if mode == 'none':
-        return
-    from mxnet.contrib import amp
-    amp.init(target_dtype='bfloat16')
-
-
-def seed_everything(seed: int):
-    """The one place where a run is seeded: Python, numpy and MXNet's generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    mx.random.seed(seed)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch `epoch` (0-based) of a run seeded `seed`: distinct, and < 2**31."""
-    return (seed * 1_000_003 + epoch + 1) % (2 ** 31 - 1)

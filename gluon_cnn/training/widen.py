@@ -33,7 +33,7 @@ book's LeNets, not a general compiler.
 """
 from mxnet.gluon import nn
 
-from . import internals
+from ..mx import internals, npmode
 
 __all__ = ['widened', 'widen_pairs', 'WideConv2D']
 
@@ -117,7 +117,7 @@ def widened(net, multiple: int = 8):
 
     A net whose parameters wait for deferred initialization is returned as it is: the zero padding
     would hide the weight's shape from Gluon's inference (the engine runs one batch first)."""
-    pairs = [] if internals.is_np_mode() or not multiple else widen_pairs(net, multiple)
+    pairs = [] if npmode.is_np_mode() or not multiple else widen_pairs(net, multiple)
     if not pairs or not all(internals.is_initialized(c.weight) for pair in pairs for c in pair):
         return net
     extra = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both

@@ -19,7 +19,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
-from .shapes import IntOrPair, conv_output_shape, out_size, pair
+from ..shapes import IntOrPair, conv_output_shape, out_size, pair
 
 __all__ = ['im2col', 'conv_im2col', 'toeplitz_1d', 'conv_matrix', 'conv_toeplitz']
 

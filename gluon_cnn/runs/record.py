@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Optional
 
 from .config import TrainConfig
-from .errors import ConfigError
-from .fileio import write_text_atomic
+from ..errors import ConfigError
+from .files import write_text_atomic
 
 __all__ = ['RECORD_FILE', 'RunRecord', 'config_from_dict', 'read_record', 'write_record']
 

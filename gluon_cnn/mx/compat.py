@@ -2,7 +2,7 @@
 
 Imported first by `gluon_cnn/__init__.py` and `train.py`, before anything imports mxnet: MXNet
 reads these names when it is imported. If your own program imports mxnet directly, import
-`gluon_cnn` (or `gluon_cnn.compat`) before it. This module never imports mxnet itself.
+`gluon_cnn` (or `gluon_cnn.mx.compat`) before it. This module never imports mxnet itself.
 
 - numpy 1.24 removed the alias `np.bool` (apache/mxnet#21165; the fix was never released).
   MXNet 1.9.1 uses it in its dtype tables, so on numpy 1.24-1.26 it is restored as the builtin

@@ -1,0 +1,41 @@
+"""Gluon's own dataset readers, made to read local files: `gluon.data.vision.FashionMNIST` and
+`MNIST` as the book builds them (d2l zh §5.6), offline.
+
+Nothing changes until `read_gluon_datasets_locally()` is called; `gluon_cnn.book` calls it when it
+is imported, so the book's code runs as printed on a machine with the IDX files and no internet.
+Each dataset's `root` is looked in first, then `gluon_cnn.data`'s usual places; with no local
+files Gluon downloads as before. Everything else in gluon-cnn reads IDX files itself.
+"""
+from ..errors import DataError
+from ..mx import internals
+from .files import DATASETS, find_data_dir
+from .splits import load_dataset
+
+__all__ = ['read_gluon_datasets_locally', 'folder_with']
+
+
+def read_gluon_datasets_locally() -> None:
+    """From now on, Gluon's MNIST and FashionMNIST read local IDX files where there are some.
+    Idempotent."""
+    internals.read_mnist_locally(_local_split)
+
+
+def folder_with(root, dataset: str = 'fashion-mnist'):
+    """`root` if it holds the dataset's IDX files, else None (search the usual places)."""
+    if root is None:
+        return None
+    try:
+        return find_data_dir(dataset, root, download=False)
+    except DataError:
+        return None
+
+
+def _local_split(dataset: str, train: bool, root):
+    """(images, labels) of one split for Gluon's MNIST/FashionMNIST, or None to let it download."""
+    if dataset not in DATASETS:
+        return None
+    try:
+        splits = load_dataset(dataset, folder_with(root, dataset), download=False)
+    except DataError:
+        return None
+    return splits[0] if train else splits[1]
