@@ -14,7 +14,7 @@ import gluon_cnn  # noqa: F401  (first: its compat shims must come before mxnet 
 import numpy as np
 from mxnet import gluon, init
 
-from gluon_cnn.training import engine, parallel
+from gluon_cnn.training import engine, ways
 from gluon_cnn.data import ArrayIter, Split
 from gluon_cnn.training.devices import get_ctxs
 from gluon_cnn.training.seeding import seed_everything
@@ -22,13 +22,13 @@ from gluon_cnn.models import get_model
 
 
 def main(out, kvstore, ctx_spec, sleep=False):
-    workers = parallel.connect(kvstore)
+    ctxs = get_ctxs(ctx_spec)
+    way = ways.for_run(ctxs, kvstore)
     if sleep:
-        with open(os.path.join(out, f'pid-{workers.rank}'), 'w') as f:
+        with open(os.path.join(out, f'pid-{way.rank}'), 'w') as f:
             f.write(str(os.getpid()))
         while True:
             time.sleep(1)
-    ctxs = get_ctxs(ctx_spec)
     rng = np.random.RandomState(0)
     split = Split(rng.randint(0, 256, (300, 28, 28)).astype(np.uint8), rng.randint(0, 10, 300))
     seed_everything(0)
@@ -36,10 +36,10 @@ def main(out, kvstore, ctx_spec, sleep=False):
     test_iter = ArrayIter(split, 100)
     net = get_model('lenet')
     net.initialize(init.Xavier(), ctx=ctxs)
-    trainer = engine.make_trainer(net, 'momentum', 0.5, 0.0, None, ctxs, workers)
+    trainer = engine.make_trainer(net, 'momentum', 0.5, 0.0, None, way)
     engine.train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, 2,
-                 ctxs, seed=0, on_epoch=None, workers=workers)
-    net.save_parameters(os.path.join(out, f'rank-{workers.rank}.params'))
+                 way, seed=0, on_epoch=None)
+    net.save_parameters(os.path.join(out, f'rank-{way.rank}.params'))
 
 
 if __name__ == '__main__':

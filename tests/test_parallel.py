@@ -18,7 +18,7 @@ from mxnet import init
 
 from gluon_cnn.mx import internals
 from gluon_cnn import launch
-from gluon_cnn.training import parallel
+from gluon_cnn.training import parallel, ways
 from gluon_cnn.errors import ConfigError
 from gluon_cnn.models import get_model
 
@@ -104,7 +104,7 @@ def test_horovod_plan_talks_over_loopback_only():
 
 def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch):
     with pytest.raises(ConfigError, match='one device per process'):
-        parallel.connect('horovod', num_ctxs=2)
+        ways.for_run([mx.cpu(0), mx.cpu(1)], 'horovod')
     monkeypatch.setitem(sys.modules, 'horovod.mxnet', None)   # as if it were not installed
     with pytest.raises(ConfigError, match='make horovod'):
         parallel.connect('horovod')
@@ -114,8 +114,9 @@ def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch)
 def test_step_size_averages_over_the_global_batch(b, n):
     """Horovod's DistributedTrainer divides by the workers itself (trainer.step then averages
     over b / n), ps-lite does not (over b): both end at the sum of gradients / b."""
-    assert parallel.step_size(parallel.Workers(0, n, None, 'horovod'), b) * n == b
-    assert parallel.step_size(parallel.Workers(0, n, object(), 'dist_sync'), b) == b
+    hvd = ways.Horovod(parallel.Workers(0, n, None, 'horovod'), [mx.cpu()])
+    ps = ways.ParameterServer(parallel.Workers(0, n, object(), 'dist_sync'), [mx.cpu()])
+    assert hvd.step_size(b) * n == b and ps.step_size(b) == b
 
 
 # ----------------------------------------------------------------------------- training

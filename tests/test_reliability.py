@@ -22,7 +22,7 @@ from mxnet import autograd, gluon, init, nd
 
 from gluon_cnn import CheckpointError, DivergedError
 from gluon_cnn.runs import checkpoint
-from gluon_cnn.training import engine
+from gluon_cnn.training import engine, loss_watch
 from gluon_cnn import get_model
 from gluon_cnn import data as gdata
 from gluon_cnn.app.run import resume_config, run
@@ -276,9 +276,9 @@ def first_nonfinite_batch(run_dir, cfg):
 
 
 def test_loss_watch_finds_the_batch_late_but_exactly():
-    """_LossWatch reads sums `every` batches old; it still names the first bad batch."""
+    """LossWatch reads sums `every` batches old; it still names the first bad batch."""
     trainer = engine.make_trainer(tiny_net(), 'sgd', lr=0.5)
-    watch = engine._LossWatch(trainer, every=3)
+    watch = loss_watch.LossWatch(trainer, every=3)
     watch.start(epoch=4, num_batches=20)
     l_sum = nd.zeros(1)
     with pytest.raises(DivergedError, match=r'loss became (nan|inf) in epoch 4, batch 5 of 20'):
@@ -289,9 +289,9 @@ def test_loss_watch_finds_the_batch_late_but_exactly():
 
 
 def watch_epochs(epochs, every=3, reference=None):
-    """Feed per-batch mean losses (one list per epoch, batches of 4) through a _LossWatch as
+    """Feed per-batch mean losses (one list per epoch, batches of 4) through a LossWatch as
     _train_epoch does, the epoch-end check included."""
-    watch = engine._LossWatch(engine.make_trainer(tiny_net(), 'sgd', lr=2.0), every, reference)
+    watch = loss_watch.LossWatch(engine.make_trainer(tiny_net(), 'sgd', lr=2.0), every, reference)
     for epoch, losses in enumerate(epochs, 1):
         watch.start(epoch, len(losses))
         l_sum = nd.zeros(1)

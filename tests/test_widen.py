@@ -10,7 +10,7 @@ import pytest
 from mxnet import autograd, gluon, npx
 from mxnet.gluon import nn
 
-from gluon_cnn.training import engine
+from gluon_cnn.training import engine, ways
 from gluon_cnn import get_model, list_models
 from gluon_cnn.mx import internals
 from gluon_cnn.training.widen import WideConv2D, widen_pairs, widened
@@ -118,7 +118,7 @@ def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
     try:
         batch = [(x, mx.nd.array([1, 2]))]
         engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
-                     on_epoch=None, hybridize=False)
+                     ways.OneDevice(hybridize=False), on_epoch=None)
     finally:
         engine.Objective.use = real_use
     # the view trained, although the net started deferred; the net itself is the book's

@@ -23,7 +23,7 @@ from mxnet import gluon, init
 from mxnet.base import MXNetError
 
 from ..runs import checkpoint
-from ..training import engine, parallel, schedules
+from ..training import engine, schedules, ways
 from ..training.losses import LabelSmoothingLoss
 from .. import data as gdata
 from ..data.augment import make_augment
@@ -91,10 +91,11 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None,
 def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRecord:
     """`run`'s body; held: an ExitStack that keeps the run folder locked until run returns."""
     cfg.validate()
-    ctxs = get_ctxs(cfg.ctx)  # several: data parallelism over them (gluon_cnn.training.parallel)
+    ctxs = get_ctxs(cfg.ctx)  # several: data parallelism over them (gluon_cnn.training.ways)
     ctx = ctxs[0]
-    workers = parallel.connect(cfg.kvstore, len(ctxs))  # dist_*: blocks until every role is up
-    if workers.rank != 0:  # rank 0 alone prints and writes the run folder; all ranks train
+    # one device, several, or workers: dist_* and horovod block until every role is up
+    way = ways.for_run(ctxs, cfg.kvstore, cfg.widen, cfg.hybridize)
+    if way.rank != 0:  # rank 0 alone prints and writes the run folder; all ranks train
         log, progress = (lambda *a: None), None
     enable_amp(cfg.amp)  # before the net is built: AMP rewrites MXNet's operator namespaces
     info = model_info(cfg.model)
@@ -109,24 +110,23 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
     layers = _check_input(net, cfg, info)
     if on_trace:
         on_trace(str(layers))
-    if workers.rank == 0:
+    if way.rank == 0:
         _prepare_out(out)  # after the checks above, so a refused run leaves no empty folder
         held.enter_context(_lock_run_folder(out))
     # A parameter's own initializer (LeNet-5's +-2.4/fan_in) always wins over this default; 'model'
     # falls back to Gluon's own default, Uniform(0.07), instead of the book's Xavier.
     net.initialize(init.Xavier() if cfg.init == 'xavier' else init.Uniform(), ctx=ctxs)
     trainer = engine.make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd,
-                                  lr_scheduler(cfg, len(train_iter)), ctxs, workers)
+                                  lr_scheduler(cfg, len(train_iter)), way)
     history = []
     if ckpt is not None:  # parameters, optimizer states and the shuffle RNG as after that epoch
         checkpoint.restore(ckpt, net, trainer, train_iter.rng, ctxs)
         history = ckpt.history
         log(f'resuming {out} after epoch {ckpt.epoch} of {cfg.epochs}')
-    log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, '
-        f'{_where(ctxs, workers)}')
+    log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {way}')
     augment = make_augment(cfg.augment, fill=info.value_range[0])
     record = RunRecord(cfg, history)
-    if workers.rank == 0:
+    if way.rank == 0:
         with writing(out / RECORD_FILE):
             write_record(record)
 
@@ -138,13 +138,11 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
 
     with _sigterm_as_interrupt(), _explain_stop(out, cfg.lr):
         history = engine.train(net, train_iter, test_iter, _training_loss(cfg, info), trainer,
-                               cfg.epochs, ctxs, hybridize=cfg.hybridize, on_epoch=log,
-                               augment=augment, start_epoch=len(history), history=history,
-                               seed=cfg.seed, progress=progress,
-                               widen=cfg.widen, workers=workers,
-                               on_checkpoint=save if workers.rank == 0 else None)
+                               cfg.epochs, way, history=history, augment=augment, seed=cfg.seed,
+                               on_epoch=log, on_checkpoint=save if way.rank == 0 else None,
+                               progress=progress)
     record = dataclasses.replace(record, history=history)
-    if workers.rank != 0:
+    if way.rank != 0:
         return record
     from ..viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
     title = f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'
@@ -199,14 +197,6 @@ def _lock_run_folder(out: Path):
         f.write(f'{os.getpid()}\n')
         f.flush()
         yield
-
-
-def _where(ctxs, workers) -> str:
-    """'cpu(0)', '[cpu(0), cpu(1)]', or with workers 'cpu(0) x 2 workers (dist_sync)'."""
-    where = str(ctxs[0]) if len(ctxs) == 1 else str(ctxs)
-    if workers.num_workers > 1:
-        where += f' x {workers.num_workers} workers ({workers.name})'
-    return where
 
 
 def default_out(cfg: TrainConfig) -> Path:

@@ -34,12 +34,11 @@ from mxnet.gluon import nn
 from .. import data
 from ..data.offline import folder_with, read_gluon_datasets_locally
 from ..training.devices import try_all_gpus, try_gpu
-from ..training.engine import (WIDEN, Objective, count_correct,
-                              evaluate_accuracy as _engine_accuracy, settle_shapes)
+from ..training.engine import count_correct, evaluate_accuracy as _engine_accuracy
+from ..training.ways import OneDevice
 from ..mx import internals
 from ..models.resnet import Residual, resnet_block
 from ..ops.scratch import corr2d
-from ..training.widen import widened
 
 # d2lzh's own helpers do these jobs offline and in numpy mode: use them as they are
 from d2lzh import (Benchmark, get_fashion_mnist_labels, set_figsize, show_fashion_mnist,  # noqa
@@ -107,15 +106,13 @@ def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epo
     if hybrid is None:
         step, prepare = _book_step(net, loss), None
     else:
-        step = Objective(hybrid, loss)
-        step.hybridize(static_alloc=True, static_shape=True)
+        way = OneDevice(ctx)             # as engine.train: one graph, widened convolutions
+        step = way.objective(hybrid, loss)
 
         def prepare(X):
             """On the first batch: finish deferred initialization where the first forward pass
-            would (same random draws as the book's loop), then compute with the widened view
-            (exact; gluon_cnn.training.widen), as engine.train does."""
-            settle_shapes(hybrid, X)
-            step.use(widened(hybrid, WIDEN), True)
+            would (same random draws as the book's loop), then compute with the widened view."""
+            way.prepare(step, trainer, X)
     try:
         for epoch in range(num_epochs):
             start = time.time()

@@ -1,11 +1,11 @@
 """Data parallelism: one global minibatch split over workers and devices (d2l zh §8.4-8.5).
 
-Every worker reads the same shuffled global batch (same seed, same order) and takes its share,
-`share(b, rank, num_workers)`; its share is split again over its devices with
-`split_and_load`. Gradients are summed over devices (kvstore 'device') and over workers (ps-lite
-`dist_*`, or Horovod's allreduce), and the step divides by the global batch size (`step_size`), so
-a `dist_sync` or Horovod run computes the updates of one process with the same seed and batch
-size, up to float rounding.
+The pieces the ways of running (`gluon_cnn.training.ways`) share. Every worker reads the same
+shuffled global batch (same seed, same order) and takes its share, `share(b, rank, num_workers)`;
+its share is split again over its devices. Gradients are summed over devices (kvstore 'device')
+and over workers (ps-lite `dist_*`, or Horovod's allreduce), and the step divides by the global
+batch size, so a `dist_sync` or Horovod run computes the updates of one process with the same
+seed and batch size, up to float rounding.
 
 A part that would be empty (a short last batch with fewer examples than parts) runs one example
 with its loss multiplied by 0: every device still produces a fresh, exactly zero gradient, so the
@@ -18,13 +18,12 @@ import os
 from typing import NamedTuple
 
 import mxnet as mx
-from mxnet import gluon
 
 from ..mx import internals
 from ..errors import ConfigError
 
-__all__ = ['Workers', 'LOCAL', 'share', 'split_batch', 'connect', 'sum_over_workers',
-           'step_size', 'make_kvstore_trainer', 'plain_layout', 'connect_trainer']
+__all__ = ['Workers', 'LOCAL', 'share', 'split_batch', 'connect', 'horovod', 'sum_over_workers',
+           'plain_layout']
 
 _METRICS_KEY = 1_000_000  # a kvstore key no parameter uses (the Trainer keys parameters 0, 1, ...)
 
@@ -78,17 +77,14 @@ def split_batch(X, y, ctxs, workers: Workers = LOCAL) -> list:
     return parts
 
 
-def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
+def connect(kvstore: str) -> Workers:
     """Join the run's workers for `kvstore` ('device' joins nobody). A dist kvstore connects to the
     ps-lite scheduler named by the DMLC_* environment that `python -m gluon_cnn.launch` sets;
     'horovod' joins the Horovod job (`python -m gluon_cnn.launch --horovod`, or horovodrun)."""
     if kvstore == 'device':
         return LOCAL
     if kvstore == 'horovod':
-        if num_ctxs > 1:
-            raise ConfigError('--kvstore horovod runs one device per process (Horovod sums the '
-                              'first device\'s gradients only): start one process per device')
-        hvd = _horovod()
+        hvd = horovod()
         hvd.init()
         return Workers(hvd.rank(), hvd.size(), None, 'horovod')
     if os.environ.get('DMLC_ROLE') != 'worker':
@@ -101,7 +97,7 @@ def connect(kvstore: str, num_ctxs: int = 1) -> Workers:
     return workers
 
 
-def _horovod():
+def horovod():
     """horovod.mxnet, or one line on how to get it: Horovod is optional."""
     try:
         import horovod.mxnet as hvd
@@ -117,17 +113,10 @@ def sum_over_workers(workers: Workers, values: list) -> list:
         return values
     arr = mx.nd.array(values)
     if workers.horovod:
-        arr = _horovod().allreduce(arr, average=False, name='gluon_cnn.metrics')
+        arr = horovod().allreduce(arr, average=False, name='gluon_cnn.metrics')
     else:
         workers.kvstore.pushpull(_METRICS_KEY, arr, out=arr)
     return [float(v) for v in arr.asnumpy()]
-
-
-def step_size(workers: Workers, batch: int) -> float:
-    """What `trainer.step` takes to average the summed gradients over a global batch of `batch`:
-    Horovod's DistributedTrainer divides by the number of workers itself (its `_scale`, or an
-    averaging allreduce), so it gets the per-worker share."""
-    return batch / workers.num_workers if workers.horovod else batch
 
 
 def plain_layout(net):
@@ -142,35 +131,3 @@ def plain_layout(net):
     for p in net.collect_params().values():
         for arr in p.list_data():
             internals.to_default_layout(arr)
-
-
-def connect_trainer(net, trainer: gluon.Trainer, workers: Workers, batch: int) -> None:
-    """Send the starting weights to the other workers now, in the default layout, before a
-    training pass can reorder them (Trainer.step would send them after the first backward pass).
-    Rank 0's weights win; the other workers receive them (the kvstore's, or Horovod's broadcast,
-    which reads raw bytes too). batch: the global batch size the steps will average over."""
-    if not workers.distributed:
-        return
-    plain_layout(net)
-    if workers.horovod:
-        _horovod().broadcast_parameters(net.collect_params(), root_rank=0)
-    else:
-        internals.init_kvstore(trainer, step_size(workers, batch))
-
-
-def make_kvstore_trainer(params, optimizer: str, optimizer_params: dict, ctxs,
-                         workers: Workers) -> gluon.Trainer:
-    """A Trainer whose gradients are summed over `ctxs` and workers. Updates run locally
-    (update_on_kvstore=False: faster here, and the optimizer states stay in the trainer where
-    checkpoints read them), except under dist_async, whose servers must apply them. Horovod's
-    DistributedTrainer allreduces the gradients instead of a kvstore."""
-    if workers.horovod:
-        return _horovod().DistributedTrainer(params, optimizer, optimizer_params)
-    if workers.kvstore is not None:
-        local = 'async' not in workers.name  # dist_sync / dist_device_sync
-        return gluon.Trainer(params, optimizer, optimizer_params, kvstore=workers.kvstore,
-                             update_on_kvstore=False if local else None)
-    if len(ctxs) > 1:
-        return gluon.Trainer(params, optimizer, optimizer_params, kvstore='device',
-                             update_on_kvstore=False)
-    return gluon.Trainer(params, optimizer, optimizer_params)
