@@ -1,0 +1,1 @@
+"""MXNet-specific parts of gluon-cnn."""
