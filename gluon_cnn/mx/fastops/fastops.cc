@@ -25,6 +25,23 @@
 
 #include "mxnet/lib_api.h"
 
+// -DFASTOPS_PROFILE: thread 0's time per phase, printed to stderr after every call
+#ifdef FASTOPS_PROFILE
+#include <cstdio>
+static double prof_t[8];
+#define PROF_START(i) const double prof_s##i = omp_get_wtime();
+#define PROF_STOP(i) \
+  if (omp_get_thread_num() == 0) prof_t[i] += omp_get_wtime() - prof_s##i;
+#define PROF_PRINT(what, a, b, c)                                                        \
+  std::fprintf(stderr, "fastops %s K%d C%d %dx%d: " #a " %.2f " #b " %.2f " #c " %.2f ms\n", \
+               what, g.K, g.C, g.H, g.W, prof_t[0] * 1e3, prof_t[1] * 1e3, prof_t[2] * 1e3); \
+  prof_t[0] = prof_t[1] = prof_t[2] = 0;
+#else
+#define PROF_START(i)
+#define PROF_STOP(i)
+#define PROF_PRINT(what, a, b, c)
+#endif
+
 using namespace mxnet::ext;
 
 namespace {
@@ -47,9 +64,11 @@ enum Pool { kNoPool = 0, kMax = 1, kAvg = 2 };
 
 // out[k][p] = b[k] + sum_{c,i,j} w[k*wk + (c*kh + i)*kw + j] * in[c*plane + i*win + j + p]
 // for k < KB, p < P (P a multiple of 16); out rows are `ostride` apart.
+v8 act_vec(int act, v8 v);
+
 template <int KB>
 void conv_block(const float* in, int C, int plane, int win, int kh, int kw, const float* w,
-                int wk, const float* b, float* out, int ostride, int P) {
+                int wk, const float* b, float* out, int ostride, int P, int act) {
   for (int p = 0; p < P; p += 16) {
     v8 a0[KB], a1[KB];
     for (int k = 0; k < KB; ++k) a1[k] = a0[k] = splat(b ? b[k] : 0.f);
@@ -67,36 +86,37 @@ void conv_block(const float* in, int C, int plane, int win, int kh, int kw, cons
         }
       }
     for (int k = 0; k < KB; ++k) {
-      st(out + k * ostride + p, a0[k]);
-      st(out + k * ostride + p + 8, a1[k]);
+      st(out + k * ostride + p, act_vec(act, a0[k]));
+      st(out + k * ostride + p + 8, act_vec(act, a1[k]));
     }
   }
 }
 
 // all K output channels, blocks of up to 6
 void conv_flat(const float* in, int C, int plane, int win, int kh, int kw, const float* w, int K,
-               const float* b, float* out, int ostride, int P) {
+               const float* b, float* out, int ostride, int P, int act) {
   const int wk = C * kh * kw;
   for (int k0 = 0; k0 < K; k0 += 6) {
     const float* wb = w + k0 * wk;
     const float* bb = b ? b + k0 : nullptr;
     float* ob = out + k0 * ostride;
     switch (std::min(6, K - k0)) {
-      case 6: conv_block<6>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
-      case 5: conv_block<5>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
-      case 4: conv_block<4>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
-      case 3: conv_block<3>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
-      case 2: conv_block<2>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
-      default: conv_block<1>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P); break;
+      case 6: conv_block<6>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 5: conv_block<5>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 4: conv_block<4>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 3: conv_block<3>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 2: conv_block<2>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      default: conv_block<1>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
     }
   }
 }
 
 // g[k*wk + (c*kh + i)*kw + j0 + jj] += sum_p dz[k*dstride + p] * in[c*plane + i*win + j0 + jj + p]
-// for k < KB, jj < J, p < P (a multiple of 8; dz is zero wherever it is no output)
+// for k < KB, jj < J, p < P (a multiple of 8; dz is zero wherever it is no output); g holds 8
+// partial sums per weight, added up once per call
 template <int KB, int J>
 void wgrad_block(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
-                 int kw, int j0, int P, double* g, int wk) {
+                 int kw, int j0, int P, v8* g, int wk) {
   for (int c = 0; c < C; ++c)
     for (int i = 0; i < kh; ++i) {
       v8 acc[KB][J];
@@ -112,13 +132,13 @@ void wgrad_block(const float* dz, int dstride, const float* in, int C, int plane
         }
       }
       for (int k = 0; k < KB; ++k)
-        for (int jj = 0; jj < J; ++jj) g[k * wk + (c * kh + i) * kw + j0 + jj] += hsum(acc[k][jj]);
+        for (int jj = 0; jj < J; ++jj) g[k * wk + (c * kh + i) * kw + j0 + jj] += acc[k][jj];
     }
 }
 
 template <int KB>
 void wgrad_cols(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
-                int kw, int P, double* g, int wk) {
+                int kw, int P, v8* g, int wk) {
   for (int j0 = 0; j0 < kw; j0 += 5) {
     switch (std::min(5, kw - j0)) {
       case 5: wgrad_block<KB, 5>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
@@ -131,7 +151,7 @@ void wgrad_cols(const float* dz, int dstride, const float* in, int C, int plane,
 }
 
 void wgrad_flat(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
-                int kw, int K, int P, double* g) {
+                int kw, int K, int P, v8* g) {
   const int wk = C * kh * kw;
   int k = 0;
   for (; k + 2 <= K; k += 2)
@@ -163,19 +183,16 @@ inline v8 vexp(v8 x) {
   return p * scale;
 }
 
-// the activation in place over n floats (n a multiple of 8)
-void act_flat(int act, float* z, int n) {
-  if (act == 0) return;
-  for (int i = 0; i < n; i += 8) {
-    v8 v = ld(z + i);
-    if (act == 1) {
-      v = 1.f / (1.f + vexp(-v));
-    } else if (act == 2) {
-      v = v > 0.f ? v : splat(0.f);
-    } else {
+inline v8 sigmoid(v8 v) { return 1.f / (1.f + vexp(-v)); }
+
+v8 act_vec(int act, v8 v) {
+  switch (act) {
+    case kSigmoid: return sigmoid(v);
+    case kRelu: return v > 0.f ? v : splat(0.f);
+    case kTanh:
       for (int q = 0; q < 8; ++q) v[q] = std::tanh(v[q]);
-    }
-    st(z + i, v);
+      return v;
+    default: return v;
   }
 }
 
@@ -204,7 +221,9 @@ struct Geometry {
   int OH, OW;      // strided output (what act and pool see)
   int PH, PW;      // pooled output (= OH, OW without pooling)
   int P1;          // flat stride-1 output grid, rounded up: OH1 rows of Wp
-  int Hz, Wz, P2;  // zero-padded output gradient (for the input gradient) and its flat grid
+  int P2;          // flat padded-input grid (Hp rows of Wp), rounded up: the input gradient's
+  int lead, L;     // zeros before each gradient plane (the input gradient reads back that far),
+                   // and the length of a plane
 
   explicit Geometry(const std::unordered_map<std::string, std::string>& a) {
     kh = attr_int(a, "kh", 1); kw = attr_int(a, "kw", 1);
@@ -252,16 +271,18 @@ struct Geometry {
       return false;
     }
     P1 = round16(OH1 * Wp);
-    Hz = OH1 + 2 * (kh - 1); Wz = OW1 + 2 * (kw - 1);  // = Hp + kh - 1, Wp + kw - 1
-    P2 = round16(Hp * Wz);
+    P2 = round16(Hp * Wp);
+    lead = round16((kh - 1) * Wp + kw - 1);
+    L = lead + std::max(P1, P2) + kSlack;
     return true;
   }
 };
 
 // Per-thread scratch, kept by the operator's state between calls.
 struct Scratch {
-  std::vector<float> xpad, z, dzg, dzpad, dxg;
-  std::vector<double> gw, gb;
+  std::vector<float> xpad, z, da, dzg, dxg;
+  std::vector<v8> gw;
+  std::vector<double> gb;
 };
 
 void fill_padded(const Geometry& g, const float* x, float* xpad) {
@@ -270,6 +291,138 @@ void fill_padded(const Geometry& g, const float* x, float* xpad) {
     for (int h = 0; h < g.H; ++h)
       std::memcpy(xpad + c * g.Hp * g.Wp + (h + g.ph) * g.Wp + g.pw, x + (c * g.H + h) * g.W,
                   sizeof(float) * g.W);
+}
+
+// pooled y from the activation map a (K planes of OH x OW)
+void pool_fwd(const Geometry& g, const float* a, float* y) {
+  const bool two = g.pkh == 2 && g.pkw == 2 && g.psh == 2 && g.psw == 2;
+  const float inv = 1.f / (g.pkh * g.pkw);
+  for (int k = 0; k < g.K; ++k)
+    for (int py = 0; py < g.PH; ++py) {
+      float* yr = y + (k * g.PH + py) * g.PW;
+      const float* r0 = a + (k * g.OH + py * g.psh) * g.OW;
+      if (two) {
+        const float* r1 = r0 + g.OW;
+        if (g.pool == kMax) {
+          for (int px = 0; px < g.PW; ++px)
+            yr[px] = std::max(std::max(r0[2 * px], r0[2 * px + 1]),
+                              std::max(r1[2 * px], r1[2 * px + 1]));
+        } else {
+          for (int px = 0; px < g.PW; ++px)
+            yr[px] = ((r0[2 * px] + r0[2 * px + 1]) + (r1[2 * px] + r1[2 * px + 1])) * inv;
+        }
+        continue;
+      }
+      for (int px = 0; px < g.PW; ++px) {
+        const float* win = r0 + px * g.psw;
+        float m = g.pool == kMax ? -INFINITY : 0.f;
+        for (int u = 0; u < g.pkh; ++u)
+          for (int v = 0; v < g.pkw; ++v) {
+            const float t = win[u * g.OW + v];
+            m = g.pool == kMax ? (t > m ? t : m) : m + t;
+          }
+        yr[px] = g.pool == kMax ? m : m * inv;
+      }
+    }
+}
+
+// d loss / d activation from the pooled gradient dy (the first maximum of a window gets it all)
+void pool_bwd(const Geometry& g, const float* a, const float* dy, float* da) {
+  const bool two = g.pkh == 2 && g.pkw == 2 && g.psh == 2 && g.psw == 2;
+  // 2x2/2 windows write every position they cover; rows and columns no window covers stay 0
+  if (!two || g.OH % 2 || g.OW % 2) std::memset(da, 0, sizeof(float) * g.K * g.OH * g.OW);
+  const float inv = 1.f / (g.pkh * g.pkw);
+  for (int k = 0; k < g.K; ++k)
+    for (int py = 0; py < g.PH; ++py) {
+      const float* dr = dy + (k * g.PH + py) * g.PW;
+      const int base = (k * g.OH + py * g.psh) * g.OW;
+      if (two && g.pool == kMax) {  // branch-free: the comparisons are unpredictable
+        const float* r0 = a + base;
+        const float* r1 = r0 + g.OW;
+        float* d0 = da + base;
+        float* d1 = d0 + g.OW;
+        for (int px = 0; px < g.PW; ++px) {
+          const int c = 2 * px;
+          const float v0 = r0[c], v1 = r0[c + 1], v2 = r1[c], v3 = r1[c + 1];
+          float m = v0;
+          int best = 0;
+          best = v1 > m ? 1 : best; m = v1 > m ? v1 : m;
+          best = v2 > m ? 2 : best; m = v2 > m ? v2 : m;
+          best = v3 > m ? 3 : best;
+          const float d = dr[px];
+          d0[c] = best == 0 ? d : 0.f;
+          d0[c + 1] = best == 1 ? d : 0.f;
+          d1[c] = best == 2 ? d : 0.f;
+          d1[c + 1] = best == 3 ? d : 0.f;
+        }
+        continue;
+      }
+      if (two) {
+        float* d0 = da + base;
+        float* d1 = d0 + g.OW;
+        for (int px = 0; px < g.PW; ++px) {
+          const float d = dr[px] * inv;
+          d0[2 * px] = d0[2 * px + 1] = d1[2 * px] = d1[2 * px + 1] = d;
+        }
+        continue;
+      }
+      for (int px = 0; px < g.PW; ++px) {
+        const int wb = base + px * g.psw;
+        if (g.pool == kMax) {
+          int best = wb;
+          float m = -INFINITY;
+          for (int u = 0; u < g.pkh; ++u)
+            for (int v = 0; v < g.pkw; ++v)
+              if (a[wb + u * g.OW + v] > m) {
+                m = a[wb + u * g.OW + v];
+                best = wb + u * g.OW + v;
+              }
+          da[best] += dr[px];
+        } else {
+          for (int u = 0; u < g.pkh; ++u)
+            for (int v = 0; v < g.pkw; ++v) da[wb + u * g.OW + v] += dr[px] * inv;
+        }
+      }
+    }
+}
+
+// dz = da * act'(a) onto the gradient planes (stride-1 grid of width Wp, after `lead` zeros);
+// adds each plane's sum to gb
+void act_bwd(const Geometry& g, const float* a, const float* da, float* dzg, double* gb) {
+  for (int k = 0; k < g.K; ++k) {
+    float* plane = dzg + k * g.L + g.lead;
+    float bsum = 0.f;
+    for (int oh = 0; oh < g.OH; ++oh) {
+      const float* ar = a + (k * g.OH + oh) * g.OW;
+      const float* dr = da + (k * g.OH + oh) * g.OW;
+      float* zr = plane + oh * g.sh * g.Wp;
+      float rsum = 0.f;
+      if (g.sw == 1) {
+        switch (g.act) {
+          case kSigmoid:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = dr[ow] * (ar[ow] * (1.f - ar[ow])); }
+            break;
+          case kRelu:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = ar[ow] > 0.f ? dr[ow] : 0.f; }
+            break;
+          case kTanh:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = dr[ow] * (1.f - ar[ow] * ar[ow]); }
+            break;
+          default:
+            std::memcpy(zr, dr, sizeof(float) * g.OW);
+        }
+        for (int ow = 0; ow < g.OW; ++ow) rsum += zr[ow];
+      } else {
+        for (int ow = 0; ow < g.OW; ++ow) {
+          const float dz = dr[ow] * act_grad(g.act, ar[ow]);
+          zr[ow * g.sw] = dz;
+          rsum += dz;
+        }
+      }
+      bsum += rsum;
+    }
+    gb[k] += bsum;
+  }
 }
 
 class ConvOp : public CustomStatefulOp {
@@ -294,10 +447,12 @@ class ConvOp : public CustomStatefulOp {
 #pragma omp parallel for num_threads(T) schedule(static)
     for (int n = 0; n < g.N; ++n) {
       Scratch& s = scratch_[omp_get_thread_num()];
+      PROF_START(0)
       fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
       conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
-                g.P1);
-      act_flat(g.act, s.z.data(), g.K * g.P1);
+                g.P1, g.act);
+      PROF_STOP(0)
+      PROF_START(1)
       // the strided grid: into y (no pooling) or into the saved map
       float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
                                    : y + static_cast<size_t>(n) * KA;
@@ -311,8 +466,10 @@ class ConvOp : public CustomStatefulOp {
             for (int ow = 0; ow < g.OW; ++ow) ar[ow] = zr[ow * g.sw];
           }
         }
-      if (g.pool != kNoPool) pool_fwd(a, y + static_cast<size_t>(n) * g.K * g.PH * g.PW);
+      if (g.pool != kNoPool) pool_fwd(g, a, y + static_cast<size_t>(n) * g.K * g.PH * g.PW);
+      PROF_STOP(1)
     }
+    PROF_PRINT("forward", conv_act, pool, none)
     return MX_SUCCESS;
   }
 
@@ -350,53 +507,43 @@ class ConvOp : public CustomStatefulOp {
                   w[((k * g.C + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
     }
     const int T = prepare(true);
-    std::vector<float> da_all;  // d loss / d activation output, per thread
-#pragma omp parallel num_threads(T)
-    {
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int n = 0; n < g.N; ++n) {
       Scratch& s = scratch_[omp_get_thread_num()];
-      std::fill(s.gw.begin(), s.gw.end(), 0.0);
-      std::fill(s.gb.begin(), s.gb.end(), 0.0);
-      std::vector<float> da(KA);
-#pragma omp for schedule(static)
-      for (int n = 0; n < g.N; ++n) {
-        const float* dyn = dy + static_cast<size_t>(n) * KP;
-        const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
-                                           : y + static_cast<size_t>(n) * KA;
-        if (g.pool == kNoPool) {
-          std::memcpy(da.data(), dyn, sizeof(float) * KA);
-        } else {
-          pool_bwd(a, dyn, da.data());
-        }
-        // dz on the stride-1 grid (zero elsewhere), and into the zero-padded grid for dx
-        float* dzg = s.dzg.data();
-        for (int k = 0; k < g.K; ++k)
-          for (int oh = 0; oh < g.OH; ++oh)
-            for (int ow = 0; ow < g.OW; ++ow) {
-              const int q = (k * g.OH + oh) * g.OW + ow;
-              const float dz = da[q] * act_grad(g.act, a[q]);
-              dzg[k * g.P1 + oh * g.sh * g.Wp + ow * g.sw] = dz;
-              s.gb[k] += dz;
-              if (dx)
-                s.dzpad[k * g.Hz * g.Wz + (oh * g.sh + g.kh - 1) * g.Wz + ow * g.sw + g.kw - 1] =
-                    dz;
-            }
-        fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
-        wgrad_flat(dzg, g.P1, s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.K, g.P1,
-                   s.gw.data());
-        if (dx) {
-          conv_flat(s.dzpad.data(), g.K, g.Hz * g.Wz, g.Wz, g.kh, g.kw, wf.data(), g.C, nullptr,
-                    s.dxg.data(), g.P2, g.P2);
-          float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
-          for (int c = 0; c < g.C; ++c)
-            for (int h = 0; h < g.H; ++h)
-              std::memcpy(dxn + (c * g.H + h) * g.W,
-                          s.dxg.data() + c * g.P2 + (h + g.ph) * g.Wz + g.pw, sizeof(float) * g.W);
-        }
+      PROF_START(0)
+      const float* dyn = dy + static_cast<size_t>(n) * KP;
+      const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
+                                         : y + static_cast<size_t>(n) * KA;
+      const float* da = dyn;
+      if (g.pool != kNoPool) {
+        pool_bwd(g, a, dyn, s.da.data());
+        da = s.da.data();
       }
+      act_bwd(g, a, da, s.dzg.data(), s.gb.data());
+      PROF_STOP(0)
+      PROF_START(1)
+      fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+      wgrad_flat(s.dzg.data() + g.lead, g.L, s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw,
+                 g.K, g.P1, s.gw.data());
+      PROF_STOP(1)
+      PROF_START(2)
+      if (dx) {
+        // dxpad[q] = sum_{k,i,j} w[k][c][i][j] * dz[k][q - i*Wp - j]: reads from `back` before q
+        const int back = (g.kh - 1) * g.Wp + g.kw - 1;
+        conv_flat(s.dzg.data() + g.lead - back, g.K, g.L, g.Wp, g.kh, g.kw, wf.data(), g.C, nullptr,
+                  s.dxg.data(), g.P2, g.P2, kNone);
+        float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
+        for (int c = 0; c < g.C; ++c)
+          for (int h = 0; h < g.H; ++h)
+            std::memcpy(dxn + (c * g.H + h) * g.W, s.dxg.data() + c * g.P2 + (h + g.ph) * g.Wp + g.pw,
+                        sizeof(float) * g.W);
+      }
+      PROF_STOP(2)
     }
+    PROF_PRINT("backward", unpool_act, wgrad, dgrad)
     for (int q = 0; q < g.K * WK; ++q) {
       double t = 0;
-      for (int i = 0; i < T; ++i) t += scratch_[i].gw[q];
+      for (int i = 0; i < T; ++i) t += hsum(scratch_[i].gw[q]);
       dw[q] = static_cast<float>(t);
     }
     if (db)
@@ -420,67 +567,19 @@ class ConvOp : public CustomStatefulOp {
     if (static_cast<int>(scratch_.size()) < T) scratch_.resize(T);
     for (int i = 0; i < T; ++i) {
       Scratch& s = scratch_[i];
-      s.xpad.assign(static_cast<size_t>(g.C) * g.Hp * g.Wp + kSlack, 0.f);
-      s.z.resize(static_cast<size_t>(g.K) * g.P1 + kSlack);
-      if (backward) {
-        s.dzg.assign(static_cast<size_t>(g.K) * g.P1 + kSlack, 0.f);
-        s.gw.resize(static_cast<size_t>(g.K) * g.C * g.kh * g.kw);
-        s.gb.resize(g.K);
-        if (g.data_grad) {
-          s.dzpad.assign(static_cast<size_t>(g.K) * g.Hz * g.Wz + kSlack, 0.f);
-          s.dxg.resize(static_cast<size_t>(g.C) * g.P2 + kSlack);
-        }
+      s.xpad.assign(static_cast<size_t>(g.C) * g.Hp * g.Wp + g.Wp + g.kw + kSlack, 0.f);
+      if (!backward) {
+        s.z.resize(static_cast<size_t>(g.K) * g.P1 + kSlack);
+        continue;
       }
+      // gradient planes: zero outside the outputs (act_bwd writes only those)
+      s.dzg.assign(static_cast<size_t>(g.K) * g.L + kSlack, 0.f);
+      s.da.resize(static_cast<size_t>(g.K) * g.OH * g.OW);
+      s.gw.assign(static_cast<size_t>(g.K) * g.C * g.kh * g.kw, splat(0.f));
+      s.gb.assign(g.K, 0.0);
+      if (g.data_grad) s.dxg.resize(static_cast<size_t>(g.C) * g.P2 + kSlack);
     }
     return T;
-  }
-
-  void pool_fwd(const float* a, float* y) const {
-    const Geometry& g = g_;
-    const float inv = 1.f / (g.pkh * g.pkw);
-    for (int k = 0; k < g.K; ++k)
-      for (int py = 0; py < g.PH; ++py)
-        for (int px = 0; px < g.PW; ++px) {
-          const float* win = a + (k * g.OH + py * g.psh) * g.OW + px * g.psw;
-          float m = g.pool == kMax ? -INFINITY : 0.f;
-          for (int u = 0; u < g.pkh; ++u)
-            for (int v = 0; v < g.pkw; ++v) {
-              const float t = win[u * g.OW + v];
-              if (g.pool == kMax) {
-                if (t > m) m = t;
-              } else {
-                m += t;
-              }
-            }
-          y[(k * g.PH + py) * g.PW + px] = g.pool == kMax ? m : m * inv;
-        }
-  }
-
-  // d loss / d activation output from the pooled gradient; the first maximum gets it all
-  void pool_bwd(const float* a, const float* dy, float* da) const {
-    const Geometry& g = g_;
-    std::memset(da, 0, sizeof(float) * g.K * g.OH * g.OW);
-    const float inv = 1.f / (g.pkh * g.pkw);
-    for (int k = 0; k < g.K; ++k)
-      for (int py = 0; py < g.PH; ++py)
-        for (int px = 0; px < g.PW; ++px) {
-          const int base = (k * g.OH + py * g.psh) * g.OW + px * g.psw;
-          const float d = dy[(k * g.PH + py) * g.PW + px];
-          if (g.pool == kMax) {
-            int best = base;
-            float m = -INFINITY;
-            for (int u = 0; u < g.pkh; ++u)
-              for (int v = 0; v < g.pkw; ++v)
-                if (a[base + u * g.OW + v] > m) {
-                  m = a[base + u * g.OW + v];
-                  best = base + u * g.OW + v;
-                }
-            da[best] += d;
-          } else {
-            for (int u = 0; u < g.pkh; ++u)
-              for (int v = 0; v < g.pkw; ++v) da[base + u * g.OW + v] += d * inv;
-          }
-        }
   }
 
   Geometry g_;
