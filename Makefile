@@ -22,7 +22,7 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
 endif
 
 .PHONY: setup data train test lint notebooks bench papers clean which-python supported horovod \
-        test-horovod
+        test-horovod fastops
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
@@ -103,6 +103,10 @@ notebooks: setup
 bench: setup
 	$(PY) benchmarks/bench_train.py $(ARGS)
 	$(PY) benchmarks/scale_out.py
+
+# the fastops custom-operator library (gluon_cnn.mx.fastops), built with g++ into ~/.cache/gluon-cnn
+fastops: setup
+	$(PY) -m gluon_cnn.mx.fastops
 
 papers: setup
 	$(PY) -m gluon_cnn.papers
