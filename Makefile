@@ -22,7 +22,7 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
 endif
 
 .PHONY: setup data train test lint notebooks bench papers clean which-python supported horovod \
-        test-horovod
+        test-horovod fastops
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
@@ -46,7 +46,15 @@ endif
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
 
-setup: $(STAMP) data
+setup: $(STAMP) data fastops
+
+# The fused-operator library (`--fast-ops`, gluon_cnn.mx.fastops), built with g++ where there is
+# one (about 20 s once; cached by source hash in ~/.cache/gluon-cnn). Without a compiler, training
+# runs on MXNet's own operators, and this says so in one line.
+fastops: $(STAMP)
+	@if command -v "$${CXX:-g++}" >/dev/null 2>&1; then \
+	  $(PY) -m gluon_cnn.mx.fastops >/dev/null || echo "note: the fused operators (--fast-ops) did not build; training uses MXNet's own"; \
+	else echo "note: no C++ compiler (g++), so --fast-ops is off; training uses MXNet's own operators"; fi
 
 # Reinstall only when the declared dependencies change: a second `make setup` takes a second.
 $(STAMP): setup.cfg pyproject.toml
@@ -103,6 +111,7 @@ notebooks: setup
 bench: setup
 	$(PY) benchmarks/bench_train.py $(ARGS)
 	$(PY) benchmarks/scale_out.py
+
 
 papers: setup
 	$(PY) -m gluon_cnn.papers

@@ -32,12 +32,12 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 
-from gluon_cnn import data as gdata, get_model, model_info
-from gluon_cnn.training import engine  # noqa: E402
+from gluon_cnn import data as gdata, get_model, model_info  # noqa: E402
+from gluon_cnn.training import engine, ways  # noqa: E402
 from gluon_cnn.training.seeding import seed_everything  # noqa: E402
 
 MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
-ARMS = ('ours', 'd2l', 'plain', 'torch')
+ARMS = ('ours', 'd2l', 'plain', 'torch', 'fast')
 
 
 # ----------------------------------------------------------------------------- arms
@@ -237,7 +237,45 @@ class Torch(Arm):
         return correct / len(self.yt)
 
 
-ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch}
+# --- fastops arm (gluon_cnn.mx.fastops): begin
+class Fast(Ours):
+    """ours with the fastops library: the engine trains fastops.fused(net) (Conv2D + pooling as
+    one custom operator) instead of the widened view; one engine.train call per epoch, driven
+    from ours' after-epoch hook like the other arms."""
+    name = 'fast'
+
+    def __init__(self, train, test, limit):
+        from gluon_cnn.mx import fastops
+        if not fastops.load():
+            raise RuntimeError(f'fastops unavailable: {fastops.reason()}')
+        self.fastops, self.history = fastops, []
+        super().__init__(train, test, limit)
+
+    def epoch(self):
+        self.history = engine.train(self.net, self.train_iter, self.test_iter, self.loss,
+                                    self.trainer, len(self.history) + 1,
+                                    ways.OneDevice(fast_ops=True), history=self.history,
+                                    on_epoch=None)
+        m = self.history[-1]
+        n = self.train_iter.num_examples
+        return {'train_s': n / m['examples_per_sec'], 'n': n, 'epoch_s': m['seconds'],
+                'test_acc': m['test_acc']}
+
+    def _evaluate(self):
+        if getattr(self, 'view', None) is None:  # one hybridized view, as the engine evaluates
+            self.view = self.fastops.fused(self.net)
+            self.view.hybridize(static_alloc=True, static_shape=True)
+        return engine.evaluate_accuracy(self.view, self.test_iter)
+
+
+def fastops_missing():
+    """Why the fastops arm cannot run here, or ''."""
+    from gluon_cnn.mx import fastops
+    return '' if fastops.load() else fastops.reason()
+# --- fastops arm: end
+
+
+ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch, 'fast': Fast}
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -351,7 +389,8 @@ def table(res, rss, names) -> str:
 
 
 LABELS = {'ours': 'ours (gluon_cnn.training.engine)', 'd2l': 'd2l train_ch6 + DataLoader',
-          'plain': 'plain hybridized Gluon', 'torch': 'PyTorch eager'}
+          'plain': 'plain hybridized Gluon', 'torch': 'PyTorch eager',
+          'fast': 'ours + fastops (--fast-ops)'}
 
 
 def parse_args(argv=None):
@@ -387,6 +426,9 @@ def main(argv=None):
         names.remove('torch')
         notes.append('PyTorch is not installed: the torch arm was skipped '
                      '(`.venv/bin/pip install torch` to include it; it is never a dependency).')
+    if 'fast' in names and fastops_missing():  # fastops arm
+        names.remove('fast')
+        notes.append(f'the fast arm was skipped: {fastops_missing()}')
     log = (lambda *a, **k: None) if args.quiet else print
     load = os.getloadavg()
     log(f'{MODEL}, batch {BATCH}, lr {LR}; '

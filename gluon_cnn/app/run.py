@@ -23,6 +23,7 @@ from mxnet import gluon, init
 from mxnet.base import MXNetError
 
 from ..runs import checkpoint
+from ..mx import fastops
 from ..training import engine, schedules, ways
 from ..training.losses import LabelSmoothingLoss
 from .. import data as gdata
@@ -94,7 +95,9 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
     ctxs = get_ctxs(cfg.ctx)  # several: data parallelism over them (gluon_cnn.training.ways)
     ctx = ctxs[0]
     # one device, several, or workers: dist_* and horovod block until every role is up
-    way = ways.for_run(ctxs, cfg.kvstore, cfg.widen, cfg.hybridize)
+    way = ways.for_run(ctxs, cfg.kvstore, cfg.widen, cfg.hybridize, cfg.fast_ops)
+    if cfg.fast_ops and not fastops.load():
+        log(f'note: --fast-ops: {fastops.reason()}; training with MXNet\'s own operators')
     if way.rank != 0:  # rank 0 alone prints and writes the run folder; all ranks train
         log, progress = (lambda *a: None), None
     enable_amp(cfg.amp)  # before the net is built: AMP rewrites MXNet's operator namespaces

@@ -19,7 +19,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from ..errors import ConfigError
-from ..mx import internals, npmode
+from ..mx import fastops, internals, npmode
 from . import parallel
 from .widen import widened
 
@@ -81,9 +81,10 @@ class OneDevice:
     """
     rank, num_workers = 0, 1
 
-    def __init__(self, ctx=None, widen: int = WIDEN, hybridize: bool = True):
+    def __init__(self, ctx=None, widen: int = WIDEN, hybridize: bool = True,
+                 fast_ops: bool = False):
         self.ctxs = [ctx or mx.cpu()]
-        self.widen, self.hybridize = widen, hybridize
+        self.widen, self.hybridize, self.fast_ops = widen, hybridize, fast_ops
 
     @property
     def ctx(self):
@@ -115,8 +116,15 @@ class OneDevice:
         """
         settle_shapes(objective.net, X)
         self.share_weights(objective.net, trainer, X.shape[0])
-        objective.use(widened(objective.net, self.widen), self.hybridize)
+        objective.use(self.view(objective.net), self.hybridize)
         objective.prepared = True
+
+    def view(self, net):
+        """What trains: the fused operators' view (mx.fastops, where the library loads) or the
+        widened one; either shares every Parameter with `net` and computes the same function."""
+        if self.fast_ops and fastops.load():
+            return fastops.fused(net)
+        return widened(net, self.widen)
 
     def share_weights(self, net, trainer: gluon.Trainer, batch: int) -> None:
         """Send the starting weights to the other workers (none here)."""
@@ -138,8 +146,9 @@ class SeveralDevices(OneDevice):
     """One process, each batch split over several contexts (d2l zh §8.5); the 'device' kvstore
     sums the gradients and the step averages over the whole batch."""
 
-    def __init__(self, ctxs, widen: int = WIDEN, hybridize: bool = True):
-        super().__init__(ctxs[0], widen, hybridize)
+    def __init__(self, ctxs, widen: int = WIDEN, hybridize: bool = True,
+                 fast_ops: bool = False):
+        super().__init__(ctxs[0], widen, hybridize, fast_ops)
         self.ctxs = list(ctxs)
         self.full = None                 # the run's full batch size, from its first batch
 
@@ -190,8 +199,8 @@ class ParameterServer(SeveralDevices):
     """
 
     def __init__(self, workers: parallel.Workers, ctxs, widen: int = WIDEN,
-                 hybridize: bool = True):
-        super().__init__(ctxs, widen, hybridize)
+                 hybridize: bool = True, fast_ops: bool = False):
+        super().__init__(ctxs, widen, hybridize, fast_ops)
         self.workers = workers
         self.rank, self.num_workers = workers.rank, workers.num_workers
         self.servers_update = 'async' in workers.name  # dist_async: the optimizer runs there
@@ -256,20 +265,22 @@ def _scalar(a) -> float:
 
 
 # ----------------------------------------------------------------------------- choosing one
-def for_run(ctxs: List, kvstore: str = 'device', widen: int = WIDEN, hybridize: bool = True):
+def for_run(ctxs: List, kvstore: str = 'device', widen: int = WIDEN, hybridize: bool = True,
+            fast_ops: bool = False):
     """The way a run with these contexts and `--kvstore` trains: the one place that decides.
     A dist kvstore or Horovod joins the other workers first (blocks until every role is up)."""
     if kvstore == 'horovod' and len(ctxs) > 1:
         raise ConfigError('--kvstore horovod runs one device per process (Horovod sums the '
                           'first device\'s gradients only): start one process per device')
     workers = parallel.connect(kvstore)
+    how = dict(widen=widen, hybridize=hybridize, fast_ops=fast_ops)
     if workers.horovod:
-        return Horovod(workers, ctxs, widen, hybridize)
+        return Horovod(workers, ctxs, **how)
     if workers.distributed:
-        return ParameterServer(workers, ctxs, widen, hybridize)
+        return ParameterServer(workers, ctxs, **how)
     if len(ctxs) > 1:
-        return SeveralDevices(ctxs, widen, hybridize)
-    return OneDevice(ctxs[0], widen, hybridize)
+        return SeveralDevices(ctxs, **how)
+    return OneDevice(ctxs[0], **how)
 
 
 def as_way(way_or_ctx=None, hybridize: bool = True):

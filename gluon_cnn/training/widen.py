@@ -34,6 +34,7 @@ book's LeNets, not a general compiler.
 from mxnet.gluon import nn
 
 from ..mx import internals, npmode
+from ..mx.views import replaced, sequentials
 
 __all__ = ['widened', 'widen_pairs', 'WideConv2D']
 
@@ -81,21 +82,10 @@ def _plain_conv(block) -> bool:
     return k['num_group'] == 1 and k['layout'] == 'NCHW'
 
 
-def _sequentials(net) -> list:
-    """`net` and the (Hybrid)Sequential containers reachable from it through Sequentials only."""
-    found, stack = [], [net]
-    while stack:
-        block = stack.pop()
-        if isinstance(block, _SEQUENTIAL):
-            found.append(block)
-            stack.extend(reversed(list(internals.children(block).values())))
-    return found
-
-
 def widen_pairs(net, multiple: int = 8) -> list:
     """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen."""
     pairs = []
-    for block in _sequentials(net):
+    for block in sequentials(net):
         layers = list(internals.children(block).values())
         for i, producer in enumerate(layers):
             if not (_plain_conv(producer) and internals.conv_channels(producer) % multiple):
@@ -125,32 +115,4 @@ def widened(net, multiple: int = 8):
         n = -internals.conv_channels(producer) % multiple
         extra.setdefault(producer, [0, 0])[0] = n
         extra.setdefault(consumer, [0, 0])[1] = n
-    return _rebuild(net, extra, _holders(net, extra))
-
-
-def _holders(net, extra: dict) -> set:
-    """ids of the Sequential containers on the way from `net` down to a widened conv."""
-    holders = set()
-
-    def visit(block) -> bool:
-        inside = [visit(c) for c in internals.children(block).values()] \
-            if isinstance(block, _SEQUENTIAL) else []
-        hit = block in extra or any(inside)
-        if hit and isinstance(block, _SEQUENTIAL):
-            holders.add(id(block))
-        return hit
-    visit(net)
-    return holders
-
-
-def _rebuild(block, extra: dict, holders: set):
-    """A copy of the Sequential path down to each widened conv; every other block is shared."""
-    if block in extra:
-        return WideConv2D(block, *extra[block])
-    if id(block) not in holders:
-        return block
-    # a plain container, not type(block): a model class's constructor would build new layers
-    copy = (nn.HybridSequential if isinstance(block, nn.HybridSequential) else nn.Sequential)(
-        prefix=block.prefix)
-    copy.add(*[_rebuild(c, extra, holders) for c in internals.children(block).values()])
-    return copy
+    return replaced(net, {conv: WideConv2D(conv, *pads) for conv, pads in extra.items()})

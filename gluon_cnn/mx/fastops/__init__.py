@@ -1,0 +1,142 @@
+"""Fused small-channel convolutions as an MXNet custom-operator library (`mx.library.load`).
+
+`fastops.cc` registers `fastops_conv`: pool(act(conv(x, w) + b)) and its backward (the gradients
+of x, w and b in one pass), for NCHW float32 with any kernel, stride and padding, act sigmoid /
+relu / tanh / none, max or average pooling (no padding, floor size) or none. It is written for
+the few channels of LeNet, where MXNet 1.9.1's oneDNN falls back to im2col + GEMM and runs
+activation, pooling and layout reorders as separate passes.
+
+    from gluon_cnn.mx import fastops
+    fastops.load()          # builds on first use (g++), False with `fastops.reason()` if not
+    net2 = fastops.fused(net)   # a view of net: Conv2D [+ pooling] pairs run as one operator
+
+The library is compiled against the headers the mxnet wheel ships (mxnet/include/mxnet/lib_api.h,
+mxnet/src/lib_api.cc) into a cache folder ($GLUON_CNN_CACHE or ~/.cache/gluon-cnn), named by a
+hash of the source, the compiler flags and the mxnet version, so a changed source rebuilds.
+Vector code: -mavx2 -mfma when this CPU has both (checked at build time), else baseline x86-64.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mxnet as mx
+
+from .layers import FastConv2D, fused, fuse_pairs  # noqa: F401
+
+__all__ = ['build', 'load', 'available', 'reason', 'library_path', 'FastConv2D', 'fused',
+           'fuse_pairs']
+
+SOURCE = Path(__file__).resolve().parent / 'fastops.cc'
+_state = {'loaded': False, 'reason': 'not loaded yet (call fastops.load())'}
+
+
+def _mxnet_dir() -> Path:
+    return Path(mx.__file__).resolve().parent
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get('GLUON_CNN_CACHE') or Path.home() / '.cache' / 'gluon-cnn'
+    return Path(root) / 'fastops'
+
+
+def _compiler():
+    return os.environ.get('CXX') or shutil.which('g++') or shutil.which('c++')
+
+
+def _cpu_flags() -> set:
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('flags'):
+                return set(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def compile_flags() -> list:
+    """-O3 -fopenmp, plus AVX2/FMA when this CPU has them, and AVX-512F/VL (which give the
+    256-bit code 32 vector registers) when it has those too: chosen per building machine, not
+    -march=native, so a CI machine of the same family builds for what it has.
+    GLUON_CNN_FASTOPS_PROFILE=1 adds -DFASTOPS_PROFILE (per-phase times on stderr)."""
+    flags = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fopenmp']
+    cpu = _cpu_flags()
+    if {'avx2', 'fma'} <= cpu:
+        flags += ['-mavx2', '-mfma']
+        if {'avx512f', 'avx512vl'} <= cpu:
+            flags += ['-mavx512f', '-mavx512vl', '-mprefer-vector-width=256']
+    if os.environ.get('GLUON_CNN_FASTOPS_PROFILE') == '1':
+        flags.append('-DFASTOPS_PROFILE')
+    return flags
+
+
+def library_path() -> Path:
+    """Where the library for this source, these flags and this mxnet lives (built or not)."""
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(' '.join(compile_flags()).encode())
+    h.update(mx.__version__.encode())
+    return _cache_dir() / f'libfastops-{h.hexdigest()[:12]}.so'
+
+
+def _missing() -> str:
+    """Why the library cannot be built here, or ''."""
+    if not sys.platform.startswith('linux'):
+        return f'fastops: built for Linux only (this is {sys.platform})'
+    if _compiler() is None:
+        return 'fastops: no C++ compiler (g++) on PATH; install g++ or set CXX'
+    mxdir = _mxnet_dir()
+    for need in ('include/mxnet/lib_api.h', 'src/lib_api.cc'):
+        if not (mxdir / need).is_file():
+            return f'fastops: the mxnet wheel has no {need} (needs mxnet >= 1.9 with lib_api)'
+    return ''
+
+
+def build(force: bool = False) -> Path:
+    """Compile the library into the cache (unless it is there already); returns its path.
+    Raises RuntimeError with a one-line reason when it cannot be built."""
+    out = library_path()
+    if out.is_file() and not force:
+        return out
+    why = _missing()
+    if why:
+        raise RuntimeError(why)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mxdir = _mxnet_dir()
+    tmp = out.with_suffix(f'.{os.getpid()}.tmp')
+    cmd = [_compiler(), *compile_flags(), str(SOURCE), str(mxdir / 'src' / 'lib_api.cc'),
+           '-I', str(mxdir / 'include'), '-o', str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
+        raise RuntimeError(f'fastops: {Path(cmd[0]).name} failed: {last}')
+    os.replace(tmp, out)  # atomic: a concurrent build never loads a half-written file
+    return out
+
+
+def load() -> bool:
+    """Build if needed and load the operators into MXNet (once per process). True when loaded;
+    False leaves the reason in `reason()`."""
+    if _state['loaded']:
+        return True
+    try:
+        path = build()
+        mx.library.load(str(path), verbose=False)
+    except (RuntimeError, OSError, mx.base.MXNetError) as e:
+        _state['reason'] = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        return False
+    _state.update(loaded=True, reason='')
+    return True
+
+
+def available() -> bool:
+    """True when the operators are loaded or can be (builds and loads them)."""
+    return load()
+
+
+def reason() -> str:
+    """Why the operators are not loaded ('' once they are)."""
+    return _state['reason']
+

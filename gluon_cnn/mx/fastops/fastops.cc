@@ -1,0 +1,693 @@
+// Fused small-channel convolution for MXNet 1.9.1, as a custom operator library (lib_api.h).
+//
+// fastops_conv: y = pool(act(conv(x, w) + b)), NCHW float32, any N, C, H, W, K, kernel, stride,
+// padding; act in {none, sigmoid, relu, tanh}; pool in {none, max, avg} without padding, "valid"
+// (floor) output size, as Gluon's MaxPool2D/AvgPool2D with ceil_mode=False. Its backward gives
+// the gradients of x, w and b in one pass.
+//
+// How: per example (OpenMP over the batch), the padded input planes are laid out flat, rows of
+// width Wp = W + 2*pad, so that a stride-1 convolution is, for every tap (c, i, j), one long
+// contiguous multiply-add over the flat output grid (the Wp - OW extra columns per row are
+// computed and discarded). The kernels keep 6 output channels x 16 positions in registers.
+// Strided convolutions are computed at stride 1 and subsampled (the backward scatters the
+// gradient on the stride-1 grid), which is exact and costs stride^2 more work.
+// The input gradient is the stride-1 convolution of the zero-padded output gradient with the
+// flipped, transposed filters. Weight and bias gradients are summed per thread in double.
+//
+// fastops_copy: y = x, one memcpy: measures what a custom operator call costs in MXNet.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mxnet/lib_api.h"
+
+// -DFASTOPS_PROFILE: thread 0's time per phase, printed to stderr after every call
+#ifdef FASTOPS_PROFILE
+#include <cstdio>
+static double prof_t[8];
+#define PROF_START(i) const double prof_s##i = omp_get_wtime();
+#define PROF_STOP(i) \
+  if (omp_get_thread_num() == 0) prof_t[i] += omp_get_wtime() - prof_s##i;
+#define PROF_PRINT(what, a, b, c)                                                        \
+  std::fprintf(stderr, "fastops %s K%d C%d %dx%d: " #a " %.2f " #b " %.2f " #c " %.2f ms\n", \
+               what, g.K, g.C, g.H, g.W, prof_t[0] * 1e3, prof_t[1] * 1e3, prof_t[2] * 1e3); \
+  prof_t[0] = prof_t[1] = prof_t[2] = 0;
+#else
+#define PROF_START(i)
+#define PROF_STOP(i)
+#define PROF_PRINT(what, a, b, c)
+#endif
+
+using namespace mxnet::ext;
+
+namespace {
+
+typedef float v8 __attribute__((vector_size(32), aligned(4)));  // unaligned loads and stores
+
+inline v8 ld(const float* p) { return *reinterpret_cast<const v8*>(p); }
+inline void st(float* p, v8 v) { *reinterpret_cast<v8*>(p) = v; }
+inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
+inline double hsum(v8 v) {
+  double s = 0;
+  for (int i = 0; i < 8; ++i) s += v[i];
+  return s;
+}
+inline int round16(int n) { return (n + 15) / 16 * 16; }
+constexpr int kSlack = 64;  // floats after every flat buffer: the kernels read past the grid
+
+enum Act { kNone = 0, kSigmoid = 1, kRelu = 2, kTanh = 3 };
+enum Pool { kNoPool = 0, kMax = 1, kAvg = 2 };
+
+// out[k][p] = b[k] + sum_{c,i,j} w[k*wk + (c*kh + i)*kw + j] * in[c*plane + i*win + j + p]
+// for k < KB, p < P (P a multiple of 16); out rows are `ostride` apart.
+v8 act_vec(int act, v8 v);
+
+template <int KB>
+void conv_block(const float* in, int C, int plane, int win, int kh, int kw, const float* w,
+                int wk, const float* b, float* out, int ostride, int P, int act) {
+  for (int p = 0; p < P; p += 16) {
+    v8 a0[KB], a1[KB];
+    for (int k = 0; k < KB; ++k) a1[k] = a0[k] = splat(b ? b[k] : 0.f);
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < kh; ++i) {
+        const float* x = in + c * plane + i * win + p;
+        const float* wr = w + (c * kh + i) * kw;
+        for (int j = 0; j < kw; ++j) {
+          v8 x0 = ld(x + j), x1 = ld(x + j + 8);
+          for (int k = 0; k < KB; ++k) {
+            float wv = wr[k * wk + j];
+            a0[k] += wv * x0;
+            a1[k] += wv * x1;
+          }
+        }
+      }
+    for (int k = 0; k < KB; ++k) {
+      st(out + k * ostride + p, act_vec(act, a0[k]));
+      st(out + k * ostride + p + 8, act_vec(act, a1[k]));
+    }
+  }
+}
+
+// all K output channels, blocks of up to 6
+void conv_flat(const float* in, int C, int plane, int win, int kh, int kw, const float* w, int K,
+               const float* b, float* out, int ostride, int P, int act) {
+  const int wk = C * kh * kw;
+  for (int k0 = 0; k0 < K; k0 += 6) {
+    const float* wb = w + k0 * wk;
+    const float* bb = b ? b + k0 : nullptr;
+    float* ob = out + k0 * ostride;
+    switch (std::min(6, K - k0)) {
+      case 6: conv_block<6>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 5: conv_block<5>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 4: conv_block<4>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 3: conv_block<3>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 2: conv_block<2>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      default: conv_block<1>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+    }
+  }
+}
+
+// g[k*wk + (c*kh + i)*kw + j0 + jj] += sum_p dz[k*dstride + p] * in[c*plane + i*win + j0 + jj + p]
+// for k < KB, jj < J, p < P (a multiple of 8; dz is zero wherever it is no output); g holds 8
+// partial sums per weight, added up once per call
+template <int KB, int J>
+void wgrad_block(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
+                 int kw, int j0, int P, v8* g, int wk) {
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < kh; ++i) {
+      v8 acc[KB][J];
+      for (int k = 0; k < KB; ++k)
+        for (int jj = 0; jj < J; ++jj) acc[k][jj] = splat(0.f);
+      const float* x = in + c * plane + i * win + j0;
+      for (int p = 0; p < P; p += 8) {
+        v8 d[KB];
+        for (int k = 0; k < KB; ++k) d[k] = ld(dz + k * dstride + p);
+        for (int jj = 0; jj < J; ++jj) {
+          v8 xv = ld(x + p + jj);
+          for (int k = 0; k < KB; ++k) acc[k][jj] += d[k] * xv;
+        }
+      }
+      for (int k = 0; k < KB; ++k)
+        for (int jj = 0; jj < J; ++jj) g[k * wk + (c * kh + i) * kw + j0 + jj] += acc[k][jj];
+    }
+}
+
+template <int KB>
+void wgrad_cols(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
+                int kw, int P, v8* g, int wk) {
+  for (int j0 = 0; j0 < kw; j0 += 5) {
+    switch (std::min(5, kw - j0)) {
+      case 5: wgrad_block<KB, 5>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
+      case 4: wgrad_block<KB, 4>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
+      case 3: wgrad_block<KB, 3>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
+      case 2: wgrad_block<KB, 2>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
+      default: wgrad_block<KB, 1>(dz, dstride, in, C, plane, win, kh, kw, j0, P, g, wk); break;
+    }
+  }
+}
+
+void wgrad_flat(const float* dz, int dstride, const float* in, int C, int plane, int win, int kh,
+                int kw, int K, int P, v8* g) {
+  const int wk = C * kh * kw;
+  int k = 0;
+  for (; k + 2 <= K; k += 2)
+    wgrad_cols<2>(dz + k * dstride, dstride, in, C, plane, win, kh, kw, P, g + k * wk, wk);
+  if (k < K) wgrad_cols<1>(dz + k * dstride, dstride, in, C, plane, win, kh, kw, P, g + k * wk, wk);
+}
+
+typedef int v8i __attribute__((vector_size(32)));
+
+// exp(x) for x in [-87.3, 88.7] (clamped), Cephes' expf polynomial: within 2 ulp of expf
+inline v8 vexp(v8 x) {
+  x = x < 88.7f ? x : splat(88.7f);
+  x = x > -87.3f ? x : splat(-87.3f);
+  const v8 magic = splat(12582912.f);  // 1.5 * 2^23: adding it rounds to an integer
+  v8 t = x * 1.44269504088896341f + magic;
+  v8 n = t - magic;
+  v8 r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  v8 p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+  v8 scale;
+  std::memcpy(&scale, &e, sizeof(scale));
+  return p * scale;
+}
+
+inline v8 sigmoid(v8 v) { return 1.f / (1.f + vexp(-v)); }
+
+v8 act_vec(int act, v8 v) {
+  switch (act) {
+    case kSigmoid: return sigmoid(v);
+    case kRelu: return v > 0.f ? v : splat(0.f);
+    case kTanh:
+      for (int q = 0; q < 8; ++q) v[q] = std::tanh(v[q]);
+      return v;
+    default: return v;
+  }
+}
+
+// d act / dz from the activation's output a, as MXNet's backward computes it
+inline float act_grad(int act, float a) {
+  switch (act) {
+    case kSigmoid: return a * (1.f - a);
+    case kRelu: return a > 0.f ? 1.f : 0.f;
+    case kTanh: return 1.f - a * a;
+    default: return 1.f;
+  }
+}
+
+int attr_int(const std::unordered_map<std::string, std::string>& attrs, const char* key, int def) {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? def : std::stoi(it->second);
+}
+
+struct Geometry {
+  // attributes
+  int kh, kw, sh, sw, ph, pw, act, pool, pkh, pkw, psh, psw, no_bias, data_grad;
+  // shapes
+  int N, C, H, W, K;
+  int Hp, Wp;      // padded input
+  int OH1, OW1;    // stride-1 output
+  int OH, OW;      // strided output (what act and pool see)
+  int PH, PW;      // pooled output (= OH, OW without pooling)
+  int P1;          // flat stride-1 output grid, rounded up: OH1 rows of Wp
+  int P2;          // flat padded-input grid (Hp rows of Wp), rounded up: the input gradient's
+  int lead, L;     // zeros before each gradient plane (the input gradient reads back that far),
+                   // and the length of a plane
+
+  explicit Geometry(const std::unordered_map<std::string, std::string>& a) {
+    kh = attr_int(a, "kh", 1); kw = attr_int(a, "kw", 1);
+    sh = attr_int(a, "sh", 1); sw = attr_int(a, "sw", 1);
+    ph = attr_int(a, "ph", 0); pw = attr_int(a, "pw", 0);
+    act = attr_int(a, "act", kNone); pool = attr_int(a, "pool", kNoPool);
+    pkh = attr_int(a, "pkh", 1); pkw = attr_int(a, "pkw", 1);
+    psh = attr_int(a, "psh", pkh); psw = attr_int(a, "psw", pkw);
+    no_bias = attr_int(a, "no_bias", 0); data_grad = attr_int(a, "data_grad", 1);
+    if (pool == kNoPool) pkh = pkw = psh = psw = 1;
+  }
+
+  bool valid_attrs(std::string* why) const {
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || pkh < 1 || pkw < 1 ||
+        psh < 1 || psw < 1 || act < 0 || act > 3 || pool < 0 || pool > 2) {
+      *why = "fastops_conv: bad kernel/stride/pad/act/pool attributes";
+      return false;
+    }
+    return true;
+  }
+
+  // from the data and weight shapes; false (and why) when they do not fit
+  bool set_shapes(const std::vector<unsigned>& x, const std::vector<unsigned>& w,
+                  std::string* why) {
+    if (x.size() != 4 || w.size() != 4) {
+      *why = "fastops_conv: data and weight must be 4-D (NCHW, KCHW)";
+      return false;
+    }
+    N = x[0]; C = x[1]; H = x[2]; W = x[3]; K = w[0];
+    if (static_cast<int>(w[1]) != C || static_cast<int>(w[2]) != kh ||
+        static_cast<int>(w[3]) != kw) {
+      *why = "fastops_conv: weight shape does not match data channels and kernel";
+      return false;
+    }
+    Hp = H + 2 * ph; Wp = W + 2 * pw;
+    OH1 = Hp - kh + 1; OW1 = Wp - kw + 1;
+    if (OH1 < 1 || OW1 < 1) {
+      *why = "fastops_conv: kernel larger than the padded input";
+      return false;
+    }
+    OH = (OH1 - 1) / sh + 1; OW = (OW1 - 1) / sw + 1;
+    PH = (OH - pkh) / psh + 1; PW = (OW - pkw) / psw + 1;
+    if (OH < pkh || OW < pkw) {
+      *why = "fastops_conv: pooling window larger than the convolution output";
+      return false;
+    }
+    P1 = round16(OH1 * Wp);
+    P2 = round16(Hp * Wp);
+    lead = round16((kh - 1) * Wp + kw - 1);
+    L = lead + std::max(P1, P2) + kSlack;
+    return true;
+  }
+};
+
+// Per-thread scratch, kept by the operator's state between calls.
+struct Scratch {
+  std::vector<float> xpad, z, da, dzg, dxg;
+  std::vector<v8> gw;
+  std::vector<double> gb;
+};
+
+void fill_padded(const Geometry& g, const float* x, float* xpad) {
+  // borders are zero (set once per call); copy the interior rows
+  for (int c = 0; c < g.C; ++c)
+    for (int h = 0; h < g.H; ++h)
+      std::memcpy(xpad + c * g.Hp * g.Wp + (h + g.ph) * g.Wp + g.pw, x + (c * g.H + h) * g.W,
+                  sizeof(float) * g.W);
+}
+
+// pooled y from the activation map a (K planes of OH x OW)
+void pool_fwd(const Geometry& g, const float* a, float* y) {
+  const bool two = g.pkh == 2 && g.pkw == 2 && g.psh == 2 && g.psw == 2;
+  const float inv = 1.f / (g.pkh * g.pkw);
+  for (int k = 0; k < g.K; ++k)
+    for (int py = 0; py < g.PH; ++py) {
+      float* yr = y + (k * g.PH + py) * g.PW;
+      const float* r0 = a + (k * g.OH + py * g.psh) * g.OW;
+      if (two) {
+        const float* r1 = r0 + g.OW;
+        if (g.pool == kMax) {
+          for (int px = 0; px < g.PW; ++px)
+            yr[px] = std::max(std::max(r0[2 * px], r0[2 * px + 1]),
+                              std::max(r1[2 * px], r1[2 * px + 1]));
+        } else {
+          for (int px = 0; px < g.PW; ++px)
+            yr[px] = ((r0[2 * px] + r0[2 * px + 1]) + (r1[2 * px] + r1[2 * px + 1])) * inv;
+        }
+        continue;
+      }
+      for (int px = 0; px < g.PW; ++px) {
+        const float* win = r0 + px * g.psw;
+        float m = g.pool == kMax ? -INFINITY : 0.f;
+        for (int u = 0; u < g.pkh; ++u)
+          for (int v = 0; v < g.pkw; ++v) {
+            const float t = win[u * g.OW + v];
+            m = g.pool == kMax ? (t > m ? t : m) : m + t;
+          }
+        yr[px] = g.pool == kMax ? m : m * inv;
+      }
+    }
+}
+
+// d loss / d activation from the pooled gradient dy (the first maximum of a window gets it all)
+void pool_bwd(const Geometry& g, const float* a, const float* dy, float* da) {
+  const bool two = g.pkh == 2 && g.pkw == 2 && g.psh == 2 && g.psw == 2;
+  // 2x2/2 windows write every position they cover; rows and columns no window covers stay 0
+  if (!two || g.OH % 2 || g.OW % 2) std::memset(da, 0, sizeof(float) * g.K * g.OH * g.OW);
+  const float inv = 1.f / (g.pkh * g.pkw);
+  for (int k = 0; k < g.K; ++k)
+    for (int py = 0; py < g.PH; ++py) {
+      const float* dr = dy + (k * g.PH + py) * g.PW;
+      const int base = (k * g.OH + py * g.psh) * g.OW;
+      if (two && g.pool == kMax) {  // branch-free: the comparisons are unpredictable
+        const float* r0 = a + base;
+        const float* r1 = r0 + g.OW;
+        float* d0 = da + base;
+        float* d1 = d0 + g.OW;
+        for (int px = 0; px < g.PW; ++px) {
+          const int c = 2 * px;
+          const float v0 = r0[c], v1 = r0[c + 1], v2 = r1[c], v3 = r1[c + 1];
+          float m = v0;
+          int best = 0;
+          best = v1 > m ? 1 : best; m = v1 > m ? v1 : m;
+          best = v2 > m ? 2 : best; m = v2 > m ? v2 : m;
+          best = v3 > m ? 3 : best;
+          const float d = dr[px];
+          d0[c] = best == 0 ? d : 0.f;
+          d0[c + 1] = best == 1 ? d : 0.f;
+          d1[c] = best == 2 ? d : 0.f;
+          d1[c + 1] = best == 3 ? d : 0.f;
+        }
+        continue;
+      }
+      if (two) {
+        float* d0 = da + base;
+        float* d1 = d0 + g.OW;
+        for (int px = 0; px < g.PW; ++px) {
+          const float d = dr[px] * inv;
+          d0[2 * px] = d0[2 * px + 1] = d1[2 * px] = d1[2 * px + 1] = d;
+        }
+        continue;
+      }
+      for (int px = 0; px < g.PW; ++px) {
+        const int wb = base + px * g.psw;
+        if (g.pool == kMax) {
+          int best = wb;
+          float m = -INFINITY;
+          for (int u = 0; u < g.pkh; ++u)
+            for (int v = 0; v < g.pkw; ++v)
+              if (a[wb + u * g.OW + v] > m) {
+                m = a[wb + u * g.OW + v];
+                best = wb + u * g.OW + v;
+              }
+          da[best] += dr[px];
+        } else {
+          for (int u = 0; u < g.pkh; ++u)
+            for (int v = 0; v < g.pkw; ++v) da[wb + u * g.OW + v] += dr[px] * inv;
+        }
+      }
+    }
+}
+
+// dz = da * act'(a) onto the gradient planes (stride-1 grid of width Wp, after `lead` zeros);
+// adds each plane's sum to gb
+void act_bwd(const Geometry& g, const float* a, const float* da, float* dzg, double* gb) {
+  for (int k = 0; k < g.K; ++k) {
+    float* plane = dzg + k * g.L + g.lead;
+    float bsum = 0.f;
+    for (int oh = 0; oh < g.OH; ++oh) {
+      const float* ar = a + (k * g.OH + oh) * g.OW;
+      const float* dr = da + (k * g.OH + oh) * g.OW;
+      float* zr = plane + oh * g.sh * g.Wp;
+      float rsum = 0.f;
+      if (g.sw == 1) {
+        switch (g.act) {
+          case kSigmoid:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = dr[ow] * (ar[ow] * (1.f - ar[ow])); }
+            break;
+          case kRelu:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = ar[ow] > 0.f ? dr[ow] : 0.f; }
+            break;
+          case kTanh:
+            for (int ow = 0; ow < g.OW; ++ow) { zr[ow] = dr[ow] * (1.f - ar[ow] * ar[ow]); }
+            break;
+          default:
+            std::memcpy(zr, dr, sizeof(float) * g.OW);
+        }
+        for (int ow = 0; ow < g.OW; ++ow) rsum += zr[ow];
+      } else {
+        for (int ow = 0; ow < g.OW; ++ow) {
+          const float dz = dr[ow] * act_grad(g.act, ar[ow]);
+          zr[ow * g.sw] = dz;
+          rsum += dz;
+        }
+      }
+      bsum += rsum;
+    }
+    gb[k] += bsum;
+  }
+}
+
+class ConvOp : public CustomStatefulOp {
+ public:
+  explicit ConvOp(const std::unordered_map<std::string, std::string>& attrs) : g_(attrs) {}
+
+  MXReturnValue Forward(std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                        const OpResource& res) override {
+    Geometry& g = g_;
+    std::string why;
+    if (!g.set_shapes(shape_of(inputs->at(0)), shape_of(inputs->at(1)), &why)) {
+      MX_ERROR_MSG << why;
+      return MX_FAIL;
+    }
+    const float* x = inputs->at(0).data<float>();
+    const float* w = inputs->at(1).data<float>();
+    const float* b = g.no_bias ? nullptr : inputs->at(2).data<float>();
+    float* y = outputs->at(0).data<float>();
+    const int KA = g.K * g.OH * g.OW;
+    if (g.pool != kNoPool) saved_.resize(static_cast<size_t>(g.N) * KA);
+    const int T = prepare(false);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int n = 0; n < g.N; ++n) {
+      Scratch& s = scratch_[omp_get_thread_num()];
+      PROF_START(0)
+      fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+      conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
+                g.P1, g.act);
+      PROF_STOP(0)
+      PROF_START(1)
+      // the strided grid: into y (no pooling) or into the saved map
+      float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
+                                   : y + static_cast<size_t>(n) * KA;
+      for (int k = 0; k < g.K; ++k)
+        for (int oh = 0; oh < g.OH; ++oh) {
+          const float* zr = s.z.data() + k * g.P1 + oh * g.sh * g.Wp;
+          float* ar = a + (k * g.OH + oh) * g.OW;
+          if (g.sw == 1) {
+            std::memcpy(ar, zr, sizeof(float) * g.OW);
+          } else {
+            for (int ow = 0; ow < g.OW; ++ow) ar[ow] = zr[ow * g.sw];
+          }
+        }
+      if (g.pool != kNoPool) pool_fwd(g, a, y + static_cast<size_t>(n) * g.K * g.PH * g.PW);
+      PROF_STOP(1)
+    }
+    PROF_PRINT("forward", conv_act, pool, none)
+    return MX_SUCCESS;
+  }
+
+  // inputs: dy, x, w, [b], y; outputs: dx, dw, [db]
+  MXReturnValue Backward(std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                         const OpResource& res) override {
+    Geometry& g = g_;
+    const int nb = g.no_bias ? 0 : 1;
+    std::string why;
+    if (!g.set_shapes(shape_of(inputs->at(1)), shape_of(inputs->at(2)), &why)) {
+      MX_ERROR_MSG << why;
+      return MX_FAIL;
+    }
+    const float* dy = inputs->at(0).data<float>();
+    const float* x = inputs->at(1).data<float>();
+    const float* w = inputs->at(2).data<float>();
+    const float* y = inputs->at(3 + nb).data<float>();
+    float* dx = g.data_grad ? outputs->at(0).data<float>() : nullptr;
+    float* dw = outputs->at(1).data<float>();
+    float* db = nb ? outputs->at(2).data<float>() : nullptr;
+    const int KA = g.K * g.OH * g.OW, KP = g.K * g.PH * g.PW, WK = g.C * g.kh * g.kw;
+    if (g.pool != kNoPool && saved_.size() != static_cast<size_t>(g.N) * KA) {
+      MX_ERROR_MSG << "fastops_conv: backward without a matching forward";
+      return MX_FAIL;
+    }
+    // flipped, transposed filters for the input gradient: wf[c][k][i][j] = w[k][c][-i][-j]
+    std::vector<float> wf;
+    if (dx) {
+      wf.resize(static_cast<size_t>(g.K) * WK);
+      for (int k = 0; k < g.K; ++k)
+        for (int c = 0; c < g.C; ++c)
+          for (int i = 0; i < g.kh; ++i)
+            for (int j = 0; j < g.kw; ++j)
+              wf[((c * g.K + k) * g.kh + i) * g.kw + j] =
+                  w[((k * g.C + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
+    }
+    const int T = prepare(true);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int n = 0; n < g.N; ++n) {
+      Scratch& s = scratch_[omp_get_thread_num()];
+      PROF_START(0)
+      const float* dyn = dy + static_cast<size_t>(n) * KP;
+      const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
+                                         : y + static_cast<size_t>(n) * KA;
+      const float* da = dyn;
+      if (g.pool != kNoPool) {
+        pool_bwd(g, a, dyn, s.da.data());
+        da = s.da.data();
+      }
+      act_bwd(g, a, da, s.dzg.data(), s.gb.data());
+      PROF_STOP(0)
+      PROF_START(1)
+      fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+      wgrad_flat(s.dzg.data() + g.lead, g.L, s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw,
+                 g.K, g.P1, s.gw.data());
+      PROF_STOP(1)
+      PROF_START(2)
+      if (dx) {
+        // dxpad[q] = sum_{k,i,j} w[k][c][i][j] * dz[k][q - i*Wp - j]: reads from `back` before q
+        const int back = (g.kh - 1) * g.Wp + g.kw - 1;
+        conv_flat(s.dzg.data() + g.lead - back, g.K, g.L, g.Wp, g.kh, g.kw, wf.data(), g.C, nullptr,
+                  s.dxg.data(), g.P2, g.P2, kNone);
+        float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
+        for (int c = 0; c < g.C; ++c)
+          for (int h = 0; h < g.H; ++h)
+            std::memcpy(dxn + (c * g.H + h) * g.W, s.dxg.data() + c * g.P2 + (h + g.ph) * g.Wp + g.pw,
+                        sizeof(float) * g.W);
+      }
+      PROF_STOP(2)
+    }
+    PROF_PRINT("backward", unpool_act, wgrad, dgrad)
+    for (int q = 0; q < g.K * WK; ++q) {
+      double t = 0;
+      for (int i = 0; i < T; ++i) t += hsum(scratch_[i].gw[q]);
+      dw[q] = static_cast<float>(t);
+    }
+    if (db)
+      for (int k = 0; k < g.K; ++k) {
+        double t = 0;
+        for (int i = 0; i < T; ++i) t += scratch_[i].gb[k];
+        db[k] = static_cast<float>(t);
+      }
+    return MX_SUCCESS;
+  }
+
+ private:
+  static std::vector<unsigned> shape_of(const MXTensor& t) {
+    return std::vector<unsigned>(t.shape.begin(), t.shape.end());
+  }
+
+  // Sizes every thread's scratch for the current shapes and zeroes what must start at zero.
+  int prepare(bool backward) {
+    const Geometry& g = g_;
+    const int T = std::max(1, std::min(omp_get_max_threads(), g.N));
+    if (static_cast<int>(scratch_.size()) < T) scratch_.resize(T);
+    for (int i = 0; i < T; ++i) {
+      Scratch& s = scratch_[i];
+      s.xpad.assign(static_cast<size_t>(g.C) * g.Hp * g.Wp + g.Wp + g.kw + kSlack, 0.f);
+      if (!backward) {
+        s.z.resize(static_cast<size_t>(g.K) * g.P1 + kSlack);
+        continue;
+      }
+      // gradient planes: zero outside the outputs (act_bwd writes only those)
+      s.dzg.assign(static_cast<size_t>(g.K) * g.L + kSlack, 0.f);
+      s.da.resize(static_cast<size_t>(g.K) * g.OH * g.OW);
+      s.gw.assign(static_cast<size_t>(g.K) * g.C * g.kh * g.kw, splat(0.f));
+      s.gb.assign(g.K, 0.0);
+      if (g.data_grad) s.dxg.resize(static_cast<size_t>(g.C) * g.P2 + kSlack);
+    }
+    return T;
+  }
+
+  Geometry g_;
+  std::vector<float> saved_;  // activation map before pooling, for the backward pass
+  std::vector<Scratch> scratch_;
+};
+
+// ----------------------------------------------------------------------------- registration
+MXReturnValue conv_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+                         int* num_out) {
+  Geometry g(attrs);
+  std::string why;
+  if (!g.valid_attrs(&why)) {
+    MX_ERROR_MSG << why;
+    return MX_FAIL;
+  }
+  *num_in = g.no_bias ? 2 : 3;
+  *num_out = 1;
+  return MX_SUCCESS;
+}
+
+MXReturnValue float32_only(const std::unordered_map<std::string, std::string>& attrs,
+                           std::vector<int>* intypes, std::vector<int>* outtypes) {
+  for (size_t i = 0; i < intypes->size(); ++i)
+    if (intypes->at(i) != kFloat32) {
+      MX_ERROR_MSG << "fastops: input " << i << " is not float32";
+      return MX_FAIL;
+    }
+  for (auto& t : *outtypes) t = kFloat32;
+  return MX_SUCCESS;
+}
+
+MXReturnValue conv_shape(const std::unordered_map<std::string, std::string>& attrs,
+                         std::vector<std::vector<unsigned>>* inshapes,
+                         std::vector<std::vector<unsigned>>* outshapes) {
+  Geometry g(attrs);
+  std::string why;
+  if (!g.set_shapes(inshapes->at(0), inshapes->at(1), &why)) {
+    MX_ERROR_MSG << why;
+    return MX_FAIL;
+  }
+  if (!g.no_bias && (inshapes->at(2).size() != 1 || static_cast<int>(inshapes->at(2)[0]) != g.K)) {
+    MX_ERROR_MSG << "fastops_conv: bias must have one value per filter";
+    return MX_FAIL;
+  }
+  outshapes->at(0) = {static_cast<unsigned>(g.N), static_cast<unsigned>(g.K),
+                      static_cast<unsigned>(g.PH), static_cast<unsigned>(g.PW)};
+  return MX_SUCCESS;
+}
+
+MXReturnValue conv_state(const std::unordered_map<std::string, std::string>& attrs,
+                         const MXContext& ctx, const std::vector<std::vector<unsigned>>& in_shapes,
+                         const std::vector<int> in_types, CustomStatefulOp** op_inst) {
+  *op_inst = CustomStatefulOp::create<ConvOp>(attrs);
+  return MX_SUCCESS;
+}
+
+REGISTER_OP(fastops_conv)
+    .setParseAttrs(conv_parse)
+    .setInferType(float32_only)
+    .setInferShape(conv_shape)
+    .setCreateOpState(conv_state, "cpu");
+
+// fastops_copy: y = x
+MXReturnValue copy_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+                         int* num_out) {
+  *num_in = 1;
+  *num_out = 1;
+  return MX_SUCCESS;
+}
+
+MXReturnValue copy_shape(const std::unordered_map<std::string, std::string>& attrs,
+                         std::vector<std::vector<unsigned>>* inshapes,
+                         std::vector<std::vector<unsigned>>* outshapes) {
+  outshapes->at(0) = inshapes->at(0);
+  return MX_SUCCESS;
+}
+
+MXReturnValue copy_fwd(const std::unordered_map<std::string, std::string>& attrs,
+                       std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                       const OpResource& res) {
+  std::memcpy(outputs->at(0).data<float>(), inputs->at(0).data<float>(),
+              sizeof(float) * inputs->at(0).size());
+  return MX_SUCCESS;
+}
+
+// inputs: dy, x, y; outputs: dx
+MXReturnValue copy_bwd(const std::unordered_map<std::string, std::string>& attrs,
+                       std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                       const OpResource& res) {
+  std::memcpy(outputs->at(0).data<float>(), inputs->at(0).data<float>(),
+              sizeof(float) * inputs->at(0).size());
+  return MX_SUCCESS;
+}
+
+REGISTER_OP(fastops_copy)
+    .setParseAttrs(copy_parse)
+    .setInferType(float32_only)
+    .setInferShape(copy_shape)
+    .setForward(copy_fwd, "cpu")
+    .setBackward(copy_bwd, "cpu");
+
+}  // namespace
+
+MXReturnValue initialize(int version) {
+  if (version < 10900) {
+    MX_ERROR_MSG << "fastops needs MXNet >= 1.9.0, this is " << version;
+    return MX_FAIL;
+  }
+  return MX_SUCCESS;
+}
