@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train a registry model on Fashion-MNIST (or MNIST): `python train.py --help`.
 
-A thin script over `gluon_cnn.app.train_command`, which is also installed as the `gluon-cnn-train` command.
+A thin script over `gluon_cnn.app.train_command`, which is also installed as the
+`gluon-cnn-train` command.
 """
 from gluon_cnn.mx import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
 import sys

@@ -60,8 +60,9 @@ class Arm:
 
 
 class Ours(Arm):
-    """gluon_cnn.training.engine.train as a user runs it: one call for all epochs. The other arms run from
-    its after-epoch hook (see run_interleaved), so its graph is built once, as in a real run."""
+    """gluon_cnn.training.engine.train as a user runs it: one call for all epochs. The other
+    arms run from its after-epoch hook (see run_interleaved), so its graph is built once, as in
+    a real run."""
     name = 'ours'
 
     def __init__(self, train, test, limit):

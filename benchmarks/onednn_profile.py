@@ -3,8 +3,9 @@
 compiled out of the mxnet 1.9.1 wheel, so we read oneDNN's own verbose log instead).
 
 Re-runs itself with DNNL_VERBOSE=1, trains `--batches` steps of 'lenet-en' at batch 256 exactly as
-gluon_cnn.training.engine does (hybridized net + loss, SGD), skips the first `--skip` steps (primitive
-creation) and sums each primitive's exec time per step, with the implementation oneDNN chose.
+gluon_cnn.training.engine does (hybridized net + loss, SGD), skips the first `--skip` steps
+(primitive creation) and sums each primitive's exec time per step, with the implementation
+oneDNN chose.
 
     python benchmarks/onednn_profile.py              # as the engine trains: widened to 8 channels
     python benchmarks/onednn_profile.py --widen 0    # the book's 6 channels as they are
@@ -51,7 +52,8 @@ def main(argv=None):
     p.add_argument('--batches', type=int, default=30, help='training steps to run (default 30)')
     p.add_argument('--skip', type=int, default=10, help='first steps not counted (default 10)')
     p.add_argument('--widen', type=int, default=8,
-                   help='channel multiple for gluon_cnn.training.widen (default 8, as the engine; 0: off)')
+                   help='channel multiple for gluon_cnn.training.widen (default 8, as the '
+                        'engine; 0: off)')
     p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

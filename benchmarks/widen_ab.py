@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""One training step and one evaluation batch of a LeNet, with gluon_cnn.training.widen at several channel
-multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
+"""One training step and one evaluation batch of a LeNet, with gluon_cnn.training.widen at several
+channel multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
 
 Each arm is the engine's own step: `Objective` (net + loss + metrics, hybridized with static
 memory) over the view `widened(net, multiple)`, backward, SGD; evaluation is that view's own

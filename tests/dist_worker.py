@@ -1,7 +1,8 @@
 """A tiny training run for tests/test_parallel.py: LeNet on 300 random images, 2 epochs.
 
-python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with `gluon_cnn.training.engine.train` (the
-same loop as train.py) and saves this rank's parameters to OUT/rank-<rank>.params. KVSTORE is
+python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with
+`gluon_cnn.training.engine.train` (the same loop as train.py) and saves this rank's parameters
+to OUT/rank-<rank>.params. KVSTORE is
 'device' for one process; under `python -m gluon_cnn.launch` it is a dist kvstore, and under
 `python -m gluon_cnn.launch --horovod` it is 'horovod'. --sleep: write OUT/pid-<rank> once the
 workers are joined and wait forever instead (the launch-liveness test kills one worker).

@@ -90,7 +90,8 @@ def test_train_ch5_prints_what_d2lzh_prints(batches, build):
     assert ours[0] == theirs[0] == 'training on cpu(0)'
     assert all(EPOCH.match(line) for line in ours[1:]) and len(ours) == 3
     np.testing.assert_allclose(numbers(ours), numbers(theirs), atol=2e-4)
-    assert not any(internals.is_hybridized(b) for b in _hybrid_blocks(net))  # left imperative, as it was given
+    # left imperative, as it was given
+    assert not any(internals.is_hybridized(b) for b in _hybrid_blocks(net))
 
 
 def _hybrid_blocks(net):

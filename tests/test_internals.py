@@ -1,5 +1,5 @@
-"""gluon_cnn.mx.internals: each accessor of MXNet's private state agrees with MXNet's public behaviour,
-and nothing else in the package touches an MXNet underscore attribute."""
+"""gluon_cnn.mx.internals: each accessor of MXNet's private state agrees with MXNet's public
+behaviour, and nothing else in the package touches an MXNet underscore attribute."""
 import ast
 from pathlib import Path
 

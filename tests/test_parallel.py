@@ -1,4 +1,5 @@
-"""Data parallelism (gluon_cnn.training.parallel) and the ps-lite launcher (gluon_cnn.launch), on loopback.
+"""Data parallelism (gluon_cnn.training.ways, .parallel) and the ps-lite launcher
+(gluon_cnn.launch), on loopback.
 
 Every multi-process test runs under a deadline, binds only 127.0.0.1 and checks that no role of
 its launch is left running (by the scheduler port in each process's environment).

@@ -1,4 +1,5 @@
-"""gluon_cnn.training.widen: 6-channel convolutions run as 8-channel ones and nothing a user sees changes.
+"""gluon_cnn.training.widen: 6-channel convolutions run as 8-channel ones and nothing a user sees
+changes.
 
 Oracle: the same net without widening, i.e. MXNet's own Conv2D, for outputs, parameter gradients
 and a whole SGD step; parametrized over the registry (models with nothing to widen must be left

@@ -1,8 +1,8 @@
 """A whole training run, from a config to a finished run folder: the application layer.
 
 config -> data -> model -> trainer -> run folder -> signals -> resume -> plots, in that order, in
-`run`. Training itself is `gluon_cnn.training.engine`'s; this module decides what to train and where its
-results go. A run folder holds:
+`run`. Training itself is `gluon_cnn.training.engine`'s; this module decides what to train and
+where its results go. A run folder holds:
 
     DIR/metrics.json      the run record: config and per-epoch history (gluon_cnn.runs.record)
     DIR/checkpoints/      one checkpoint per epoch, the two newest kept (gluon_cnn.runs.checkpoint)
@@ -82,7 +82,8 @@ def run(cfg: TrainConfig, log=print, resume: bool = False, progress=None,
     A checkpoint is written after every epoch; resume=True continues the run there from its
     latest checkpoint (build cfg with `resume_config`). SIGTERM stops like Ctrl-C. A folder
     another live run is writing is refused, as is a resume with no epochs left to train.
-    progress: per-epoch bars for the engine (train.py passes gluon_cnn.training.progress.epoch_bars()).
+    progress: per-epoch bars for the engine (train.py passes
+    gluon_cnn.training.progress.epoch_bars()).
     on_trace(table): receives the layer table at the input size the data has (train.py --trace).
     """
     with contextlib.ExitStack() as held:  # the run folder's lock, released however run ends

@@ -76,4 +76,5 @@ def lenet_relu(**kwargs):
 @register('lenet-bn', 'd2l zh §5.10')
 def lenet_bn(**kwargs):
     """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
-    return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True, **kwargs})
+    return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True,
+                        **kwargs})

@@ -45,6 +45,6 @@ def get_lenet_best(spec=BEST_SPEC, classes: int = 10, **kwargs) -> nn.HybridSequ
 # ----------------------------------------------------------------------------- constructors
 @register('lenet-best', 'd2l zh §5.5, exercise 5.5.1')
 def lenet_best(**kwargs):
-    """get_lenet_best with BEST_SPEC: 87,546 trainable parameters (87,962 with BN's moving statistics),
-    4.7M MACs per image; trained by `python train.py --preset best`."""
+    """get_lenet_best with BEST_SPEC: 87,546 trainable parameters (87,962 with BN's moving
+    statistics), 4.7M MACs per image; trained by `python train.py --preset best`."""
     return get_lenet_best(**kwargs)

@@ -1,7 +1,8 @@
 """Looking inside a trained run: rebuild its net, name its layers, capture their outputs, predict.
 
-A run folder (`gluon_cnn.app.run`'s --out) holds model.params and its run record, whose config says how
-to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test images.
+A run folder (`gluon_cnn.app.run`'s --out) holds model.params and its run record, whose config
+says how to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test
+images.
 Layers are named by their child path (`0`, `2`; `features.0` in a nested net), the names the
 tracer prints (`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the
 model prefix (`conv0`, `pool1`, `dense2`).

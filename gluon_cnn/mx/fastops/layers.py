@@ -1,7 +1,7 @@
 """Gluon side of the fastops library: `FastConv2D` and `fused(net)`, a view of a net whose eligible
 Conv2D layers (with the pooling layer right after them, when there is one) run as one
-`fastops_conv` operator. Follows `gluon_cnn.training.widen`: the view shares every Parameter and every
-other layer with `net`; `net` itself is never changed.
+`fastops_conv` operator. Follows `gluon_cnn.training.widen`: the view shares every Parameter and
+every other layer with `net`; `net` itself is never changed.
 
 Eligible: a plain `nn.Conv2D` (NCHW, groups 1, dilation 1) whose activation is none, sigmoid,
 relu or tanh, with at most `max_channels` input channels (the kernels are written for few
