@@ -198,21 +198,27 @@ _OP_WORDS = {'elemwise_add': 'a sum', '_plus': 'a sum', 'broadcast_add': 'a sum'
              'Activation': 'an activation', 'relu': 'a relu', 'sigmoid': 'a sigmoid'}
 
 
-def _describe_input(graph: dict, block) -> Optional[str]:
-    """'relu(a sum)' / 'a concat' when the layer's data input is made by an operator inside its
-    parent's forward code rather than by a layer; None when unknown."""
+def _describe_input(graph: dict, block, layer_names: Optional[dict] = None) -> Optional[str]:
+    """'a relu of the output of features.4.0.bn1 (BatchNorm)' / 'a relu of a sum' / 'a concat':
+    what makes a layer's data input when no layer of the net does; None when unknown.
+
+    layer_names : {Gluon block name: its label}, to name the layer an operator reads.
+    """
     node = graph.get(f'{block.name}_fwd')
     if node is None or not node[1]:
         return None
+    layer_names = layer_names or {}
 
     def what(name, depth=0):
         op, ins = graph.get(name, ('null', []))
         if op == 'null':
             return 'the net input' if name == 'data' else None
+        if name.endswith('_fwd') and name[:-4] in layer_names:
+            return f'the output of {layer_names[name[:-4]]}'
         word = _OP_WORDS.get(op, op)
         if op in ('Activation', 'relu', 'sigmoid', 'tanh') and ins and depth < 2:
             inner = what(ins[0], depth + 1)
-            if inner in ('a sum', 'a concat') or (inner or '').startswith(('relu', 'an ')):
+            if inner:
                 return f'{word} of {inner}'
         return word
     return what(node[1][0])
@@ -418,14 +424,20 @@ def build_data(net: gluon.Block, x, *, classes: Optional[Sequence[str]] = None,
                 kind = f'{r.type}, {r.activation}' if r.activation else r.type
                 makers.setdefault(id(seen[id(b)][1]), f'the output of {r.name} ({kind})')
 
+    names = {}  # Gluon name -> 'path (type)' of every layer the page knows
+    for c in cols:
+        names[c.block.name] = f'{c.row.name} ({c.row.type})'
+        for r, b in inner.get(c.row.name, []):
+            names[b.name] = f'{r.name} ({r.type})'
+
     def reads(block) -> str:
         """Where a layer's input comes from, in words."""
         made = makers.get(id(seen[id(block)][0]))
         if made is not None:
             return made
-        op = _describe_input(graph, block)
-        return (f'{op or "a tensor"} computed inside its parent\'s forward code (not a layer of '
-                f'its own), shown here as the input maps')
+        op = _describe_input(graph, block, names)
+        return (f'{op or "a tensor"}, computed in the forward code of the block around it (not by '
+                f'a layer of its own)')
 
     columns = [{'kind': 'input', 'label': 'input', 'header': {
         'name': 'input', 'type': 'input', 'output_shape': list(shape), 'params': 0, 'ksp': '',
