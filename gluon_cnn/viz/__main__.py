@@ -63,10 +63,10 @@ def main(argv=None) -> int:
 
 
 def _run(args):
+    if args.command == 'explain':  # --steps 0 is allowed there: no class images
+        return _explain(args)
     if args.steps <= 0:
         raise ConfigError(f'--steps must be positive, got {args.steps}')
-    if args.command == 'explain':
-        return _explain(args)
     if args.command == 'all':
         write_all(args.run, args.out_dir, image=args.image, steps=args.steps)
     elif args.command == 'layers':
