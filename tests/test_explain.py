@@ -266,6 +266,15 @@ def _click_map(driver, column_path, channel, dx=0, dy=0):
     ActionChains(driver).move_to_element_with_offset(cv, dx, dy).click().perform()
 
 
+def _click_vector(driver, column_path, dx=0, dy=0):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    cv = driver.find_element(By.CSS_SELECTOR, f'#overview .col[data-path="{column_path}"] '
+                                              f'canvas.map[data-units]')
+    driver.execute_script('arguments[0].scrollIntoView({block: "center"})', cv)
+    ActionChains(driver).move_to_element_with_offset(cv, dx, dy).click().perform()
+
+
 def _arithmetic(driver) -> dict:
     return driver.execute_script("""
         const a = document.getElementById('arith');
@@ -320,6 +329,7 @@ def _not_blank(driver):
 
 @needs_browser
 def test_lenet_in_the_browser(driver, lenet_run, lenet_page):
+    from selenium.webdriver.common.by import By
     page, path = lenet_page
     _open(driver, path)
     assert _severe(driver) == []
@@ -338,10 +348,40 @@ def test_lenet_in_the_browser(driver, lenet_run, lenet_page):
     a = _arithmetic(driver)
     assert a['kind'] == 'pool'
     _check_value(a, maps, '1')
+    # a dense unit: flatten 16×4×4 = 256, W x + b, the activation
+    _click_vector(driver, '4', dx=-20, dy=-20)
+    a = _arithmetic(driver)
+    assert a['kind'] == 'dense' and a['path'] == '4'
+    want = maps['4'][a['co']]
+    assert np.float32(float(a['net'])) == want and abs(float(a['y']) - want) < 1e-5
+    assert '16 × 4 × 4 = 256' in driver.find_element(By.ID, 'dense-flatten').text
+    # the softmax: logits, exp, probabilities
+    driver.find_element(By.CSS_SELECTOR, '#overview .col[data-kind="softmax"] [data-unit]').click()
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#softmax-table tr')].slice(1)"
+        ".map((r) => [...r.children].map((td) => td.textContent))")
+    np.testing.assert_array_equal(np.float32([float(r[1]) for r in rows]), page.data['logits'])
+    np.testing.assert_allclose([float(r[3]) for r in rows], page.data['probs'], rtol=1e-6)
     _calculator_agrees(driver)
     _layers_load_into_calculator(driver, page.data)
     _not_blank(driver)
     assert _severe(driver) == []
+
+
+@needs_browser
+def test_own_image_page_in_the_browser(driver, lenet_run, tmp_path):
+    from selenium.webdriver.common.by import By
+    img = np.full((90, 140, 3), 245, np.uint8)
+    img[20:70, 40:100] = (60, 40, 30)            # a dark item on a light table
+    Image.fromarray(img).save(tmp_path / 'photo.png')
+    path, _ = explain_run(lenet_run, str(tmp_path / 'photo.png'), steps=0).save(
+        tmp_path / 'own.html')
+    _open(driver, path)
+    assert _severe(driver) == []
+    note = driver.find_element(By.ID, 'image-note').text
+    assert note.startswith('inverted: the border is light')
+    steps = driver.find_elements(By.CSS_SELECTOR, '#image-steps canvas')
+    assert len(steps) == 4 and all(c.size['width'] > 0 for c in steps)
 
 
 @needs_browser

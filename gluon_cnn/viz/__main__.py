@@ -87,7 +87,9 @@ def _add_explain(sub, common):
     e = sub.add_parser('explain', parents=[common], help='one self-contained HTML page: every '
                        "layer's maps for one image, how each value is computed, a shape "
                        'calculator (works offline from file://)')
-    e.set_defaults(steps=30)  # x* of the classes: enough to see a shape, and fast
+    # x* of the classes: enough to see a shape, and fast (fewer on a large net: 10 s at most)
+    e.set_defaults(steps=30)
+    e.epilog = '--steps here: 30 by default; 0 leaves the class images out'
     e.add_argument('--image', default='0', help='a test image index (default 0) or a PNG/JPEG '
                    'file of any size, converted to the model input as the page shows')
     e.add_argument('--out', help='the HTML file to write (default: DIR/explain.html)')

@@ -15,6 +15,7 @@ page well under a megabyte.
 import base64
 import html
 import json
+import time
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence
 
@@ -34,6 +35,8 @@ MAX_MAPS = 16                # channels drawn per column (and detailed per conv)
 MAX_DETAIL_VALUES = 400_000  # exact float32 values embedded per conv detail (input + kernels)
 MAX_DENSE_WEIGHTS = 400_000  # a Dense's weights are embedded (for its arithmetic) up to this
 MAX_VECTOR = 1024            # units of a vector drawn in a column
+MAX_PAGE_VALUES = 1_500_000  # exact float32 values on one page (about 8 MB of base64)
+MAXIMIZE_SECONDS = 10.0      # time for the class images: fewer steps on a large net
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -42,9 +45,11 @@ class _Tensors:
 
     def __init__(self):
         self.items: list = []
+        self.values = 0  # exact float32 values so far (the page budget)
 
     def f32(self, a) -> int:
         a = np.ascontiguousarray(np.asarray(a, dtype='<f4'))
+        self.values += a.size
         return self._add({'dtype': 'f32', 'shape': list(a.shape),
                           'b64': base64.b64encode(a.tobytes()).decode('ascii')})
 
@@ -269,6 +274,10 @@ def _conv_detail(tensors, path, label, row, block, x_in, y_out, reads, max_maps)
     if size > MAX_DETAIL_VALUES:
         d['unavailable'] = (f'{size:,} input and kernel values: more than this page embeds per '
                             f'layer ({MAX_DETAIL_VALUES:,})')
+        return d
+    if tensors.values + size > MAX_PAGE_VALUES:
+        d['unavailable'] = (f'the page already holds {tensors.values:,} exact values, its budget; '
+                            f'the layers before this one are worked out')
         return d
     b = block.bias.data().asnumpy()[:co] if block.bias is not None else np.zeros(co, np.float32)
     d.update(input=tensors.f32(x), weight=tensors.f32(w[:co]), bias=[float(v) for v in b],
@@ -558,13 +567,27 @@ def _learned(net, cols, seen, tensors, shape, value_range, steps, n_classes, nam
         out['filters'] = {'name': first.name, 'shape': list(first.weight.shape),
                           'tensor': tensors.f32(w), 'scale': m}
     if steps > 0:
-        r = maximize(net, None, list(range(n_classes)), shape[1:], tuple(value_range),
-                     steps=steps)
-        lo, hi = value_range
-        out['maximized'] = {'steps': steps, 'images': tensors.u8(r.images[:, 0], lo, hi,
-                                                                 per_channel=False),
-                            'a': [float(v) for v in r.final], 'start': [float(v) for v in r.start],
-                            'names': list(names)}
+        # one evaluation for one class first: its time says how many steps of all classes fit
+        # in MAXIMIZE_SECONDS (a step costs about one evaluation per class, and one more at the
+        # start)
+        units = list(range(n_classes))
+        start = time.perf_counter()
+        maximize(net, None, units[:1], shape[1:], tuple(value_range), steps=0)
+        per = max(time.perf_counter() - start, 1e-6) * n_classes
+        fit = int(MAXIMIZE_SECONDS / per) - 1
+        used = max(0, min(steps, fit))
+        if used:
+            r = maximize(net, None, units, shape[1:], tuple(value_range), steps=used)
+            lo, hi = value_range
+            out['maximized'] = {
+                'steps': used, 'images': tensors.u8(r.images[:, 0], lo, hi, per_channel=False),
+                'a': [float(v) for v in r.final], 'start': [float(v) for v in r.start],
+                'names': list(names),
+                'note': '' if used == steps else f'{used} of {steps} steps: one step takes '
+                f'{per:.1f} s on this net, and the page gives them {MAXIMIZE_SECONDS:.0f} s'}
+        else:
+            out['maximized_note'] = (f'no class images: one gradient step takes {per:.1f} s on '
+                                     f'this net (more than the {MAXIMIZE_SECONDS:.0f} s budget)')
     return out
 
 
@@ -583,7 +606,11 @@ def _all_convs(net):
 # ----------------------------------------------------------------------------- rendering
 def _json_for_script(data: dict) -> str:
     """JSON safe inside <script>: no '</' (ends the element) and no U+2028/2029 line breaks."""
-    text = json.dumps(data, separators=(',', ':'), allow_nan=False, ensure_ascii=False)
+    try:
+        text = json.dumps(data, separators=(',', ':'), allow_nan=False, ensure_ascii=False)
+    except ValueError:  # NaN or inf, which JSON cannot hold
+        raise DataError('the net computes NaN or inf on this image (a diverged run?): no page '
+                        'to draw') from None
     return text.replace('</', '<\\/').replace('\u2028', '\\u2028').replace('\u2029', '\\u2029')
 
 
