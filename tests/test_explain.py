@@ -227,6 +227,8 @@ def test_jupyter_repr_is_the_same_page():
 @pytest.fixture(scope='module')
 def driver():
     d = browser.chromium(1400, 1000)
+    d.set_script_timeout(120)  # the calculator grid is one script; the machine may be busy
+    d.set_page_load_timeout(120)
     yield d
     d.quit()
 

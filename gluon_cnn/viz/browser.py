@@ -52,8 +52,14 @@ def chromium(width: int = 1400, height: int = 1000):
 
 def screenshot(page, png, width: int = 1400, height: Optional[int] = None) -> Path:
     """A PNG of the page (file path) as Chromium draws it; height None: the whole page."""
+    from selenium.common.exceptions import WebDriverException
+
     page, png = Path(page).resolve(), Path(png)
-    driver = chromium(width, height or 1000)
+    try:
+        driver = chromium(width, height or 1000)
+    except WebDriverException as e:
+        first = (str(e.msg or e).strip().splitlines() or [''])[0]
+        raise ConfigError(f'--screenshot: {CHROMIUM} did not start ({first})') from None
     try:
         driver.get(page.as_uri())
         driver.execute_script('window.explainer && window.explainer.stopCalc();')
