@@ -126,3 +126,21 @@ supported:
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+
+# ----------------------------------------------------------------------------- explainer page
+# The explainer page (python -m gluon_cnn.viz explain) in a real browser: Debian's chromium and
+# chromium-driver (as root), driven by Selenium through their paths, so Selenium Manager never
+# downloads a browser or driver. tests/test_explain.py skips its browser tests without them.
+.PHONY: browser test-browser explain-screenshot
+browser:
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
+test-browser: setup browser
+	SE_AVOID_STATS=true $(PY) -m pytest -q tests/test_explain.py $(ARGS)
+
+# docs/img/explain-lenet.png from a trained run: make explain-screenshot RUN=runs/lenet-book
+RUN ?= runs/lenet-book
+explain-screenshot: setup browser
+	SE_AVOID_STATS=true $(PY) -m gluon_cnn.viz explain --run $(RUN) --image 0 \
+	  --out $(RUN)/explain.html --force --screenshot docs/img/explain-lenet.png

@@ -10,7 +10,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn import get_model
 from gluon_cnn.training import engine
-from gluon_cnn.mx import fastops
+from gluon_cnn.mx import fastops, internals
 
 if not fastops.load():
     pytest.skip(f'fastops not available: {fastops.reason()}', allow_module_level=True)
@@ -121,7 +121,7 @@ def test_fused_net_hybridized_equals_imperative_and_stock(model):
     engine.settle_shapes(net, X)
     view = fastops.fused(net)
     assert view is not net
-    kinds = [type(b).__name__ for b in view._children.values()]
+    kinds = [type(b).__name__ for b in internals.children(view).values()]
     assert kinds[:2] == ['FastConv2D', 'FastConv2D'] and len(kinds) == len(net) - 2
     # the view shares the net's Parameters
     assert set(view.collect_params().keys()) == set(net.collect_params().keys())

@@ -244,7 +244,8 @@ class Trace:
         lines += [f'[{i}] {n}' for i, n in enumerate(self._notes, 1)]
         return lines
 
-    def _title(self) -> str:
+    def heading(self) -> str:
+        """The table's first line: the net's title and its input and output shapes."""
         shapes = ' '.join(_shape(s) for s in self.input_shapes)
         return f'{self.title}: {shapes} -> {_shape(self.output_shape)}'
 
@@ -284,7 +285,7 @@ class Trace:
                                       subsequent_indent=' ' * (indent + 2))
         foot = [w for line in self._footer() + [CONVENTIONS]
                 for w in textwrap.wrap(line, width, subsequent_indent='  ')]
-        return '\n'.join([self._title(), rule, fmt(self._HEAD)[0], rule] + body + [rule] + foot)
+        return '\n'.join([self.heading(), rule, fmt(self._HEAD)[0], rule] + body + [rule] + foot)
 
     def __str__(self) -> str:
         return self.to_text()
@@ -305,7 +306,7 @@ class Trace:
             if formula:
                 body += f'| &nbsp;&nbsp;&nbsp;&nbsp;{esc(formula)} |' + ' |' * 6 + '\n'
         foot = '  \n'.join(self._footer())
-        return f'**{self._title()}**\n\n' + head + body + '\n' + foot + '\n'
+        return f'**{self.heading()}**\n\n' + head + body + '\n' + foot + '\n'
 
     def _repr_html_(self) -> str:
         cells = self._cells()
@@ -319,5 +320,5 @@ class Trace:
                 trs += (f'<tr><td colspan="{len(c)}" style="text-align:left;padding-left:3em;'
                         f'white-space:pre"><i>{html.escape(formula)}</i></td></tr>')
         foot = '<br>'.join(html.escape(line) for line in self._footer() + [CONVENTIONS])
-        return (f'<div><b>{html.escape(self._title())}</b><table><thead><tr>{th}</tr></thead>'
+        return (f'<div><b>{html.escape(self.heading())}</b><table><thead><tr>{th}</tr></thead>'
                 f'<tbody>{trs}</tbody></table><small>{foot}</small></div>')

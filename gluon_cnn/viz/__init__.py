@@ -3,12 +3,15 @@
     python -m gluon_cnn.viz all --run runs/lenet-book             # every PNG, next to the run
     python -m gluon_cnn.viz maximize --run DIR --layer 2 --out conv.png
     python -m gluon_cnn.viz layers --run DIR                      # names for --layer
+    python -m gluon_cnn.viz explain --run DIR --image 7           # one HTML page, offline
 
 In Python (Jupyter shows the returned Figures inline; nothing here changes the backend):
 
 >>> run = load_run('runs/lenet-book')
 >>> kernels_figure(run)
+>>> explain(run.net, x)          # the explainer page, inline (an iframe)
 """
+from .explainer import Explained, explain, explain_run
 from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid, plot_kernels,
                       plot_misclassified, save)
 from .maximization import Maximized, inference_gradients, maximize
@@ -21,4 +24,4 @@ __all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_gri
            'Captured', 'capture',
            'confusion_matrix', 'find_layer', 'layers', 'load_run', 'predict',
            'feature_maps_figure', 'kernels_figure', 'maximize_figure', 'test_set_figures',
-           'write_all']
+           'write_all', 'Explained', 'explain', 'explain_run']

@@ -1,9 +1,10 @@
-"""python -m gluon_cnn.viz {all,maximize,layers} --run DIR: figures of a trained run, as PNGs.
+"""python -m gluon_cnn.viz {all,maximize,layers,explain} --run DIR: figures of a trained run.
 
     python -m gluon_cnn.viz all --run runs/lenet-book            # 8 PNGs into the run folder
     python -m gluon_cnn.viz maximize --run runs/lenet-book --layer 2 --out conv.png
     python -m gluon_cnn.viz maximize --run runs/lenet-book --layer output --units 0,9 --l1 0.5
     python -m gluon_cnn.viz layers --run runs/lenet-book         # the names --layer accepts
+    python -m gluon_cnn.viz explain --run runs/lenet-book --image 7 --out lenet.html
 """
 import argparse
 import sys
@@ -45,6 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="conv layers: maximize the centre unit or the channel's mean "
                         "(default center)")
     sub.add_parser('layers', parents=[common], help='list the layer names --layer accepts')
+    _add_explain(sub, common)
     return p.parse_args(argv)
 
 
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
 
 
 def _run(args):
+    if args.command == 'explain':  # --steps 0 is allowed there: no class images
+        return _explain(args)
     if args.steps <= 0:
         raise ConfigError(f'--steps must be positive, got {args.steps}')
     if args.command == 'all':
@@ -76,6 +80,43 @@ def _run(args):
         fig = maximize_figure(run, None if output else args.layer, units,
                               l1s=_floats(args.l1, '--l1'), steps=args.steps, spatial=args.spatial)
         print(f'wrote {figures.save(fig, args.out)}')
+
+
+# ----------------------------------------------------------------------------- explain (issue 25)
+def _add_explain(sub, common):
+    e = sub.add_parser('explain', parents=[common], help='one self-contained HTML page: every '
+                       "layer's maps for one image, how each value is computed, a shape "
+                       'calculator (works offline from file://)')
+    # x* of the classes: enough to see a shape, and fast (fewer on a large net: 10 s at most)
+    e.set_defaults(steps=30)
+    e.epilog = '--steps here: 30 by default; 0 leaves the class images out'
+    e.add_argument('--image', default='0', help='a test image index (default 0) or a PNG/JPEG '
+                   'file of any size, converted to the model input as the page shows')
+    e.add_argument('--out', help='the HTML file to write (default: DIR/explain.html)')
+    e.add_argument('--force', action='store_true', help='overwrite --out if it exists')
+    e.add_argument('--maps', type=int, default=16,
+                   help='channels drawn per layer (default 16)')
+    e.add_argument('--screenshot', metavar='PNG',
+                   help='also save a PNG of the page as headless Chromium draws it '
+                        '(needs selenium, chromium and chromium-driver)')
+
+
+def _explain(args):
+    from pathlib import Path
+
+    from .explainer import explain_run
+    if args.steps < 0 or args.maps <= 0:
+        raise ConfigError('--steps must be >= 0 and --maps positive')
+    out = Path(args.out) if args.out else Path(args.run) / 'explain.html'
+    if out.exists() and not args.force:  # refuse before the work, not after it
+        raise ConfigError(f'--out {out} exists; pass --force to overwrite it')
+    page = explain_run(args.run, args.image, steps=args.steps, max_maps=args.maps)
+    path, overwrote = page.save(out, force=args.force)
+    size = path.stat().st_size
+    print(f"{'overwrote' if overwrote else 'wrote'} {path} ({size / 1e6:.2f} MB)")
+    if args.screenshot:
+        from .browser import screenshot
+        print(f'wrote {screenshot(path, args.screenshot)}')
 
 
 if __name__ == '__main__':
