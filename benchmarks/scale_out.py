@@ -1,4 +1,5 @@
-"""Scale-out arms, side by side in one run: one process, two contexts, two local workers, bf16.
+"""Scale-out arms, side by side in one run: one process, two contexts, two local workers, bf16,
+and the fused operators (--fast-ops) alone and with two workers.
 
 (Two local Horovod workers too, when Horovod is installed: `make horovod`.)
 
@@ -28,6 +29,8 @@ ARMS = {  # name -> (argv prefix, extra train.py flags)
     'two contexts, --ctx cpu:0,cpu:1': ([], ['--ctx', 'cpu:0,cpu:1']),
     'two local workers, dist_sync': (LAUNCH2, ['--kvstore', 'dist_sync']),
     'one process, --amp bf16': ([], ['--amp', 'bf16']),
+    'one process, --fast-ops': ([], ['--fast-ops']),
+    'two local workers, dist_sync, --fast-ops': (LAUNCH2, ['--kvstore', 'dist_sync', '--fast-ops']),
 }
 try:
     import horovod.mxnet  # noqa: F401  (optional)
