@@ -69,8 +69,14 @@ data:
 	       "or set GLUON_CNN_DATA to a folder with the four IDX files (Gluon downloads them where there is internet)"; \
 	fi
 
+# `make train` is the book's LeNet (d2l zh §5.5, 5 epochs) checked against the book's target: a
+# test accuracy under BOOK_TARGET fails in one line with exit code 3 (docs/training.md). Seeded,
+# it ends at 0.697 here (README shows the run); where the sigmoid net leaves the ln 10 plateau
+# moves the end by a few points on other machines, hence the margin. With ARGS there is no
+# target unless ARGS names one (--target-acc ACC).
+BOOK_TARGET := 0.65
 train: setup
-	$(PY) train.py $(ARGS)
+	$(PY) train.py $(if $(ARGS),,--target-acc $(BOOK_TARGET)) $(ARGS)
 
 # pytest's exit 5 means it collected no tests (a typo in ARGS, say): a failure, said so.
 test: setup
