@@ -17,7 +17,8 @@ from pathlib import Path
 from .paths import papers_dir, results_dir
 from ..runs.record import RunRecord, read_record
 
-__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result']
+__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result',
+           'rerun_command']
 
 SECTIONS = {}  # name -> function returning the block's markdown
 _BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)'
@@ -65,6 +66,22 @@ def load_result(name: str) -> RunRecord:
 
 def has_result(name: str) -> bool:
     return (results_dir() / f'{name}.json').is_file()
+
+
+def rerun_command(record: RunRecord, target=None) -> str:
+    """The record's command as it reruns today, checked against the row's `target` accuracy.
+
+    A preset's epochs may have changed since the record was made, so an epoch count the preset no
+    longer implies is spelled out; `--target-acc` makes the command fail (exit 3) when it falls
+    short of the row's claim.
+    """
+    from ..runs.config import PRESETS, TrainConfig
+    command = record.extra['command']
+    preset = re.search(r'--preset (\S+)', command)
+    if preset and '--epochs' not in command and preset[1] in PRESETS:
+        if TrainConfig(**PRESETS[preset[1]]).epochs != len(record.history):
+            command += f' --epochs {len(record.history)}'
+    return command + (f' --target-acc {target:g}' if target else '')
 
 
 def _load_generators():
