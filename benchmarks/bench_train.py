@@ -409,6 +409,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def machine() -> str:
+    """`lscpu`'s model name and the logical CPUs this process sees."""
+    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
+    model = next((line.split(':', 1)[1].strip() for line in out.splitlines()
+                  if line.startswith('Model name')), 'unknown CPU')
+    return f'{model}, {os.cpu_count()} logical CPUs'
+
+
 def describe_env() -> str:
     """The MXNet and OpenMP settings in effect, for the report (unset means MXNet's default)."""
     keys = ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE', 'MXNET_CPU_WORKER_NTHREADS',
@@ -442,17 +450,23 @@ def main(argv=None):
         return
     res = run_interleaved(names, args.epochs, args.warmup, args.limit, log)
     rss = peak_rss(names, args.limit) if args.rss else {}
-    if args.json:
-        Path(args.json).write_text(json.dumps({'results': res, 'rss': rss, 'load': load,
-                                               'settings': describe_env()}, indent=1))
+    versions = (f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, '
+                f'numpy {np.__version__}')
+    if args.json:  # docs/performance.md renders its table from this file (make docs)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({
+            'results': res, 'rss': rss, 'load': load, 'end_load': os.getloadavg(),
+            'settings': describe_env(), 'table': table(res, rss, names), 'machine': machine(),
+            'versions': versions, 'date': time.strftime('%Y-%m-%d'),
+            'command': 'python benchmarks/bench_train.py ' + ' '.join(argv or sys.argv[1:])},
+            indent=1) + '\n')
     if args.quiet:
         return
     print()
     print(table(res, rss, names))
     print()
     cpu = platform.processor() or platform.machine()
-    print(f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, numpy {np.__version__}, '
-          f'{os.cpu_count()} CPUs ({cpu}); settings: {describe_env()}')
+    print(f'{versions}, {os.cpu_count()} CPUs ({cpu}); settings: {describe_env()}')
     if rss:
         print(f"peak RSS of `make train` (train.py, lenet, 1 epoch): {rss['make train']:,.0f} MiB")
     end_load = os.getloadavg()

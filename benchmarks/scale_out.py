@@ -61,6 +61,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--limit', type=int, default=20000, help='training images per epoch')
     p.add_argument('--repeats', type=int, default=3, help='runs per arm (median reported)')
+    p.add_argument('--json', help='also write the table and the raw figures to this file')
     args = p.parse_args(argv)
     speed = {name: [] for name in ARMS}
     acc = {}
@@ -70,13 +71,21 @@ def main(argv=None):
             speed[name].append(s)
             acc[name] = a
     base = statistics.median(speed['one process, --ctx cpu'])
-    print(f'scale-out, LeNet, batch 256, {args.limit} images, epoch 2, median of {args.repeats} '
-          f'({machine()})')
-    print('| arm | examples/sec | vs one process | test acc |')
-    print('|---|---:|---:|---:|')
+    title = (f'scale-out, LeNet, batch 256, {args.limit} images, epoch 2, median of '
+             f'{args.repeats} ({machine()})')
+    rows = ['| arm | examples/sec | vs one process | test acc |', '|---|---:|---:|---:|']
     for name in ARMS:
         m = statistics.median(speed[name])
-        print(f'| {name} | {m:,.0f} | {m / base:.2f}x | {acc[name]:.3f} |')
+        rows.append(f'| {name} | {m:,.0f} | {m / base:.2f}x | {acc[name]:.3f} |')
+    print(title, *rows, sep='\n')
+    if args.json:  # docs/scale-out.md renders its table from this file (make docs)
+        import time
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({
+            'speed': speed, 'acc': acc, 'title': title, 'table': '\n'.join(rows),
+            'machine': machine(), 'date': time.strftime('%Y-%m-%d'),
+            'command': 'python benchmarks/scale_out.py ' + ' '.join(argv or sys.argv[1:])},
+            indent=1) + '\n')
 
 
 if __name__ == '__main__':

@@ -1,15 +1,17 @@
 """The project's own exception types: errors a user can cause, with messages that say what to do.
 
 The CLI (`train.py`, `python -m gluon_cnn.*`) turns any `GluonCNNError` into one line on
-stderr and exit code 2; `--debug` shows the traceback instead.
+stderr and exit code 2 (a `TargetMissedError`: 3); `--debug` shows the traceback instead.
 """
 
 __all__ = ['GluonCNNError', 'DataError', 'ConfigError', 'CheckpointError', 'DivergedError',
-           'TraceError', 'WriteError']
+           'TargetMissedError', 'TraceError', 'WriteError']
 
 
 class GluonCNNError(Exception):
     """Base class: something the user can fix. `str(e)` is the one line the CLI prints."""
+
+    exit_code = 2  # what the CLI exits with
 
 
 class DataError(GluonCNNError):
@@ -26,6 +28,13 @@ class CheckpointError(GluonCNNError):
 
 class DivergedError(GluonCNNError):
     """The training loss became NaN or inf, or exploded."""
+
+
+class TargetMissedError(GluonCNNError):
+    """A finished run whose final test accuracy fell short of `--target-acc` (exit code 3, so that
+    CI tells a missed replication from a usage error)."""
+
+    exit_code = 3
 
 
 class WriteError(GluonCNNError):

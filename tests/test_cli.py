@@ -10,11 +10,12 @@ import pytest
 from mxnet import gluon
 
 from gluon_cnn import ConfigError, list_models
+from gluon_cnn.errors import TargetMissedError
 from gluon_cnn.runs import checkpoint
 from gluon_cnn.training import engine
 from gluon_cnn.app import train_command as train
 from gluon_cnn.runs.config import TrainConfig
-from gluon_cnn.runs.record import RunRecord, write_record
+from gluon_cnn.runs.record import RunRecord, read_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,3 +164,42 @@ def test_summary_says_when_a_run_ends_at_chance(accs, losses, cfg, says):
         assert 'chance' not in line
     else:
         assert '; that is chance (1 in 10): ' in line and says in line, line
+
+
+TINY = ['--limit', '512', '--batch-size', '64', '--epochs', '1', '--quiet']
+
+
+def test_missed_target_is_one_line_exit_3(tmp_path):
+    """The real process: a run short of --target-acc ends in one line and exit 3 (not 2), after
+    its summary, with its run folder complete."""
+    out = tmp_path / 'r'
+    cmd = [sys.executable, str(ROOT / 'train.py'), *TINY, '--target-acc', '0.99', '--out', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    acc = read_record(out).history[-1]['test_acc']
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr == (f'error: test acc {acc:.3f} after 1 epoch is below --target-acc 0.99; '
+                           f'the run is saved in {out}; compare its settings with the row that '
+                           f'set the target (papers/)\n')
+    assert proc.stdout.startswith(f'lenet: test acc {acc:.3f} after 1 epoch ')
+    assert (out / 'model.params').is_file()
+
+
+def test_target_reached_exactly_passes(tmp_path, capsys):
+    """The same seeded run with the target at its own accuracy passes; a hair above it fails."""
+    first = tmp_path / 'a'
+    code, _ = run_main([*TINY, '--out', str(first)], capsys)
+    acc = read_record(first).history[-1]['test_acc']
+    assert code == 0
+    code, err = run_main([*TINY, '--out', str(tmp_path / 'b'), '--target-acc', repr(acc)], capsys)
+    assert code == 0 and err == ''
+    assert train.main([*TINY, '--resume', str(tmp_path / 'b'), '--epochs', '1',
+                       '--target-acc', '1']) == 2  # nothing left to train: a usage error first
+    with pytest.raises(TargetMissedError):
+        train.check_target(read_record(tmp_path / 'b'), acc + 1e-6)
+
+
+@pytest.mark.parametrize('value', ['1.5', '0', '-0.2', 'high'])
+def test_impossible_target_is_a_usage_error(capsys, value):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(['--target-acc', value])
+    assert e.value.code == 2 and '--target-acc' in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""What every command-line entry point shares: user errors become one line and exit code 2."""
+"""What every command-line entry point shares: user errors become one line and exit code 2 (3 for
+a run that missed its --target-acc)."""
 import sys
 
 from ..errors import GluonCNNError
@@ -7,7 +8,8 @@ __all__ = ['run_cli']
 
 
 def run_cli(fn, debug: bool = False) -> int:
-    """Call fn(); a GluonCNNError prints `error: <message>` on stderr and returns 2.
+    """Call fn(); a GluonCNNError prints `error: <message>` on stderr and returns its exit_code
+    (2; 3 for TargetMissedError).
 
     Ctrl-C (and SIGTERM, which training turns into KeyboardInterrupt) returns 130 with one line,
     `interrupted: <message>` when the interrupt carries one (training says where its checkpoint is).
@@ -19,7 +21,7 @@ def run_cli(fn, debug: bool = False) -> int:
         if debug:
             raise
         print(f'error: {e}', file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt as e:
         if debug:
             raise

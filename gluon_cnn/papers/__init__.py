@@ -1,4 +1,5 @@
-"""The generated parts of papers/*.md: tables come from code, never typed by hand.
+"""The generated parts of papers/*.md, docs/*.md and README.md: tables come from code, never
+typed by hand.
 
 A note marks each generated block as
 
@@ -14,10 +15,11 @@ papers/results/ by the command each table names, so they too are regenerated, no
 import re
 from pathlib import Path
 
-from .paths import papers_dir, results_dir
+from .paths import papers_dir, repo_root, results_dir
 from ..runs.record import RunRecord, read_record
 
-__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result']
+__all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result',
+           'rerun_command', 'pages']
 
 SECTIONS = {}  # name -> function returning the block's markdown
 _BLOCK = re.compile(r'(<!-- BEGIN generated: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)'
@@ -43,12 +45,19 @@ def render(text: str) -> str:
     return _BLOCK.sub(fill, text)
 
 
+def pages() -> list:
+    """The pages with generated blocks: papers/*.md, docs/*.md and README.md."""
+    root = repo_root()
+    return sorted(papers_dir().glob('*.md')) + sorted((root / 'docs').glob('*.md')) + \
+        [root / 'README.md']
+
+
 def update(check: bool = False, folder: Path = None) -> list:
-    """Rewrite (or with check=True only compare) every note in `folder`; returns the stale ones."""
+    """Rewrite (or with check=True only compare) every page (or every page in `folder`); returns
+    the stale ones."""
     _load_generators()
-    folder = folder or papers_dir()
     stale = []
-    for path in sorted(folder.glob('*.md')):
+    for path in (sorted(folder.glob('*.md')) if folder else pages()):
         old = path.read_text()
         new = render(old)
         if new != old:
@@ -65,6 +74,22 @@ def load_result(name: str) -> RunRecord:
 
 def has_result(name: str) -> bool:
     return (results_dir() / f'{name}.json').is_file()
+
+
+def rerun_command(record: RunRecord, target=None) -> str:
+    """The record's command as it reruns today, checked against the row's `target` accuracy.
+
+    A preset's epochs may have changed since the record was made, so an epoch count the preset no
+    longer implies is spelled out; `--target-acc` makes the command fail (exit 3) when it falls
+    short of the row's claim.
+    """
+    from ..runs.config import PRESETS, TrainConfig
+    command = record.extra['command']
+    preset = re.search(r'--preset (\S+)', command)
+    if preset and '--epochs' not in command and preset[1] in PRESETS:
+        if TrainConfig(**PRESETS[preset[1]]).epochs != len(record.history):
+            command += f' --epochs {len(record.history)}'
+    return command + (f' --target-acc {target:g}' if target else '')
 
 
 def _load_generators():

@@ -1,4 +1,5 @@
-"""python -m gluon_cnn.papers [--check]: regenerate the tables of papers/*.md from code."""
+"""python -m gluon_cnn.papers [--check]: regenerate the tables of papers/*.md, docs/*.md and
+README.md from code."""
 import argparse
 import sys
 

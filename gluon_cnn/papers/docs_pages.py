@@ -1,0 +1,77 @@
+"""docs/*.md's generated tables: the model registry, and the speeds `make bench` measured.
+
+The registry table is traced (gluon_cnn.trace) at each model's own input size. The speed tables
+are rendered from benchmarks/results/*.json, which `make bench` writes on the machine it runs
+on; the page names that machine and the date, and a missing file says which command makes it.
+"""
+import json
+
+from . import section
+from .paths import repo_root
+
+__all__ = ['models_table', 'bench_table', 'scale_out_table']
+
+
+@section('models')
+def models_table() -> str:
+    from ..models import get_model, list_models, model_info
+    from ..trace import trace  # imports mxnet: only when rendering
+    lines = ['| name | source | input | trainable params | MACs / image | what |',
+             '|---|---|---|--:|--:|---|']
+    for name in list_models():
+        info = model_info(name)
+        t = trace(get_model(name), info.input_shape)
+        what = ' '.join((info.build.__doc__ or '').split()).split('. ')[0].rstrip('.') + '.'
+        side = 'x'.join(str(d) for d in info.input_shape[1:])
+        lines.append(f'| `{name}` | {info.source} | {side} | {t.trainable_params:,} | '
+                     f'{t.total_macs / 1e6:,.2f}M | {what} |')
+    lines += ['', 'Traced by `gluon_cnn.trace` at each model\'s input size (batch of 1); MACs: '
+              "multiply-accumulates with weights, fvcore's convention (docs/tracing.md)."]
+    return '\n'.join(lines)
+
+
+def _bench(name: str):
+    path = repo_root() / 'benchmarks' / 'results' / f'{name}.json'
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _measured(r: dict) -> str:
+    return (f"Measured on {r['machine']} by `{r['command'].strip()}` (`make bench`), {r['date']}; "
+            'the machine was shared with other jobs')
+
+
+@section('performance-bench')
+def bench_table() -> str:
+    r = _bench('bench_train')
+    if r is None:
+        return 'Not measured yet: run `make bench` (it writes benchmarks/results/bench_train.json).'
+    return '\n'.join([r['table'], '', f"{_measured(r)} (load average {r['load'][0]:.1f} at the "
+                      f"start, {r['end_load'][0]:.1f} at the end); {r['versions']}; "
+                      f"{r['settings']}. \\* not counting the 4 DataLoader worker processes. "
+                      f"Peak RSS of `make train`'s command (train.py, 1 epoch): "
+                      f"{r['rss'].get('make train', float('nan')):,.0f} MiB."])
+
+
+@section('scale-out')
+def scale_out_table() -> str:
+    r = _bench('scale_out')
+    if r is None:
+        return 'Not measured yet: run `make bench` (it writes benchmarks/results/scale_out.json).'
+    return '\n'.join([r['table'], '', f"{_measured(r)}: {r['title']}."])
+
+
+@section('floors')
+def floors_table() -> str:
+    """tests/test_layers.py's FLOORS, read from the test (the list the test enforces)."""
+    import ast
+    test = repo_root() / 'tests' / 'test_layers.py'
+    tree = ast.parse(test.read_text())
+    floors = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                  and getattr(node.targets[0], 'id', '') == 'FLOORS')
+    package = repo_root() / 'gluon_cnn'
+    lines = ['| floor | folders and modules of gluon_cnn/ |', '|---|---|']
+    for name, tops in reversed(floors):
+        parts = [f'`{t}/`' if (package / t).is_dir() else f'`{t}.py`' for t in tops]
+        lines.append(f"| {name} | {', '.join(parts)} |")
+    return '\n'.join(lines + ['', 'Top to bottom; each imports only from its own row or the rows '
+                              'below (tests/test_layers.py).'])
