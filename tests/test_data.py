@@ -148,3 +148,14 @@ def test_load_data_fashion_mnist_contract():
         assert isinstance(X, mx.np.ndarray) and isinstance(y, mx.np.ndarray)
     finally:
         npx.reset_np()
+
+
+def test_an_unseeded_iterator_follows_numpys_global_seed():
+    """The book seeds once (np.random.seed, or seed_everything): the shuffle must follow it."""
+    split = gdata.Split(np.arange(40, dtype=np.uint8).reshape(10, 2, 2), np.arange(10) % 10)
+    orders = []
+    for seed in (0, 0, 1):
+        np.random.seed(seed)
+        it = gdata.ArrayIter(split, 10, shuffle=True)
+        orders.append(next(iter(it))[1].asnumpy().tolist())
+    assert orders[0] == orders[1] != orders[2]

@@ -31,7 +31,9 @@ class ArrayIter:
         self.X = mx.nd.array(x, ctx=self.ctx, dtype='float32')
         self.y = mx.nd.array(labels, ctx=self.ctx, dtype='float32')
         self.batch_size, self.shuffle, self.resize = batch_size, shuffle, resize
-        self.rng = np.random.RandomState(seed)
+        # no seed: draw one from numpy's global generator, so that seeding once (seed_everything,
+        # or the book's own np.random.seed) fixes the shuffle too
+        self.rng = np.random.RandomState(np.random.randint(2 ** 31 - 1) if seed is None else seed)
 
     def __len__(self):
         return -(-len(self.y) // self.batch_size)
