@@ -35,7 +35,7 @@ __all__ = ['out_size', 'out_size_formula', 'solve', 'conv_output_shape', 'paddin
            'conv_params', 'conv_macs', 'conv_connections', 'dense_params', 'dense_macs',
            'dense_connections', 'pool_macs', 'batchnorm_params', 'receptive_field',
            'receptive_field_step', 'pair', 'transposed_out_size', 'transposed_out_size_formula',
-           'solve_transposed', 'transposed_receptive_field_step']
+           'solve_transposed', 'transposed_receptive_field_step', 'receptive_field_start']
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -229,3 +229,19 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> Tuple[int, int]:
         k, s = layer[0], layer[1]
         rf, jump = receptive_field_step(rf, jump, k, s, *layer[2:3])
     return rf, jump
+
+
+# where output 0's field begins in the input: start -= p * jump at each layer (it may be negative,
+# in the padding); output i's field is then [start + i * jump, start + i * jump + rf - 1]
+def receptive_field_start(layers: Iterable[Sequence[int]]) -> Tuple[int, int, int]:
+    """(rf, jump, start) after a stack of (k, s, p) layers, p the padding per side.
+
+    >>> receptive_field_start([(5, 1, 2), (2, 2, 0)])     # a same-padded 5x5 conv, 2x2 pooling
+    (6, 2, -2)
+    """
+    rf, jump, start = 1, 1, 0
+    for layer in layers:
+        k, s, p = layer[0], layer[1], layer[2]
+        start -= p * jump
+        rf, jump = receptive_field_step(rf, jump, k, s, *layer[3:4])
+    return rf, jump, start
