@@ -51,9 +51,9 @@ def fool_figure(run: Run, target: int, threshold: float = 0.99, steps: int = 500
     axes[2].plot(f.confidence)
     axes[2].axhline(threshold, ls='--', c='gray', lw=1)
     axes[2].set(xlabel='step', ylabel=f'softmax({names[target]})', ylim=(0, 1.02))
-    state = 'reached' if f.reached else 'not reached in'
-    fig.suptitle(f'{run.cfg.model}: an image it calls {names[target]} ({state} {threshold:g}, '
-                 f'{len(f.confidence) - 1} steps)', fontsize=10)
+    state = 'reached' if f.reached else 'not reached'
+    fig.suptitle(f'{run.cfg.model}: an image it calls {names[target]} (softmax {threshold:g} '
+                 f'{state} in {len(f.confidence) - 1} steps)', fontsize=10)
     return fig
 
 
