@@ -22,7 +22,7 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
 endif
 
 .PHONY: setup data train test lint notebooks bench papers clean which-python supported horovod \
-        test-horovod fastops docs check-docs
+        test-horovod fastops docs check-docs graphviz
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
@@ -46,7 +46,15 @@ endif
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
 
-setup: $(STAMP) data fastops
+setup: $(STAMP) data graphviz fastops
+
+# Graphviz's dot, for `viz graph` (mx.viz.plot_network); its test skips without it.
+graphviz:
+	@if command -v dot >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's graphviz (dot) for python -m gluon_cnn.viz graph"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	else echo "note: no Graphviz dot; 'python -m gluon_cnn.viz graph' needs 'sudo apt-get install graphviz'"; fi
 
 # The fused-operator library (`--fast-ops`, gluon_cnn.mx.fastops), built with g++ where there is
 # one (about 20 s once; cached by source hash in ~/.cache/gluon-cnn). Without a compiler, training

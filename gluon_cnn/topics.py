@@ -14,18 +14,25 @@ which gives a fixed-length vector from inputs of any size. Two worked examples t
 Chinese CNN tutorials do by hand, checked by the tracer: the weights of a 3x3 convolution from 3
 to 192 channels, and a 2-channel 96x96 net traced end to end.
 
+Convolution run backwards: a fully convolutional LeNet (Long et al., 2015, "Fully convolutional
+networks for semantic segmentation") whose 1x1 convolution and transposed convolution (d2l en
+§14.10-§14.11) give one 28x28 score map per class. And why a CNN needs its nonlinearity: two
+Dense layers without an activation are one Dense layer with the product matrix.
+
     python -m gluon_cnn.topics
 """
 from typing import Sequence
 
+import numpy as np
 from mxnet import nd
 from mxnet.gluon import nn
 
+from .models import get_model
 from .trace import Trace, trace
 
 __all__ = ['SpatialPyramidPooling', 'stacked_3x3_vs_5x5', 'bottleneck_1x1', 'separable_vs_standard',
            'pooling_variants', 'spp_lengths', 'conv_weights_3_to_192', 'tutorial_net_96',
-           'report']
+           'lenet_fcn', 'fcn_trace', 'stacked_linear', 'report']
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -150,6 +157,57 @@ def tutorial_net_96() -> Trace:
     return trace(net, (1, 2, 96, 96), explain=True)
 
 
+# ----------------------------------------------------------------------------- transposed conv
+def lenet_fcn(classes: int = 10) -> nn.HybridSequential:
+    """LeNet's features, a 1x1 conv to one map per class, and a transposed conv back to 28x28.
+
+    Long et al. (2015), FCN: the features shrink 28x28 to 4x4 with a total stride (jump) of 4,
+    so a transposed conv of stride 4 brings the jump back to one pixel; kernel 16 and no padding
+    make (4 - 1)·4 + 16 = 28 (`python -m gluon_cnn.shapes solve 4 28 --transpose
+    --max-kernel 16` lists it first). Output (B, classes, 28, 28): an image, not a vector.
+    """
+    lenet = get_model('lenet')
+    net = nn.HybridSequential()
+    net.add(*[lenet[i] for i in range(4)])  # conv 5, pool 2, conv 5, pool 2: 28 -> 4
+    net.add(nn.Conv2D(classes, 1),  # (B, 16, 4, 4) -> (B, classes, 4, 4): a Dense per pixel
+            nn.Conv2DTranspose(classes, 16, strides=4))  # (B, classes, 4, 4) -> (..., 28, 28)
+    return net
+
+
+def fcn_trace() -> Trace:
+    """The FCN traced with its output-size formulas; the last row reads 28x28, RF 28, jump 1."""
+    return trace(lenet_fcn(), (1, 1, 28, 28), explain=True)
+
+
+# ----------------------------------------------------------------------------- nonlinearity
+def stacked_linear(n_in: int = 8, n_hidden: int = 5, n_out: int = 3, batch: int = 4,
+                   seed: int = 0) -> dict:
+    """Two Dense layers without activation versus one Dense with W = W2 W1, b = W2 b1 + b2.
+
+    Without a nonlinearity depth adds nothing: dense2(dense1(x)) = x (W2 W1)^T + (W2 b1 + b2)
+    for every x, so the stack is one Dense layer (d2l zh §3.8). With a sigmoid between them no
+    such matrix exists; the returned gap is that of the same product matrix. Returns the largest
+    |difference| of each and the output scale.
+    """
+    rng = np.random.RandomState(seed)
+    x = nd.array(rng.randn(batch, n_in))
+    d1, d2 = nn.Dense(n_hidden, in_units=n_in), nn.Dense(n_out, in_units=n_hidden)
+    for d in (d1, d2):
+        d.initialize()
+        d.weight.set_data(nd.array(rng.randn(*d.weight.shape)))
+        d.bias.set_data(nd.array(rng.randn(*d.bias.shape)))
+    (w1, b1), (w2, b2) = [(d.weight.data(), d.bias.data()) for d in (d1, d2)]
+    one = nn.Dense(n_out, in_units=n_in)
+    one.initialize()
+    one.weight.set_data(nd.dot(w2, w1))                    # (n_out, n_hidden) x (n_hidden, n_in)
+    one.bias.set_data(nd.dot(w2, b1) + b2)                 # (n_out,)
+    linear = d2(d1(x))
+    with_sigmoid = d2(nd.sigmoid(d1(x)))
+    return {'linear_gap': float(nd.abs(linear - one(x)).max().asscalar()),
+            'sigmoid_gap': float(nd.abs(with_sigmoid - one(x)).max().asscalar()),
+            'scale': float(nd.abs(linear).max().asscalar())}
+
+
 # ----------------------------------------------------------------------------- report
 def report(log=print) -> None:
     """Print every comparison (what `python -m gluon_cnn.topics` shows)."""
@@ -182,6 +240,14 @@ def report(log=print) -> None:
     log(f'the 2-channel 96x96 tutorial net; its second pooling gives {t.rows[3].output_shape}, '
         'not 23x23 with 8 channels:')
     log(str(t))
+    log('\n== a fully convolutional LeNet: 1x1 conv, then a transposed conv back to 28x28 '
+        '(FCN, Long et al. 2015)')
+    log(str(fcn_trace()))
+    log('\n== why the nonlinearity: dense2(dense1(x)) against one Dense with W2 W1, W2 b1 + b2')
+    g = stacked_linear()
+    log(f"no activation: largest difference {g['linear_gap']:.1e} (outputs up to "
+        f"{g['scale']:.1f}): one layer, to float rounding")
+    log(f"a sigmoid between them: {g['sigmoid_gap']:.2f}; no single matrix does that")
 
 
 if __name__ == '__main__':

@@ -219,3 +219,31 @@ def test_batchnorm_in_np_mode_matches_classic(np_mode):
     with autograd.train_mode():
         expected = ref(nd.array(Xn))
     np.testing.assert_allclose(Y.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- transposed conv
+def test_trans_conv_book_example():  # d2l en §14.10.1
+    X = K = nd.array([[0, 1], [2, 3]])
+    assert scratch.trans_conv(X, K).asnumpy().tolist() == [[0, 0, 1], [0, 4, 6], [4, 12, 9]]
+
+
+@pytest.mark.parametrize('padding,stride,output_padding', [
+    (0, 1, 0), (1, 2, 1), ((1, 0), (3, 2), (2, 1)), (2, 2, 1), (0, 3, 2), (2, 1, 0)])
+def test_trans_conv_matches_deconvolution(padding, stride, output_padding):
+    from gluon_cnn.shapes import pair
+    X, K = rand(3, 4), rand(3, 2, seed=1)
+    Y = scratch.trans_conv(X, K, padding, stride, output_padding)
+    ref = nd.Deconvolution(X.reshape((1, 1, 3, 4)), K.reshape((1, 1, 3, 2)), kernel=(3, 2),
+                           stride=pair(stride), pad=pair(padding), adj=pair(output_padding),
+                           num_filter=1, no_bias=True)[0, 0]
+    assert Y.shape == ref.shape
+    np.testing.assert_allclose(Y.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_trans_conv_is_the_adjoint_of_corr2d():
+    """<corr2d(Z, K, p, s), X> = <Z, trans_conv(X, K, p, s)>: why it is called a transpose."""
+    K, X = rand(3, 3), rand(4, 4, seed=1)
+    Z = rand(*scratch.trans_conv(X, K, 1, 2).shape, seed=2)
+    lhs = (corr2d(Z, K, 1, 2) * X).sum().asscalar()
+    rhs = (Z * scratch.trans_conv(X, K, 1, 2)).sum().asscalar()
+    assert lhs == pytest.approx(rhs, rel=1e-5)

@@ -1,6 +1,7 @@
 """gluon_cnn.shapes against MXNet's own operators, the LeNet-5 paper's counts and autograd."""
 import itertools
 
+import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, nd
@@ -177,3 +178,74 @@ def test_solve_cli(capsys):
     assert err.startswith('error: N_OUT') and err.count('\n') == 1
     assert main(['solve', '28', '60']) == 2
     assert 'try a larger --max-kernel' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- transposed conv
+_TRANSPOSED = [(n, k, p, s, a, d) for n, k, p, s, a, d in
+               itertools.product([1, 3, 4, 7], [1, 2, 3, 5], [0, 1, 2], [1, 2, 3], [0, 1, 2],
+                                 [1, 2])
+               if a < s and p < k and (n - 1) * s - 2 * p + d * (k - 1) + 1 + a > 0]
+
+
+@pytest.mark.parametrize('n,k,p,s,a,d', _TRANSPOSED[::5])
+def test_transposed_out_size_matches_deconvolution(n, k, p, s, a, d):
+    y = nd.Deconvolution(nd.zeros((1, 1, n, n)), nd.zeros((1, 1, k, k)), kernel=(k, k),
+                         stride=(s, s), pad=(p, p), adj=(a, a), dilate=(d, d), num_filter=1,
+                         no_bias=True)
+    assert y.shape[2] == shapes.transposed_out_size(n, k, 2 * p, s, d, a)
+    assert shapes.transposed_out_size_formula(n, k, 2 * p, s, d, a).endswith(f'= {y.shape[2]}')
+
+
+def _deconv_length(n, k, p, s, a):
+    """The output length MXNet's Deconvolution gives, 0 where it refuses (nothing left)."""
+    try:
+        return nd.Deconvolution(nd.zeros((1, 1, n, 1)), nd.zeros((1, 1, k, 1)), kernel=(k, 1),
+                                stride=(s, 1), pad=(p, 0), adj=(a, 0), num_filter=1,
+                                no_bias=True).shape[2]
+    except mx.base.MXNetError:
+        return 0
+
+
+@pytest.mark.parametrize('n_in,n_out', [(4, 28), (14, 28), (7, 28), (5, 5)])
+def test_solve_transposed_inverts_deconvolution(n_in, n_out):
+    found = shapes.solve_transposed(n_in, n_out, max_kernel=16, max_stride=8)
+    brute = {(k, p, s, a) for k in range(1, 17) for p in range(k) for s in range(1, 9)
+             for a in range(s) if _deconv_length(n_in, k, p, s, a) == n_out}
+    assert len(found) == len(set(found)) and set(found) == brute
+    assert all(a == 0 for *_, a in found[:1])  # no output_padding first
+    # each answer run forwards by a plain convolution gives back the input size (the adjoint)
+    for k, p, s, a in found[:3]:
+        assert shapes.out_size(n_out, k, 2 * p, s) == n_in
+
+
+def test_solve_transposed_cli(capsys):
+    from gluon_cnn.shapes.__main__ import main
+    assert main(['solve', '4', '28', '--transpose', '--max-kernel', '16']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split()[:4] == ['16', '0', '4', '0']
+    assert out[2].endswith('(4 - 1)·4 - 0 + 16 + 0 = 28')
+    assert main(['solve', '4', '280', '--transpose']) == 2
+    assert 'transposed kernel' in capsys.readouterr().err
+
+
+def _transposed_support(k, s, n_in, out_index, jump_in=1, rf_in=1):
+    """Input rows that one output of [conv(rf_in, stride jump_in), deconv(k, s)] depends on."""
+    n = (n_in - 1) * jump_in + rf_in
+    x = nd.ones((1, 1, n, 1))
+    x.attach_grad()
+    with autograd.record():
+        y = nd.Convolution(x, nd.ones((1, 1, rf_in, 1)), kernel=(rf_in, 1), stride=(jump_in, 1),
+                           num_filter=1, no_bias=True)
+        y = nd.Deconvolution(y, nd.ones((1, 1, k, 1)), kernel=(k, 1), stride=(s, 1),
+                             num_filter=1, no_bias=True)
+        y[0, 0, out_index, 0].backward()
+    rows = np.nonzero(x.grad.asnumpy()[0, 0, :, 0])[0]
+    return rows.max() - rows.min() + 1
+
+
+@pytest.mark.parametrize('k,s,jump,rf', [(16, 4, 4, 16), (4, 2, 1, 1), (3, 2, 2, 5), (5, 3, 1, 3)])
+def test_transposed_receptive_field_is_the_widest_dependence(k, s, jump, rf):
+    widest = max(_transposed_support(k, s, 8, o, jump, rf) for o in range(3 * s, 4 * s + k))
+    field, step = shapes.transposed_receptive_field_step(rf, jump, k, s)
+    assert field == widest
+    assert step * s == jump

@@ -1,7 +1,9 @@
 """gluon_cnn.topics: the tracer's numbers against closed forms and the papers' ratios."""
+import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import nd
+from mxnet.gluon import nn
 
 from gluon_cnn import topics
 from gluon_cnn.shapes import conv_macs, conv_params
@@ -89,3 +91,48 @@ def test_the_96x96_tutorial_net_traced_end_to_end():
     assert t.rows[4].params == 24 * 4 * 4 * 100 + 100
     assert t.rows[4].formula == 'flatten: 24×4×4 = 384'
     assert t.rows[0].macs == 8 * 92 * 92 * 2 * 5 * 5
+
+
+# ----------------------------------------------------------------------------- transposed conv
+def test_fcn_gives_an_image_per_class_and_the_trace_says_how():
+    net = topics.lenet_fcn()
+    net.initialize()
+    y = net(nd.random.uniform(shape=(2, 1, 28, 28)))
+    assert y.shape == (2, 10, 28, 28)
+    t = topics.fcn_trace()
+    last = t.rows[-1]
+    assert last.type == 'Conv2DTranspose' and last.output_shape == (1, 10, 28, 28)
+    assert last.formula == 'h, w: (4 - 1)·4 - 0 + 16 + 0 = 28'
+    assert last.receptive_field == (28, 28) and last.jump == (1, 1)  # 16 + (16/4 - 1)·4
+    assert t.rows[-2].receptive_field == (16, 16) and t.rows[-2].jump == (4, 4)
+    assert '(4 - 1)·4 - 0 + 16 + 0 = 28' in str(t)
+
+
+def test_fcn_transposed_layer_is_the_scratch_trans_conv():
+    from gluon_cnn.ops.scratch import trans_conv
+    up = nn.Conv2DTranspose(1, 16, strides=4, in_channels=1, use_bias=False)
+    up.initialize()
+    x = nd.random.uniform(shape=(1, 1, 4, 4))
+    expected = trans_conv(x[0, 0], up.weight.data()[0, 0], stride=4)
+    np.testing.assert_allclose(up(x)[0, 0].asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- nonlinearity
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_two_linear_dense_layers_are_one(seed):
+    g = topics.stacked_linear(seed=seed)
+    assert g['linear_gap'] <= 1e-5 * max(g['scale'], 1.0)   # float32 rounding only
+    assert g['sigmoid_gap'] > 0.1                            # the sigmoid breaks it
+
+
+def test_no_matrix_fits_the_sigmoid_stack():
+    """Least squares over every affine map: the sigmoid stack leaves a residual, the linear none."""
+    rng = np.random.RandomState(0)
+    x = rng.randn(64, 8)
+    d1, d2 = nn.Dense(5, in_units=8), nn.Dense(3, in_units=5)
+    d1.initialize(mx.init.Normal(1.0)), d2.initialize(mx.init.Normal(1.0))  # sigmoid's curve
+    X1 = np.hstack([x, np.ones((64, 1))])
+    for f, nonzero in ((lambda h: h, False), (nd.sigmoid, True)):
+        y = d2(f(d1(nd.array(x)))).asnumpy()
+        _, residual, *_ = np.linalg.lstsq(X1, y, rcond=None)
+        assert (residual.sum() > 1e-3) == nonzero

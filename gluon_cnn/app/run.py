@@ -8,6 +8,7 @@ where its results go. A run folder holds:
     DIR/checkpoints/      one checkpoint per epoch, the two newest kept (gluon_cnn.runs.checkpoint)
     DIR/model.params      the final parameters (net.save_parameters), written last: the run is done
     DIR/curves.png        loss and accuracy per epoch, as the book's Animator draws them
+    DIR/model-symbol.json, DIR/model-0000.params   the graph for viewers (gluon_cnn.runs.export)
     DIR/.lock             held (flock) by the live run, so that a second run there is refused
 """
 import contextlib
@@ -158,7 +159,17 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
         _save_final_params(net, out / 'model.params')  # last: it marks the run finished
     log(f'saved {out / "model.params"} and {out / RECORD_FILE}')
     log(f'saved {out / "curves.png"}')
+    _export_graph(net, out, info.data_shape(cfg.resize), ctx, log)
     return record
+
+
+def _export_graph(net, out: Path, shape: tuple, ctx, log):
+    """model-symbol.json and model-0000.params for graph viewers, after the run is finished."""
+    from ..runs.export import EXPORT_PARAMS, SYMBOL_FILE, export_symbol
+    why_not = export_symbol(net, out, shape, ctx)
+    log(f'no graph export: {why_not}' if why_not else
+        f'saved {out / SYMBOL_FILE} and {out / EXPORT_PARAMS} (python -m gluon_cnn.viz graph '
+        f'--run {out})')
 
 
 def _save_final_params(net, path: Path):

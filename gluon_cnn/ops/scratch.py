@@ -15,11 +15,11 @@ import mxnet as mx
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import nn
 
-from ..shapes import IntOrPair, conv_output_shape, pair
+from ..shapes import IntOrPair, conv_output_shape, pair, transposed_out_size
 
 __all__ = ['corr2d', 'Conv2D', 'edge_image', 'learn_kernel', 'corr2d_multi_in',
            'corr2d_multi_in_out', 'corr2d_multi_in_out_1x1', 'comp_conv2d', 'pad2d', 'pool2d',
-           'batch_norm', 'BatchNorm']
+           'batch_norm', 'BatchNorm', 'trans_conv']
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -162,6 +162,30 @@ def pool2d(X, pool_size: IntOrPair, mode: str = 'max', padding: IntOrPair = 0,
             window = X[i * s_h: i * s_h + k_h, j * s_w: j * s_w + k_w]
             Y[i, j] = {'max': window.max, 'avg': window.mean, 'min': window.min}[mode]()
     return Y
+
+
+# ----------------------------------------------------------------------------- transposed conv
+def trans_conv(X, K, padding: IntOrPair = 0, stride: IntOrPair = 1,
+               output_padding: IntOrPair = 0):
+    """2-D transposed convolution of X (h, w) with K (k_h, k_w) (d2l en §14.10, "反卷积").
+
+    Convolution run backwards: every input element scatters a copy of K, scaled by it, into the
+    output, `stride` apart; `padding` then crops that many rows and columns from each side and
+    `output_padding` keeps that many more at the bottom and right. The size is
+    (n - 1)s - 2p + k + output_padding (`gluon_cnn.shapes.transposed_out_size`), as
+    nd.Deconvolution and nn.Conv2DTranspose compute it.
+    """
+    k_h, k_w = K.shape
+    (p_h, p_w), (s_h, s_w), (a_h, a_w) = pair(padding), pair(stride), pair(output_padding)
+    h_out = transposed_out_size(X.shape[0], k_h, 2 * p_h, s_h, output_padding=a_h)
+    w_out = transposed_out_size(X.shape[1], k_w, 2 * p_w, s_w, output_padding=a_w)
+    # the uncropped output, large enough for the output_padding rows past its end
+    full = _F(X).zeros((max((X.shape[0] - 1) * s_h + k_h, p_h + h_out),
+                        max((X.shape[1] - 1) * s_w + k_w, p_w + w_out)), ctx=X.context)
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            full[i * s_h: i * s_h + k_h, j * s_w: j * s_w + k_w] += X[i, j] * K
+    return full[p_h: p_h + h_out, p_w: p_w + w_out]
 
 
 # ----------------------------------------------------------------------------- §5.10 batch norm

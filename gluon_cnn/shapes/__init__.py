@@ -16,15 +16,26 @@ summed over both sides of an axis (Gluon's `padding=p` gives p_total = 2p).
 '⌊(28 - 5 + 0 + 1) / 1⌋ = 24'
 >>> solve(32, 28)[0]                   # the inverse: (kernel, padding per side, stride)
 (5, 0, 1)
+>>> transposed_out_size(4, 16, 12, 8)    # a transposed conv runs it backwards: 4 -> 28
+28
+>>> transposed_out_size_formula(4, 16, 12, 8)
+'(4 - 1)·8 - 12 + 16 + 0 = 28'
 
     python -m gluon_cnn.shapes solve 32 28    # every (kernel, padding, stride) from 32 to 28
+    python -m gluon_cnn.shapes solve 4 28 --transpose --max-kernel 16   # and upsampling 4 to 28
+
+After a transposed convolution of stride s the jump is a fraction of an input pixel (j / s); the
+fields of later layers add (k - 1) * jump rounded up to whole pixels.
 """
+from fractions import Fraction
+from math import ceil as _ceil
 from typing import Iterable, Sequence, Tuple, Union
 
 __all__ = ['out_size', 'out_size_formula', 'solve', 'conv_output_shape', 'padding_for',
            'conv_params', 'conv_macs', 'conv_connections', 'dense_params', 'dense_macs',
            'dense_connections', 'pool_macs', 'batchnorm_params', 'receptive_field',
-           'receptive_field_step', 'pair']
+           'receptive_field_step', 'pair', 'transposed_out_size', 'transposed_out_size_formula',
+           'solve_transposed', 'transposed_receptive_field_step', 'receptive_field_start']
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -86,6 +97,45 @@ def solve(n_in: int, n_out: int, max_kernel: int = 11, max_stride: int = 4) -> l
              for k in range(p + 1, max_kernel + 1)
              if k <= n_in + 2 * p and out_size(n_in, k, 2 * p, s) == n_out]
     return sorted(found, key=lambda kps: (kps[2], kps[1], kps[0]))
+
+
+# d2l en §14.10 / Dumoulin & Visin (2016), "A guide to convolution arithmetic", relationship 14:
+# a transposed conv maps n to (n - 1)s - p_total + d(k - 1) + 1 + output_padding
+def transposed_out_size(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1,
+                        output_padding: int = 0) -> int:
+    """Output length of a transposed convolution (Gluon's Conv2DTranspose) along one axis.
+
+    Each of the n inputs scatters a k-window into the output, s apart; padding crops p_total
+    from the result, output_padding adds rows at the end (Gluon's `output_padding`, MXNet's adj).
+    """
+    return max(0, (n - 1) * s - p_total + dilation * (k - 1) + 1 + output_padding)
+
+
+def transposed_out_size_formula(n: int, k: int, p_total: int = 0, s: int = 1, dilation: int = 1,
+                                output_padding: int = 0) -> str:
+    """`transposed_out_size` with its numbers: '(4 - 1)·8 - 12 + 16 + 0 = 28'."""
+    k_text = str(k) if dilation == 1 else f'{dilation * (k - 1) + 1} [{dilation}·({k} - 1) + 1]'
+    result = transposed_out_size(n, k, p_total, s, dilation, output_padding)
+    return f'({n} - 1)·{s} - {p_total} + {k_text} + {output_padding} = {result}'
+
+
+def solve_transposed(n_in: int, n_out: int, max_kernel: int = 11, max_stride: int = 4) -> list:
+    """Every (kernel, padding, stride, output_padding) of a transposed conv taking n_in to n_out.
+
+    padding is per side and at most kernel - 1, output_padding below the stride (as MXNet
+    requires). First no output_padding, then kernels that cover their stride (k >= s: every
+    output pixel gets an input; k < s leaves holes), then the smaller stride, padding, kernel.
+
+    >>> solve_transposed(4, 28, max_kernel=16, max_stride=8)[:2]
+    [(16, 0, 4, 0), (13, 0, 5, 0)]
+    """
+    if n_in < 1 or n_out < 1 or max_kernel < 1 or max_stride < 1:
+        raise ValueError(f'sizes must be positive: n_in={n_in}, n_out={n_out}, '
+                         f'max_kernel={max_kernel}, max_stride={max_stride}')
+    found = [(k, p, s, a) for s in range(1, max_stride + 1) for a in range(s)
+             for p in range(max_kernel) for k in range(p + 1, max_kernel + 1)
+             if transposed_out_size(n_in, k, 2 * p, s, 1, a) == n_out]
+    return sorted(found, key=lambda f: (f[3], f[0] < f[2], f[2], f[1], f[0]))
 
 
 # per-axis out_size for an (h, w) input; padding is Gluon's per-side padding
@@ -152,9 +202,19 @@ def batchnorm_params(c: int, scale: bool = True, center: bool = True) -> Tuple[i
     return trainable + 2 * c, trainable
 
 
-# one layer of the receptive-field recurrence: rf += (k - 1) * jump, jump *= s
-def receptive_field_step(rf: int, jump: int, k: int, s: int = 1, dilation: int = 1) -> tuple:
-    return rf + (dilation * (k - 1)) * jump, jump * s
+# one layer of the receptive-field recurrence: rf += (k - 1) * jump, jump *= s; after a
+# transposed conv the jump is a fraction and the added span is rounded up to whole pixels
+def receptive_field_step(rf: int, jump, k: int, s: int = 1, dilation: int = 1) -> tuple:
+    return rf + _ceil((dilation * (k - 1)) * jump), jump * s
+
+
+# a transposed conv: output o takes inputs i with i*s <= o + p < i*s + k_eff, at most
+# ceil(k_eff / s) of them, j apart; outputs are s times closer than inputs
+def transposed_receptive_field_step(rf: int, jump, k: int, s: int = 1,
+                                    dilation: int = 1) -> tuple:
+    k_eff = dilation * (k - 1) + 1
+    step = Fraction(jump) / s
+    return rf + (-(-k_eff // s) - 1) * jump, int(step) if step.denominator == 1 else step
 
 
 # Araujo et al. (2019), "Computing receptive fields of CNNs", Distill: compose (k, s) layers
@@ -169,3 +229,19 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> Tuple[int, int]:
         k, s = layer[0], layer[1]
         rf, jump = receptive_field_step(rf, jump, k, s, *layer[2:3])
     return rf, jump
+
+
+# where output 0's field begins in the input: start -= p * jump at each layer (it may be negative,
+# in the padding); output i's field is then [start + i * jump, start + i * jump + rf - 1]
+def receptive_field_start(layers: Iterable[Sequence[int]]) -> Tuple[int, int, int]:
+    """(rf, jump, start) after a stack of (k, s, p) layers, p the padding per side.
+
+    >>> receptive_field_start([(5, 1, 2), (2, 2, 0)])     # a same-padded 5x5 conv, 2x2 pooling
+    (6, 2, -2)
+    """
+    rf, jump, start = 1, 1, 0
+    for layer in layers:
+        k, s, p = layer[0], layer[1], layer[2]
+        start -= p * jump
+        rf, jump = receptive_field_step(rf, jump, k, s, *layer[3:4])
+    return rf, jump, start

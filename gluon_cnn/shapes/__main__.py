@@ -2,13 +2,14 @@
 
     python -m gluon_cnn.shapes solve 32 28                 # 5x5, no padding, stride 1 first
     python -m gluon_cnn.shapes solve 224 55 --max-kernel 11
+    python -m gluon_cnn.shapes solve 4 28 --transpose --max-kernel 16   # upsampling (FCN)
 """
 import argparse
 import sys
 
 from ..app.terminal import run_cli
 from ..errors import ConfigError
-from . import out_size_formula, solve
+from . import out_size_formula, solve, solve_transposed, transposed_out_size_formula
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -20,6 +21,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     s.add_argument('n_out', help='wanted output height or width, e.g. 28')
     s.add_argument('--max-kernel', default='11', help='largest kernel to try (default 11)')
     s.add_argument('--max-stride', default='4', help='largest stride to try (default 4)')
+    s.add_argument('--transpose', action='store_true',
+                   help='a transposed convolution (Conv2DTranspose): every (kernel, padding, '
+                        'stride, output_padding) with (N_IN - 1)s - 2p + k + output_padding '
+                        '= N_OUT')
     p.add_argument('--debug', action='store_true',
                    help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
@@ -43,11 +48,21 @@ def main(argv=None) -> int:
         n_in, n_out = _positive('N_IN', args.n_in), _positive('N_OUT', args.n_out)
         max_k = _positive('--max-kernel', args.max_kernel)
         max_s = _positive('--max-stride', args.max_stride)
-        found = solve(n_in, n_out, max_kernel=max_k, max_stride=max_s)
+        found = (solve_transposed if args.transpose else solve)(
+            n_in, n_out, max_kernel=max_k, max_stride=max_s)
+        kind = 'transposed kernel' if args.transpose else 'kernel'
         if not found:
-            raise ConfigError(f'no kernel <= {max_k} and stride <= {max_s} maps {n_in} to '
+            raise ConfigError(f'no {kind} <= {max_k} and stride <= {max_s} maps {n_in} to '
                               f'{n_out}; try a larger --max-kernel or --max-stride')
         print(f'{len(found)} ways to map {n_in} to {n_out} (padding per side, as Gluon takes it):')
+        if args.transpose:
+            print(f"{'kernel':>6}  {'padding':>7}  {'stride':>6}  {'output_padding':>14}  "
+                  'formula (Dumoulin & Visin 2016)')
+            for k, p, s, a in found:
+                holes = '   (k < s: some outputs get no input)' if k < s else ''
+                print(f'{k:>6}  {p:>7}  {s:>6}  {a:>14}  '
+                      f'{transposed_out_size_formula(n_in, k, 2 * p, s, 1, a)}{holes}')
+            return
         print(f"{'kernel':>6}  {'padding':>7}  {'stride':>6}  formula (d2l zh §5.2)")
         for k, p, s in found:
             print(f'{k:>6}  {p:>7}  {s:>6}  {out_size_formula(n_in, k, 2 * p, s)}')

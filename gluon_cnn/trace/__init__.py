@@ -209,10 +209,11 @@ class _Fields:
     def step(self, c, geo, block, in_shape, out_shape, has_params):
         field, jump = self.of(c.in_keys[0])
         if field is not None:
-            if geo is not None and not geo.transposed and len(geo.kernel) == len(field):
-                pairs = [_shapes.receptive_field_step(r, j, k, s, d)
-                         for r, j, k, s, d in zip(field, jump, geo.kernel, geo.stride,
-                                                  geo.dilation)]
+            if geo is not None and len(geo.kernel) == len(field):
+                step = (_shapes.transposed_receptive_field_step if geo.transposed
+                        else _shapes.receptive_field_step)
+                pairs = [step(r, j, k, s, d) for r, j, k, s, d in zip(field, jump, geo.kernel,
+                                                                      geo.stride, geo.dilation)]
                 field, jump = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
             elif geo is not None or (not isinstance(block, layers.KNOWN) and
                                      (has_params or in_shape[2:] != out_shape[2:])):

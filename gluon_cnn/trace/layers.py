@@ -46,7 +46,8 @@ class Geometry:
     stride: Tuple[int, ...]
     padding: Tuple[int, ...]           # per side, as Gluon takes it
     dilation: Tuple[int, ...]
-    transposed: bool = False           # Conv2DTranspose: the receptive field is not tracked
+    transposed: bool = False           # Conv2DTranspose: n -> (n - 1)s - 2p + k + output_padding
+    output_padding: Tuple[int, ...] = ()  # per axis, transposed only (MXNet's adj)
     flatten: bool = False              # a Dense taking the whole (C, H, W) map at once
 
 
@@ -75,8 +76,11 @@ def geometry(block, in_shape: tuple, out_shape: tuple) -> Optional[Geometry]:
                         shapes.pair(custom.get('dilation', 1), n))
     if isinstance(block, _Conv):
         kw = internals.layer_kwargs(block)
+        transposed = internals.is_transposed(block)
         return Geometry(tuple(kw['kernel']), tuple(kw['stride']), tuple(kw['pad']),
-                        tuple(kw['dilate']), transposed=internals.is_transposed(block))
+                        tuple(kw['dilate']), transposed=transposed,
+                        output_padding=tuple(kw.get('adj') or (0,) * len(kw['kernel']))
+                        if transposed else ())
     if isinstance(block, _Pooling):
         kw = internals.layer_kwargs(block)
         if kw['global_pool']:
@@ -93,8 +97,9 @@ def geometry(block, in_shape: tuple, out_shape: tuple) -> Optional[Geometry]:
 
 def formula(block, geo: Optional[Geometry], in_shape: tuple) -> Optional[str]:
     """How the output size comes about, with the layer's numbers (d2l zh §5.2), per axis:
-    'h, w: ⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; for a flattening Dense 'flatten: 16×4×4 = 256'."""
-    if geo is None or geo.transposed:
+    'h, w: ⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; for a flattening Dense 'flatten: 16×4×4 = 256'; for a
+    transposed conv 'h, w: (4 - 1)·4 - 0 + 16 + 0 = 28'."""
+    if geo is None:
         return None
     if geo.flatten:
         return f"flatten: {'×'.join(map(str, in_shape[1:]))} = {prod(in_shape[1:])}"
@@ -102,8 +107,14 @@ def formula(block, geo: Optional[Geometry], in_shape: tuple) -> Optional[str]:
     layout = kw.get('layout') or 'NC' + 'DHW'[3 - len(geo.kernel):]
     axes = _spatial_axes(layout)
     ceil = kw.get('pooling_convention') == 'full'  # ceil_mode=True
-    parts = [shapes.out_size_formula(in_shape[a], k, 2 * p, s, d, ceil)
-             for a, k, p, s, d in zip(axes, geo.kernel, geo.padding, geo.stride, geo.dilation)]
+    if geo.transposed:
+        parts = [shapes.transposed_out_size_formula(in_shape[a], k, 2 * p, s, d, o)
+                 for a, k, p, s, d, o in zip(axes, geo.kernel, geo.padding, geo.stride,
+                                             geo.dilation, geo.output_padding)]
+    else:
+        parts = [shapes.out_size_formula(in_shape[a], k, 2 * p, s, d, ceil)
+                 for a, k, p, s, d in zip(axes, geo.kernel, geo.padding, geo.stride,
+                                          geo.dilation)]
     names = [layout[a].lower() for a in axes]
     if len(set(parts)) == 1:
         return f"{', '.join(names)}: {parts[0]}"

@@ -4,6 +4,7 @@
     python -m gluon_cnn.viz maximize --run DIR --layer 2 --out conv.png
     python -m gluon_cnn.viz layers --run DIR                      # names for --layer
     python -m gluon_cnn.viz explain --run DIR --image 7           # one HTML page, offline
+    python -m gluon_cnn.viz fool|dream|rf|graph --run DIR ...     # docs/seeing.md
 
 In Python (Jupyter shows the returned Figures inline; nothing here changes the backend):
 
@@ -16,12 +17,15 @@ from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image
                       plot_misclassified, save)
 from .maximization import Maximized, inference_gradients, maximize
 from .probe import Captured, Run, capture, confusion_matrix, find_layer, layers, load_run, predict
+from .graph import network_graph, write_graph
+from .seeing import attack_figure, dream_figure, fool_figure, rf_figure
 from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,
                      write_all)
 
 __all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_grid', 'plot_kernels',
            'plot_misclassified', 'save', 'Maximized', 'inference_gradients', 'maximize', 'Run',
-           'Captured', 'capture',
+           'Captured', 'capture', 'fool_figure', 'attack_figure', 'dream_figure', 'rf_figure',
+           'network_graph', 'write_graph',
            'confusion_matrix', 'find_layer', 'layers', 'load_run', 'predict',
            'feature_maps_figure', 'kernels_figure', 'maximize_figure', 'test_set_figures',
            'write_all', 'Explained', 'explain', 'explain_run']

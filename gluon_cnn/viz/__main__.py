@@ -1,17 +1,24 @@
-"""python -m gluon_cnn.viz {all,maximize,layers,explain} --run DIR: figures of a trained run.
+"""python -m gluon_cnn.viz {all,maximize,layers,explain,fool,dream,rf,graph} --run DIR: figures
+of a trained run, as PNGs, and the explainer page (docs/seeing.md shows each).
 
     python -m gluon_cnn.viz all --run runs/lenet-book            # 8 PNGs into the run folder
     python -m gluon_cnn.viz maximize --run runs/lenet-book --layer 2 --out conv.png
     python -m gluon_cnn.viz maximize --run runs/lenet-book --layer output --units 0,9 --l1 0.5
     python -m gluon_cnn.viz layers --run runs/lenet-book         # the names --layer accepts
     python -m gluon_cnn.viz explain --run runs/lenet-book --image 7 --out lenet.html
+    python -m gluon_cnn.viz fool --run runs/lenet-book --target 1 --out fool.png
+    python -m gluon_cnn.viz fool --run runs/lenet-book --from-image 0 --eps 0.25 --out adv.png
+    python -m gluon_cnn.viz dream --run runs/lenet-book --layer 2 --image 0 --out dream.png
+    python -m gluon_cnn.viz rf --run runs/lenet-book --layer 3 --unit 2,1 --out rf.png
+    python -m gluon_cnn.viz graph --run runs/lenet-book --out graph.png
 """
 import argparse
 import sys
 
 from ..app.terminal import run_cli
 from ..errors import ConfigError
-from . import figures
+from . import figures, seeing
+from .graph import write_graph
 from .probe import layers, load_run
 from .report import maximize_figure, write_all
 
@@ -47,6 +54,34 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default center)")
     sub.add_parser('layers', parents=[common], help='list the layer names --layer accepts')
     _add_explain(sub, common)
+    f = sub.add_parser('fool', parents=[common],
+                       help='an input classified as --target from noise, or the smallest change '
+                            'of a test image that flips its class (FGSM, PGD)')
+    f.add_argument('--target', type=int, help='class index to reach (required from noise; with '
+                   '--from-image a targeted attack)')
+    f.add_argument('--from-image', type=int, help='test image to change instead of noise')
+    f.add_argument('--eps', type=float, default=0.25, help='largest L∞ change tried, in pixel '
+                   'units of the value range (default 0.25)')
+    f.add_argument('--threshold', type=float, default=0.99,
+                   help='softmax to reach from noise (default 0.99)')
+    f.add_argument('--seed', type=int, default=0, help='noise and PGD start (default 0)')
+    f.add_argument('--out', required=True, help='PNG file to write')
+    d = sub.add_parser('dream', parents=[common],
+                       help='Deep Dream: raise the energy of one layer from a test image')
+    d.add_argument('--layer', required=True, help='layer path or name (see `layers`)')
+    d.add_argument('--image', type=int, default=0, help='test image to start from (default 0)')
+    d.add_argument('--octaves', type=int, default=3, help='scales, coarsest 2^(K-1) (default 3)')
+    d.add_argument('--seed', type=int, default=0, help='jitter seed (default 0)')
+    d.add_argument('--out', required=True, help='PNG file to write')
+    r = sub.add_parser('rf', parents=[common],
+                       help="one unit's receptive field: the tracer's box and |da/dx|")
+    r.add_argument('--layer', required=True, help='a conv or pooling layer (see `layers`)')
+    r.add_argument('--unit', required=True, help='I,J: the unit\'s row and column in its maps')
+    r.add_argument('--image', type=int, help='one test image (default: the mean over 16)')
+    r.add_argument('--out', required=True, help='PNG file to write')
+    g = sub.add_parser('graph', parents=[common],
+                       help="the run's network drawn by mx.viz.plot_network (needs Graphviz)")
+    g.add_argument('--out', required=True, help='PNG file to write')
     return p.parse_args(argv)
 
 
@@ -72,6 +107,9 @@ def _run(args):
     elif args.command == 'layers':
         for l in layers(load_run(args.run).net):
             print(f'{l.path:16s} {l.name:10s} {type(l.block).__name__}')
+    elif args.command in _SEEING:
+        path = _SEEING[args.command](args)
+        print(f'wrote {path}')
     else:
         run = load_run(args.run)
         output = (args.layer in ('output', 'logits')
@@ -82,7 +120,7 @@ def _run(args):
         print(f'wrote {figures.save(fig, args.out)}')
 
 
-# ----------------------------------------------------------------------------- explain (issue 25)
+# ----------------------------------------------------------------------------- explain
 def _add_explain(sub, common):
     e = sub.add_parser('explain', parents=[common], help='one self-contained HTML page: every '
                        "layer's maps for one image, how each value is computed, a shape "
@@ -117,6 +155,37 @@ def _explain(args):
     if args.screenshot:
         from .browser import screenshot
         print(f'wrote {screenshot(path, args.screenshot)}')
+def _fool(args):
+    run = load_run(args.run)
+    if args.from_image is not None:
+        if not 0 < args.eps <= 1:
+            raise ConfigError(f'--eps {args.eps}: give a radius in (0, 1] of the value range')
+        span = run.info.value_range[1] - run.info.value_range[0]
+        fig = seeing.attack_figure(run, args.from_image, args.eps * span, args.target,
+                                   seed=args.seed)
+    elif args.target is None:
+        raise ConfigError('fool: give --target C (a class index), or --from-image N; see --help')
+    else:
+        fig = seeing.fool_figure(run, args.target, args.threshold, steps=max(args.steps, 500),
+                                 seed=args.seed)
+    return figures.save(fig, args.out)
+
+
+def _unit(text: str) -> tuple:
+    parts = text.split(',')
+    if len(parts) != 2 or not all(p.strip().lstrip('-').isdigit() for p in parts):
+        raise ConfigError(f'--unit {text!r}: expected I,J such as 2,1')
+    return int(parts[0]), int(parts[1])
+
+
+_SEEING = {
+    'fool': _fool,
+    'dream': lambda a: figures.save(seeing.dream_figure(
+        load_run(a.run), a.layer, a.image, a.octaves, steps=min(a.steps, 50), seed=a.seed), a.out),
+    'rf': lambda a: figures.save(seeing.rf_figure(load_run(a.run), a.layer, _unit(a.unit),
+                                                  a.image), a.out),
+    'graph': lambda a: write_graph(a.run, a.out),
+}
 
 
 if __name__ == '__main__':

@@ -24,7 +24,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..errors import ConfigError, DataError
-from ..mx import internals
+from ..mx import internals, npmode
 from ..trace import trace
 from .maximization import maximize
 
@@ -407,8 +407,7 @@ def build_data(net: gluon.Block, x, *, classes: Optional[Sequence[str]] = None,
         X = X.expand_dims(0)
     if X.ndim != 4 or X.shape[0] != 1:
         raise ConfigError(f'explain(net, x): x must be one image (1, C, H, W), got {X.shape}')
-    if mx.util.is_np_array():
-        X = X.as_np_ndarray()
+    X, = npmode.as_mode(X)
     shape = tuple(X.shape)
     t = trace(net, shape, explain=True)
     cols = _columns(net, t)
