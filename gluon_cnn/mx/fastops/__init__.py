@@ -24,7 +24,7 @@ from pathlib import Path
 
 import mxnet as mx
 
-from .layers import FastConv2D, fused, fuse_pairs  # noqa: F401
+from .conv_block import FastConv2D, fused, fuse_pairs  # noqa: F401
 
 __all__ = ['build', 'load', 'available', 'reason', 'library_path', 'FastConv2D', 'fused',
            'fuse_pairs']
