@@ -49,7 +49,7 @@ MXNET_NODEPS := $(filter 3.13,$(PYVER))
 setup: $(STAMP) data
 
 # Reinstall only when the declared dependencies change: a second `make setup` takes a second.
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml setup.py
 	@echo "setting up $(VENV) with $(PYTHON) (Python $(PYVER))"
 	$(if $(REBUILD),rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
