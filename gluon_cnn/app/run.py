@@ -123,7 +123,7 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
         history = ckpt.history
         log(f'resuming {out} after epoch {ckpt.epoch} of {cfg.epochs}')
     log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, '
-        f'{_where(ctxs, workers)}')
+        f'{_where(ctxs, workers)}: {cfg.settings()}')
     augment = make_augment(cfg.augment, fill=info.value_range[0])
     record = RunRecord(cfg, history)
     if workers.rank == 0:
