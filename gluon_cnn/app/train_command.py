@@ -151,17 +151,23 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def start(args: argparse.Namespace) -> RunRecord:
     """A new run, or with --resume the run in DIR continued from its last checkpoint.
 
-    On a terminal each epoch shows a progress bar; piped (CI, logs) only the plain epoch lines.
+    On a terminal each epoch shows a progress bar on stderr; piped (CI, logs) only the plain
+    epoch lines.
     """
-    show = dict(log=(lambda *a: None) if args.quiet else print,
-               progress=epoch_bars() if sys.stdout.isatty() and not args.quiet else None)
+    bars = epoch_bars() if sys.stderr.isatty() and not args.quiet else None
+    show = dict(log=(lambda *a: None) if args.quiet else bars.write if bars else print,
+                progress=bars)
     if args.resume:
         cfg = runner.resume_config(args.resume, given_fields(args))
     else:
         cfg = config_from_args(args)
-    # --trace: the layer table at the input size the data has, printed even with --quiet
-    record = runner.run(cfg, resume=bool(args.resume), on_trace=print if args.trace else None,
-                        **show)
+    try:
+        # --trace: the layer table at the input size the data has, printed even with --quiet
+        record = runner.run(cfg, resume=bool(args.resume),
+                            on_trace=print if args.trace else None, **show)
+    finally:
+        if bars is not None:
+            bars.abort()  # Ctrl-C mid-epoch: the bar's state on its own line, then the message
     if not math.isnan(record.history[-1]['test_acc']):  # workers other than rank 0 do not evaluate
         print(summary(record))
     return record
