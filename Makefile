@@ -21,7 +21,7 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
   case " $(SUPPORTED) " in (*" $$v "*) command -v $$p; exit 0;; esac; done)
 endif
 
-.PHONY: setup data train test lint notebooks bench papers clean which-python supported horovod \
+.PHONY: setup data train test lint notebooks notebooks-check bench papers clean which-python supported horovod \
         test-horovod
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
@@ -96,9 +96,14 @@ test-horovod: horovod
 lint: setup
 	$(PY) -m ruff check .
 
-# every notebook of notebooks/, headless (nbclient), as a reader would run it top to bottom
+# every notebook of notebooks/, headless (nbclient), as a reader would run it top to bottom; the
+# outputs are saved into the notebooks (committed with them). notebooks-check (CI) saves nothing
+# and fails when a notebook ends at chance or its outputs no longer match the saved ones.
 notebooks: setup
-	$(PY) notebooks/run_all.py
+	$(PY) notebooks/run_all.py --write $(ARGS)
+
+notebooks-check: setup
+	$(PY) notebooks/run_all.py --check $(ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_train.py $(ARGS)
