@@ -15,7 +15,8 @@ from ..errors import ConfigError
 from ..models.registry import model_info
 from ..training.schedules import LR_SCHEDULES
 
-__all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES']
+__all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS',
+           'KVSTORES', 'AMP_MODES']
 
 OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
