@@ -21,8 +21,8 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
   case " $(SUPPORTED) " in (*" $$v "*) command -v $$p; exit 0;; esac; done)
 endif
 
-.PHONY: setup data train test lint notebooks bench papers clean which-python supported horovod \
-        test-horovod fastops docs check-docs graphviz
+.PHONY: setup data train test lint notebooks notebooks-check bench papers clean which-python \
+        supported horovod test-horovod fastops docs check-docs graphviz
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
@@ -65,7 +65,7 @@ fastops: $(STAMP)
 	else echo "note: no C++ compiler (g++), so --fast-ops is off; training uses MXNet's own operators"; fi
 
 # Reinstall only when the declared dependencies change: a second `make setup` takes a second.
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml setup.py
 	@echo "setting up $(VENV) with $(PYTHON) (Python $(PYVER))"
 	$(if $(REBUILD),rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
@@ -118,9 +118,14 @@ test-horovod: horovod
 lint: setup
 	$(PY) -m ruff check .
 
-# every notebook of notebooks/, headless (nbclient), as a reader would run it top to bottom
+# every notebook of notebooks/, headless (nbclient), as a reader would run it top to bottom; the
+# outputs are saved into the notebooks (committed with them). notebooks-check (CI) saves nothing
+# and fails when a notebook ends at chance or its outputs no longer match the saved ones.
 notebooks: setup
-	$(PY) notebooks/run_all.py
+	$(PY) notebooks/run_all.py --write $(ARGS)
+
+notebooks-check: setup
+	$(PY) notebooks/run_all.py --check $(ARGS)
 
 # Writes benchmarks/results/*.json, from which `make docs` renders docs/performance.md's and
 # docs/scale-out.md's tables (speeds are this machine's: commit the files with the machine named).

@@ -128,7 +128,8 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held) -> RunRe
         checkpoint.restore(ckpt, net, trainer, train_iter.rng, ctxs)
         history = ckpt.history
         log(f'resuming {out} after epoch {ckpt.epoch} of {cfg.epochs}')
-    log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {way}')
+    log(f'training {cfg.model} on {train_iter.num_examples:,} {cfg.dataset} examples, {way}: '
+        f'{cfg.settings()}')
     augment = make_augment(cfg.augment, fill=info.value_range[0])
     record = RunRecord(cfg, history)
     if way.rank == 0:

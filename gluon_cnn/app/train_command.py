@@ -7,13 +7,16 @@ import json
 import math
 import sys
 
+from mxnet.gluon import nn
+
 from . import run as runner
 from ..data.augment import AUGMENTS
 from .terminal import run_cli
-from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig
+from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig, resolve
 from ..data import NUM_CLASSES
 from ..errors import TargetMissedError
-from ..models import list_models
+from ..models import get_model, list_models, model_info
+from ..mx import internals
 from ..training.progress import epoch_bars
 from ..training.schedules import LR_SCHEDULES
 from ..runs.record import RunRecord
@@ -23,21 +26,41 @@ USAGE = """Train a registry model on Fashion-MNIST (or MNIST).
     python train.py                               # the book's LeNet (d2l zh §5.5)
     python train.py --model lenet-bn --lr 1.0     # d2l zh §5.10
     python train.py --epochs 2                    # a quick run: test acc 0.612 in about 15 s
+    python train.py --model resnet18              # at d2l zh §5.11's lr 0.05, batch 256, 96x96
 """
+
+
+def book_settings_table() -> str:
+    """--help's epilog: the settings each model trains with when no flag or preset says
+    otherwise (its section's, d2l zh v1.0.0; models.registry.BookTraining)."""
+    lines = ['Each model trains with its book section\'s settings unless a flag or --preset says',
+             'otherwise (d2l zh v1.0.0); the others use lenet\'s at their own input size:', '']
+    for name in list_models():
+        info = model_info(name)
+        if info.book is None:
+            continue
+        b = info.book
+        lines.append(f'  {name:<12} {info.source:<13} lr {b.lr:<5g} batch {b.batch_size:<4} '
+                     f'{b.epochs} epochs' + (f', resize {b.resize}' if b.resize else ''))
+    return '\n'.join(lines)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog='train.py', description=USAGE,
+    p = argparse.ArgumentParser(prog='train.py', description=USAGE, epilog=book_settings_table(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--preset', choices=sorted(PRESETS),
                    help='start from the flags of a papers/ row '
                         '(explicit flags still win); "book" is the defaults')
     p.add_argument('--model', metavar='NAME',
                    help=f"one of: {', '.join(list_models())} (default {d.model})")
-    p.add_argument('--epochs', type=int, help=f'passes over the training set (default {d.epochs})')
-    p.add_argument('--lr', type=float, help=f'learning rate (default {d.lr}, the book\'s)')
-    p.add_argument('--batch-size', type=int, help=f'minibatch size (default {d.batch_size})')
+    p.add_argument('--epochs', type=int,
+                   help=f'passes over the training set (default: the model\'s section\'s, see '
+                        f'below; else {d.epochs})')
+    p.add_argument('--lr', type=float,
+                   help=f'learning rate (default: the model\'s section\'s, see below; else {d.lr})')
+    p.add_argument('--batch-size', type=int,
+                   help=f'minibatch size (default: the model\'s section\'s; else {d.batch_size})')
     p.add_argument('--optimizer', choices=OPTIMIZERS,
                    help=f'default {d.optimizer}; momentum/nag use 0.9')
     p.add_argument('--wd', type=float, help=f'weight decay (default {d.wd})')
@@ -61,7 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--no-hybridize', dest='hybridize', action='store_const', const=False,
                    help='run imperatively (slower, easier to debug)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
-    p.add_argument('--resize', type=int, help='resize images to this side, e.g. 224 for AlexNet')
+    p.add_argument('--resize', type=int,
+                   help='resize images to this side (default: the model\'s section\'s, e.g. 224 '
+                        'for AlexNet; else its input side; 28x28 as they are for LeNet)')
     p.add_argument('--init', choices=['xavier', 'model'],
                    help='xavier (the book) or the model\'s own '
                         f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers '
@@ -138,24 +163,31 @@ def given_fields(args: argparse.Namespace) -> dict:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then the preset, then the flags given on the command line."""
-    return TrainConfig(**given_fields(args))
+    """TrainConfig's defaults, then the model's section's settings, then the preset, then the
+    flags given on the command line."""
+    return resolve(given_fields(args))
 
 
 def start(args: argparse.Namespace) -> RunRecord:
     """A new run, or with --resume the run in DIR continued from its last checkpoint.
 
-    On a terminal each epoch shows a progress bar; piped (CI, logs) only the plain epoch lines.
+    On a terminal each epoch shows a progress bar on stderr; piped (CI, logs) only the plain
+    epoch lines.
     """
-    show = dict(log=(lambda *a: None) if args.quiet else print,
-               progress=epoch_bars() if sys.stdout.isatty() and not args.quiet else None)
+    bars = epoch_bars() if sys.stderr.isatty() and not args.quiet else None
+    show = dict(log=(lambda *a: None) if args.quiet else bars.write if bars else print,
+                progress=bars)
     if args.resume:
         cfg = runner.resume_config(args.resume, given_fields(args))
     else:
         cfg = config_from_args(args)
-    # --trace: the layer table at the input size the data has, printed even with --quiet
-    record = runner.run(cfg, resume=bool(args.resume), on_trace=print if args.trace else None,
-                        **show)
+    try:
+        # --trace: the layer table at the input size the data has, printed even with --quiet
+        record = runner.run(cfg, resume=bool(args.resume),
+                            on_trace=print if args.trace else None, **show)
+    finally:
+        if bars is not None:
+            bars.abort()  # Ctrl-C mid-epoch: the bar's state on its own line, then the message
     if not math.isnan(record.history[-1]['test_acc']):  # workers other than rank 0 do not evaluate
         print(summary(record))
         check_target(record, args.target_acc)
@@ -189,25 +221,53 @@ def summary(record: RunRecord) -> str:
 
 CHANCE = 1.5 / NUM_CLASSES  # a test accuracy below this learned nothing: guessing gets 1 / classes
 PLATEAU_UPDATES = 500       # the book's LeNet (lr 0.9) sits near loss ln 10 for its first ~250
+SATURATING = ('sigmoid', 'tanh', 'softsign')  # activations whose small gradients cause a plateau
+
+
+def net_traits(net) -> tuple:
+    """(activation types, has BatchNorm) of a built, uninitialized net, from its block tree."""
+    acts, bn, stack = set(), False, [net]
+    while stack:
+        block = stack.pop()
+        if isinstance(block, nn.Activation):
+            acts.add(internals.act_type(block))
+        bn = bn or isinstance(block, nn.BatchNorm)
+        stack.extend(internals.children(block).values())
+    return acts, bn
 
 
 def chance_note(record: RunRecord) -> str:
     """'; that is chance ...' with the likely cause when the run ended at chance accuracy, else ''.
-    """
+    The cause fits the model: its loss (softmax cross-entropy or its own), activations and
+    BatchNorm, read from its record and its layers."""
     h, cfg = record.history, record.config
     if not h or not h[-1]['test_acc'] < CHANCE:
         return ''
     note = f'; that is chance (1 in {NUM_CLASSES}): '
-    if h[-1]['loss'] > 1.1 * max(h[0]['loss'], math.log(NUM_CLASSES)):  # 10%: not noise
+    info = model_info(cfg.model)
+    own_loss = info.loss is not None
+    start = h[0]['loss'] if own_loss else max(h[0]['loss'], math.log(NUM_CLASSES))
+    if h[-1]['loss'] > 1.1 * start:  # 10%: not noise
         return note + f'the loss rose, so --lr {cfg.lr:g} is likely too high (try {cfg.lr / 10:g})'
+    acts, bn = net_traits(get_model(cfg.model, **cfg.model_kwargs))
+    saturating = bool(acts & set(SATURATING)) and not bn and not own_loss
     examples = cfg.limit or 60_000    # both datasets have 60,000 training examples
     updates = len(h) * math.ceil(examples / cfg.batch_size)
+    more = 'train more --epochs or on more examples (--limit)'
+    if bn and h[-1]['train_acc'] >= 2 * CHANCE:
+        return note + (f"training accuracy is {h[-1]['train_acc']:.2f}, but testing uses "
+                       f'BatchNorm\'s running statistics, which have not caught up after '
+                       f'{updates} updates; {more}')
     if updates < PLATEAU_UPDATES:
-        return note + (f'only {updates} updates, too few to leave the loss plateau at ln '
-                       f'{NUM_CLASSES} (sigmoid nets need hundreds); train more --epochs or on '
-                       f'more examples (--limit)')
-    return note + (f'--lr {cfg.lr:g} is likely too low or too high for {cfg.model} '
-                   f'(sigmoid nets stall at either end; the book uses 0.9 with sgd)')
+        if saturating:
+            kind = '/'.join(sorted(acts & set(SATURATING)))
+            return note + (f'only {updates} updates, too few to leave the loss plateau at ln '
+                           f'{NUM_CLASSES} ({kind} nets without BatchNorm need hundreds); {more}')
+        return note + f'only {updates} updates, too few for {cfg.model} to learn; {more}'
+    book = f'; its section ({info.source}) uses --lr {info.book.lr:g}' if info.book else ''
+    why = ' (sigmoid nets stall at either end)' if saturating else ''
+    return note + (f'--lr {cfg.lr:g} is likely too low or too high for {cfg.model}{why}'
+                   f'{book}')
 
 
 def main(argv=None):

@@ -7,7 +7,7 @@ two 4096-wide dense layers with dropout 0.5, and a 10-way output.
 """
 from mxnet.gluon import nn
 
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['get_alexnet', 'alexnet']
 
@@ -46,7 +46,8 @@ def get_alexnet(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridS
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('alexnet', 'd2l zh §5.6', input_shape=(1, 1, 224, 224))
+@register('alexnet', 'd2l zh §5.6', input_shape=(1, 1, 224, 224),
+          book=BookTraining(lr=0.01, batch_size=128, resize=224))
 def alexnet(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.6 AlexNet for 1x224x224 inputs (train with --resize 224, lr 0.01). 46,764,746
     parameters."""

@@ -9,7 +9,7 @@ ResNet's stem, four dense blocks of 4 convs with growth rate 32, and three trans
 from mxnet.gluon import nn
 
 from ..mx.npmode import concat_channels
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['DenseNet', 'DenseBlock', 'conv_block', 'transition_block', 'densenet']
 
@@ -93,7 +93,8 @@ class DenseNet(nn.HybridBlock):
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('densenet', 'd2l zh §5.12', input_shape=(1, 1, 96, 96))
+@register('densenet', 'd2l zh §5.12', input_shape=(1, 1, 96, 96),
+          book=BookTraining(lr=0.1, batch_size=256, resize=96))
 def densenet(**kwargs) -> DenseNet:
     """d2l zh §5.12 DenseNet for 1x96x96 inputs (lr 0.1). 764,834 parameters (758,226 trainable)."""
     return DenseNet(**kwargs)

@@ -8,7 +8,7 @@ time, and has no auxiliary classifiers.
 from mxnet.gluon import nn
 
 from ..mx.npmode import concat_channels
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['GoogLeNet', 'Inception', 'googlenet', 'INCEPTION_SPEC']
 
@@ -105,7 +105,8 @@ INCEPTION_SPEC = (
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('googlenet', 'd2l zh §5.9', input_shape=(1, 1, 96, 96))
+@register('googlenet', 'd2l zh §5.9', input_shape=(1, 1, 96, 96),
+          book=BookTraining(lr=0.1, batch_size=128, resize=96))
 def googlenet(**kwargs) -> GoogLeNet:
     """d2l zh §5.9 GoogLeNet for 1x96x96 inputs (lr 0.1). 5,977,530 parameters."""
     return GoogLeNet(**kwargs)

@@ -7,7 +7,7 @@ in `lenet5.py`.
 """
 from mxnet.gluon import nn
 
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['get_lenet', 'lenet', 'lenet_en', 'lenet_relu', 'lenet_bn']
 
@@ -55,7 +55,7 @@ def _hidden(make, act, batch_norm):
 
 # ----------------------------------------------------------------------------- constructors
 # Each sets the book's choices as defaults that --model-kwargs may override (exercise 5.5.1).
-@register('lenet', 'd2l zh §5.5')
+@register('lenet', 'd2l zh §5.5', book=BookTraining(lr=0.9, batch_size=256))
 def lenet(**kwargs):
     """d2l zh §5.5 LeNet: 28x28 input, sigmoid, max pooling. 44,426 parameters."""
     return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, **kwargs})
@@ -73,7 +73,7 @@ def lenet_relu(**kwargs):
     return get_lenet(**{'act': 'relu', 'pool': 'max', 'padding': 0, **kwargs})
 
 
-@register('lenet-bn', 'd2l zh §5.10')
+@register('lenet-bn', 'd2l zh §5.10', book=BookTraining(lr=1.0, batch_size=256))
 def lenet_bn(**kwargs):
     """d2l zh §5.10 LeNet with batch normalization after every conv and dense layer (lr 1.0)."""
     return get_lenet(**{'act': 'sigmoid', 'pool': 'max', 'padding': 0, 'batch_norm': True,

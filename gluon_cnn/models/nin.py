@@ -7,7 +7,7 @@ The kernel sizes and channels follow AlexNet (d2l zh §5.6).
 """
 from mxnet.gluon import nn
 
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['get_nin', 'nin_block', 'nin']
 
@@ -52,7 +52,8 @@ def get_nin(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSeque
 
 
 # ----------------------------------------------------------------------------- constructors
-@register('nin', 'd2l zh §5.8', input_shape=(1, 1, 224, 224))
+@register('nin', 'd2l zh §5.8', input_shape=(1, 1, 224, 224),
+          book=BookTraining(lr=0.1, batch_size=128, resize=224))
 def nin(**kwargs) -> nn.HybridSequential:
     """d2l zh §5.8 NiN for 1x224x224 inputs (lr 0.1). 1,992,166 parameters."""
     return get_nin(**kwargs)

@@ -10,10 +10,20 @@ from typing import Callable, Optional, Tuple
 
 from ..errors import ConfigError
 
-__all__ = ['ModelInfo', 'register', 'register_depths', 'get_model', 'model_info', 'list_models',
-           'IMAGE_SIDE']
+__all__ = ['ModelInfo', 'BookTraining', 'register', 'register_depths', 'get_model', 'model_info',
+           'list_models', 'IMAGE_SIDE']
 
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28
+
+
+@dataclass(frozen=True)
+class BookTraining:
+    """How the model's section trains it (d2l zh v1.0.0, §5.5-§5.12): `train.py --model NAME`
+    uses these unless a flag says otherwise (gluon_cnn.runs.config.model_defaults)."""
+    lr: float                     # plain SGD, no momentum or weight decay
+    batch_size: int
+    epochs: int = 5               # every section of the chapter trains 5 epochs
+    resize: Optional[int] = None  # the side Fashion-MNIST is resized to; None: 28x28 as it is
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class ModelInfo:
     pad : pixels of background the data is padded with on each side (LeNet-5: 28 -> 32).
     value_range : (background, foreground) the [0, 1] pixels are scaled to.
     loss : the training loss class; None is softmax cross-entropy.
+    book : how its section trains it (BookTraining), or None when the book does not train it.
     """
     name: str
     build: Callable
@@ -37,6 +48,7 @@ class ModelInfo:
     pad: int = 0
     value_range: Tuple[float, float] = (0.0, 1.0)
     loss: Optional[Callable] = None
+    book: Optional[BookTraining] = None
 
     def data_shape(self, resize: Optional[int] = None) -> tuple:
         """(1, 1, H, W) of one example as the data feeds it: padded, then resized if asked."""

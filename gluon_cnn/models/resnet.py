@@ -9,7 +9,7 @@ global average pooling and one dense layer.
 from mxnet.gluon import nn
 
 from ..mx import npmode
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESNET_SPEC']
 
@@ -108,7 +108,8 @@ def get_resnet(num_layers: int, **kwargs) -> ResNet:
     return ResNet(layers, channels, **kwargs)
 
 
-@register('resnet18', 'd2l zh §5.11', input_shape=(1, 1, 96, 96))
+@register('resnet18', 'd2l zh §5.11', input_shape=(1, 1, 96, 96),
+          book=BookTraining(lr=0.05, batch_size=256, resize=96))
 def resnet18(**kwargs) -> ResNet:
     """d2l zh §5.11 ResNet-18 for 1x96x96 inputs (lr 0.05). 11,186,186 parameters
     (11,178,378 trainable)."""

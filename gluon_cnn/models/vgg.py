@@ -7,7 +7,7 @@ that halves it; the net is five blocks, then AlexNet's dense head. The book trai
 """
 from mxnet.gluon import nn
 
-from .registry import register
+from .registry import BookTraining, register
 
 __all__ = ['VGG', 'vgg_block', 'get_vgg', 'vgg11', 'vgg11_small', 'VGG_SPEC']
 
@@ -67,13 +67,15 @@ def get_vgg(num_layers: int, ratio: int = 1, **kwargs) -> VGG:
     return VGG([(n, c // ratio) for n, c in VGG_SPEC[num_layers]], **kwargs)
 
 
-@register('vgg11', 'd2l zh §5.7', input_shape=(1, 1, 224, 224))
+@register('vgg11', 'd2l zh §5.7', input_shape=(1, 1, 224, 224),
+          book=BookTraining(lr=0.05, batch_size=128, resize=224))
 def vgg11(**kwargs) -> VGG:
     """d2l zh §5.7 VGG-11 for 1x224x224 inputs: 8 convs, 3 dense layers. 128,806,154 parameters."""
     return get_vgg(11, **kwargs)
 
 
-@register('vgg11-small', 'd2l zh §5.7', input_shape=(1, 1, 224, 224))
+@register('vgg11-small', 'd2l zh §5.7', input_shape=(1, 1, 224, 224),
+          book=BookTraining(lr=0.05, batch_size=128, resize=224))
 def vgg11_small(**kwargs) -> VGG:
     """d2l zh §5.7 VGG-11 with 4x fewer channels (ratio 4), the one the book trains (lr 0.05).
 

@@ -1,8 +1,9 @@
 """What MXNet 1.9.1, the last release (2022), needs from newer numpy and Python, and nothing else.
 
-Imported first by `gluon_cnn/__init__.py` and `train.py`, before anything imports mxnet: MXNet
-reads these names when it is imported. If your own program imports mxnet directly, import
-`gluon_cnn` (or `gluon_cnn.mx.compat`) before it. This module never imports mxnet itself.
+Loaded before MXNet, which reads these names when it is imported: by the start-up hook that pip
+installs with the package (gluon_cnn-startup.pth, _gluon_cnn_startup.py), on the first `import
+mxnet` of any program, and by `gluon_cnn/__init__.py` and `train.py` where the package runs from
+a checkout without being installed. This module never imports mxnet itself.
 
 - numpy 1.24 removed the alias `np.bool` (apache/mxnet#21165; the fix was never released).
   MXNet 1.9.1 uses it in its dtype tables, so on numpy 1.24-1.26 it is restored as the builtin

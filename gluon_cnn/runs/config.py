@@ -1,8 +1,10 @@
 """A training run's settings (`TrainConfig`) and the named presets that reproduce papers/ rows.
 
-`train.py` maps one flag to each field; `--preset NAME` starts from `PRESETS[NAME]` and explicit
-flags override it. The defaults are the 1st edition's (d2l zh v1 §5.5): lenet, lr 0.9, batch 256,
-5 epochs, Xavier; `--preset book-2nd` is the 2nd edition's (zh §6.6 / en §7.6).
+`train.py` maps one flag to each field. A field not given comes from `--preset NAME`
+(`PRESETS[NAME]`), else from the model's section (`model_defaults`: d2l zh v1 §5.6 trains AlexNet
+at lr 0.01, batch 128, 224x224), else from the dataclass: the 1st edition's LeNet (d2l zh v1
+§5.5), lr 0.9, batch 256, 5 epochs, Xavier. `--preset book-2nd` is the 2nd edition's (zh §6.6 /
+en §7.6).
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -10,9 +12,11 @@ from typing import Optional
 
 from ..data.augment import AUGMENTS
 from ..errors import ConfigError
+from ..models.registry import model_info
 from ..training.schedules import LR_SCHEDULES
 
-__all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES']
+__all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS',
+           'KVSTORES', 'AMP_MODES']
 
 OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
@@ -106,6 +110,11 @@ class TrainConfig:
             raise ConfigError(f"unknown --amp {self.amp!r}; choose from {', '.join(AMP_MODES)}")
         return self
 
+    def settings(self) -> str:
+        """'lr 0.05, batch 256, 96x96, 5 epochs': what the run's first line says it trains with."""
+        side = f', {self.resize}x{self.resize}' if self.resize else ''
+        return f'lr {self.lr:g}, batch {self.batch_size}{side}, {self.epochs} epochs'
+
     def replace(self, **changes) -> 'TrainConfig':
         return dataclasses.replace(self, **changes)
 
@@ -127,3 +136,25 @@ PRESETS = {
     'lenet5-paper': {'model': 'lenet5', 'epochs': 20, 'lr': 0.002, 'optimizer': 'momentum',
                      'lr_schedule': 'lecun1998', 'init': 'model'},
 }
+
+
+# the fields a model's section decides (models.registry.BookTraining)
+BOOK_FIELDS = ('lr', 'batch_size', 'epochs', 'resize')
+
+
+def model_defaults(model: str) -> dict:
+    """The settings `model`'s book section trains it with, {field: value} over BOOK_FIELDS; for
+    a model the book does not train, only the resize its input needs (or nothing)."""
+    info = model_info(model)
+    if info.book is None:
+        side = info.needs_resize()
+        return {'resize': side} if side else {}
+    return {name: getattr(info.book, name) for name in BOOK_FIELDS
+            if getattr(info.book, name) is not None}
+
+
+def resolve(given: dict) -> TrainConfig:
+    """A config from the fields given (a preset's, then flags): what is not given comes from the
+    model's section (model_defaults), then from TrainConfig's defaults."""
+    model = given.get('model', TrainConfig.model)
+    return TrainConfig(**{**model_defaults(model), **given})

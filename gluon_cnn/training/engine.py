@@ -29,9 +29,10 @@ OPTIMIZERS = {'sgd': ('sgd', {}), 'momentum': ('sgd', {'momentum': 0.9}),
 
 
 # ----------------------------------------------------------------------------- evaluation
-def evaluate_accuracy(net, data_iter, ctx=None) -> float:
+def evaluate_accuracy(net, data_iter, ctx=None, on_batch=None) -> float:
     """Accuracy of `net` over `data_iter`, an iterable of (X, y) batches. One host sync, at the
-    end. The book's argument order, (data_iter, net, ctx), is `gluon_cnn.book`'s."""
+    end. The book's argument order, (data_iter, net, ctx), is `gluon_cnn.book`'s.
+    on_batch(batch_size, correct) sees each batch's device-side count (a progress bar)."""
     ctx = ctx or as_way().ctx
     correct, n = None, 0
     for X, y in data_iter:
@@ -39,6 +40,8 @@ def evaluate_accuracy(net, data_iter, ctx=None) -> float:
         c = count_correct(net(X), y)
         correct = c if correct is None else correct + c
         n += y.shape[0]
+        if on_batch is not None:
+            on_batch(y.shape[0], c)
     return _scalar(correct) / n if n else float('nan')
 
 
@@ -79,12 +82,18 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, way=None, *, hi
         if seed is not None:             # the same draws for this epoch, resumed or not
             seed_everything(epoch_seed(seed, epoch))
         start = time.time()
+        bar = progress(epoch + 1, num_epochs, len(train_iter)) if progress else None
         loss_avg, train_acc, n = _train_epoch(way, objective, train_iter, trainer, watch,
-                                              epoch + 1, num_epochs, augment, progress)
+                                              epoch + 1, augment, bar)
         train_seconds = time.time() - start
-        # the widened view of the net is the net: evaluate what was trained
-        test_acc = evaluate_accuracy(objective.net, test_iter, way.ctx) if way.evaluates \
-            else math.nan
+        test_acc = math.nan              # only one worker evaluates
+        if way.evaluates:                # the widened (or fused) view is the net: test it
+            if bar is not None:
+                bar.testing(len(test_iter) if hasattr(test_iter, '__len__') else None)
+            test_acc = evaluate_accuracy(objective.net, test_iter, way.ctx,
+                                         bar.tested if bar is not None else None)
+        if bar is not None:
+            bar.done()
         metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': train_acc,
                    'test_acc': test_acc, 'seconds': time.time() - start,
                    'examples_per_sec': n / train_seconds}
@@ -96,12 +105,10 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, way=None, *, hi
     return history
 
 
-def _train_epoch(way, objective, train_iter, trainer, watch, epoch, num_epochs, augment,
-                 progress):
+def _train_epoch(way, objective, train_iter, trainer, watch, epoch, augment, bar):
     """One pass over train_iter; returns (mean loss, train accuracy, examples)."""
     l_sum, correct, n = npmode.zeros(1, way.ctx), npmode.zeros(1, way.ctx), 0
     watch.start(epoch, len(train_iter))
-    bar = progress(epoch, num_epochs, len(train_iter)) if progress else None
     for i, (X, y) in enumerate(train_iter):
         X, y = X.as_in_context(way.ctx), y.as_in_context(way.ctx)  # batches on the first device
         if augment is not None:

@@ -1,0 +1,105 @@
+"""`python -m gluon_cnn.trace` on a run folder (its recorded model and kwargs) and on
+MODULE:FUNCTION (a learner's own constructor, by path or importable from the current folder).
+
+Oracle: MXNet's own parameter count of the same net after a forward pass at the same input, and
+the output shape MXNet computes.
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mxnet import nd
+
+from gluon_cnn import get_model
+from gluon_cnn.runs.config import TrainConfig
+from gluon_cnn.runs.record import RunRecord, write_record
+from gluon_cnn.trace import __main__ as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+OWN_NET = '''
+from mxnet.gluon import nn
+
+
+def small_cnn():
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(5, 3, activation='relu'), nn.MaxPool2D(2), nn.Dense(10))
+    return net
+'''
+
+
+def mxnet_facts(net, shape):
+    """(parameter count, output shape) as MXNet gives them after one forward pass."""
+    net.initialize()
+    out = net(nd.zeros(shape))
+    return sum(int(np.prod(p.shape)) for p in net.collect_params().values()), out.shape
+
+
+def traced(argv, capsys):
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    title = text.splitlines()[0]
+    params = int(re.search(r'Params: ([\d,]+)', text).group(1).replace(',', ''))
+    out_shape = tuple(int(v) for v in re.search(r'-> \(([\d, ]+)\)', title).group(1).split(','))
+    return title, params, out_shape
+
+
+def test_run_folder_traces_the_recorded_model_at_its_size(tmp_path, capsys):
+    kwargs = {'act': 'relu', 'channels': [16, 32]}
+    write_record(RunRecord(TrainConfig(model='lenet', model_kwargs=kwargs, out=str(tmp_path)),
+                           []))
+    title, params, out_shape = traced([str(tmp_path)], capsys)
+    assert title.startswith(f'lenet of {tmp_path} (') and '(1, 1, 28, 28)' in title
+    assert (params, out_shape) == mxnet_facts(get_model('lenet', **kwargs), (1, 1, 28, 28))
+    assert params != mxnet_facts(get_model('lenet'), (1, 1, 28, 28))[0]  # the kwargs counted
+
+
+def test_run_folder_of_a_resized_run(tmp_path, capsys):
+    write_record(RunRecord(TrainConfig(model='resnet18', resize=64, out=str(tmp_path)), []))
+    title, params, out_shape = traced([str(tmp_path), '--depth', '1'], capsys)
+    assert '(1, 1, 64, 64)' in title and out_shape == (1, 10)
+
+
+def test_function_in_a_file(tmp_path, capsys):
+    (tmp_path / 'mynet.py').write_text(OWN_NET)
+    title, params, out_shape = traced([f'{tmp_path}/mynet.py:small_cnn', '--input', '1,1,12,12'],
+                                      capsys)
+    assert (params, out_shape) == mxnet_facts(get_own(tmp_path), (1, 1, 12, 12))
+
+
+def test_function_in_a_module_of_the_current_folder(tmp_path, capsys, monkeypatch):
+    (tmp_path / 'mynets.py').write_text(OWN_NET)
+    monkeypatch.chdir(tmp_path)
+    out = subprocess.run([sys.executable, '-m', 'gluon_cnn.trace', 'mynets:small_cnn'],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={'PYTHONPATH': str(ROOT), 'PATH': '/usr/bin:/bin'})
+    assert out.returncode == 0, out.stderr
+    params = int(re.search(r'Params: ([\d,]+)', out.stdout).group(1).replace(',', ''))
+    assert params == mxnet_facts(get_own(tmp_path), (1, 1, 28, 28))[0]
+
+
+def get_own(folder: Path):
+    namespace = {}
+    exec(OWN_NET, namespace)
+    return namespace['small_cnn']()
+
+
+@pytest.mark.parametrize('spec, says', [
+    ('nosuchmodule:build', "nosuchmodule:build: cannot import nosuchmodule"),
+    ('json:nothing', "json:nothing: json has no function 'nothing'"),
+    ('json:dumps', "trace calls dumps() without arguments, and it needs some"),
+    ('json:JSONEncoder', 'JSONEncoder() returned JSONEncoder, not a Gluon Block'),
+    ('lenet9', "unknown model 'lenet9'; valid names: "),
+])
+def test_bad_source_is_one_line(spec, says, capsys, tmp_path):
+    code = cli.main([spec])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith('error: ') and says in err and err.count('\n') == 1, err
+
+
+def test_folder_without_a_record_is_one_line(tmp_path, capsys):
+    assert cli.main([str(tmp_path)]) == 2
+    assert 'not a run folder' in capsys.readouterr().err
