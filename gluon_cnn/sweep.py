@@ -4,7 +4,8 @@ Each row changes the book's configuration (`--preset book`: sigmoid LeNet, lr 0.
 or two ways: window size, channels, activation, pooling, dense widths, learning rate,
 initialization, epochs; the last row is the best LeNet-scale model (`--preset best`). Every row is
 a plain `train.py` command line (`command(row)`), and its run is stored as
-papers/results/sweep-<row>.json; gluon_cnn/papers/sweep_table.py renders the table in papers/d2l-ch5.md.
+papers/results/sweep-<row>.json; gluon_cnn/papers/sweep_table.py renders the table in
+papers/d2l-ch5.md.
 
     python -m gluon_cnn.sweep              # every quick row, 3 epochs each on the full data
     python -m gluon_cnn.sweep --row relu   # one row
