@@ -5,6 +5,7 @@ flags override it. The defaults are the 1st edition's (d2l zh v1 §5.5): lenet, 
 5 epochs, Xavier; `--preset book-2nd` is the 2nd edition's (zh §6.6 / en §7.6).
 """
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -12,7 +13,7 @@ from ..data.augment import AUGMENTS
 from ..errors import ConfigError
 from ..training.schedules import LR_SCHEDULES
 
-__all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES']
+__all__ = ['TrainConfig', 'PRESETS', 'OPTIMIZERS', 'KVSTORES', 'AMP_MODES', 'field_type_error']
 
 OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
@@ -60,6 +61,10 @@ class TrainConfig:
 
     def validate(self) -> 'TrainConfig':
         """Raise ConfigError on impossible values (the CLI shows it as one line, exit 2)."""
+        for f in dataclasses.fields(self):
+            wrong = field_type_error(f.name, getattr(self, f.name))
+            if wrong:
+                raise ConfigError(f'--{f.name.replace("_", "-")}: {wrong}')
         for name in ('epochs', 'batch_size'):
             if getattr(self, name) <= 0:
                 raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
@@ -106,6 +111,31 @@ class TrainConfig:
 
     def replace(self, **changes) -> 'TrainConfig':
         return dataclasses.replace(self, **changes)
+
+
+_KINDS = {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false',
+          dict: 'a JSON object'}
+
+
+def field_type_error(name: str, value) -> Optional[str]:
+    """Why `value` cannot be TrainConfig field `name` ("expected an integer, got '64'"), or None.
+    A hand-edited metrics.json or a caller's TrainConfig(batch_size='64') ends here, not in a
+    TypeError deep in training. Unknown names are not checked."""
+    hints = typing.get_type_hints(TrainConfig)
+    if name not in hints:
+        return None
+    kind, optional = hints[name], False
+    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+        kind, optional = [a for a in typing.get_args(kind) if a is not type(None)][0], True
+    if value is None and optional:
+        return None
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+          isinstance(value, int) and not isinstance(value, bool) if kind is int else
+          isinstance(value, kind))
+    if ok:
+        return None
+    return (f'expected {_KINDS.get(kind, kind.__name__)}{" or null" if optional else ""}, '
+            f'got {value!r}')
 
 
 # Each preset reproduces a row of papers/; `--preset book` is the defaults.

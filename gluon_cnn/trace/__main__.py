@@ -9,15 +9,18 @@
 import argparse
 import sys
 
-from ..app.terminal import run_cli
+from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
 from ..models import get_model, list_models, model_info
 from . import trace
 
 
+MIN_WIDTH = 40  # the narrowest table that still has room for a layer's name
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.trace', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='python -m gluon_cnn.trace', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('model', help=f"registry name: {', '.join(list_models())}")
     p.add_argument('--input', help='input shape with the batch, comma-separated, e.g. 1,1,28,28 '
                    '(default: the model\'s natural input)')
@@ -46,6 +49,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     def run():
+        if args.width < MIN_WIDTH:
+            raise ConfigError(f'--width must be at least {MIN_WIDTH} columns, got {args.width}')
+        if args.depth is not None and args.depth < 1:
+            raise ConfigError(f'--depth must be at least 1 (the net\'s children), got '
+                              f'{args.depth}')
         net = get_model(args.model)
         shape = parse_shape(args.input) if args.input else model_info(args.model).input_shape
         t = trace(net, shape, depth=args.depth, explain=args.explain)

@@ -8,7 +8,7 @@
 import argparse
 import sys
 
-from ..app.terminal import run_cli
+from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
 from . import figures
 from .probe import layers, load_run
@@ -16,10 +16,10 @@ from .report import maximize_figure, write_all
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.viz', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='python -m gluon_cnn.viz', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument('--run', required=True, help='a run folder from train.py --out '
                         '(holds model.params and metrics.json)')
     common.add_argument('--steps', type=int, default=200,
@@ -63,6 +63,8 @@ def main(argv=None) -> int:
 def _run(args):
     if args.steps <= 0:
         raise ConfigError(f'--steps must be positive, got {args.steps}')
+    if getattr(args, 'image', 0) < 0:
+        raise ConfigError(f'--image must be >= 0 (an index into the test set), got {args.image}')
     if args.command == 'all':
         write_all(args.run, args.out_dir, image=args.image, steps=args.steps)
     elif args.command == 'layers':
@@ -73,6 +75,8 @@ def _run(args):
         output = (args.layer in ('output', 'logits')
                   and args.layer not in {l.name for l in layers(run.net)})
         units = [int(u) for u in _floats(args.units, '--units')] if args.units else None
+        if units and min(units) < 0:
+            raise ConfigError(f'--units {args.units!r}: indices must be >= 0')
         fig = maximize_figure(run, None if output else args.layer, units,
                               l1s=_floats(args.l1, '--l1'), steps=args.steps, spatial=args.spatial)
         print(f'wrote {figures.save(fig, args.out)}')
