@@ -225,7 +225,7 @@ def _die_with_parent(parent: int):
         except (OSError, AttributeError):  # not Linux: the launcher's own cleanup still runs
             return
         if os.getppid() != parent:  # the launcher died before prctl took effect
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)
     return preexec
 
 

@@ -19,6 +19,7 @@ continue with --resume, even before the first checkpoint.
 import contextlib
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -313,6 +314,15 @@ def _clear_results(out: Path):
             path.unlink()
 
 
+def _parses(record_file: Path) -> bool:
+    """Whether the record file is there and a JSON object with a "config" object."""
+    try:
+        data = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get('config'), dict)
+
+
 def _record_readable(out: Path) -> bool:
     try:
         read_record(out)
@@ -328,6 +338,10 @@ def _resume_point(out: Path):
         return checkpoint.load_checkpoint(out)
     if not out.is_dir():
         raise CheckpointError(f'--resume {out}: no such directory')
+    if not (out / RECORD_FILE).is_file():
+        raise CheckpointError(f'--resume {out}: no checkpoint there and no {RECORD_FILE}, so no '
+                              f'run to continue (a run writes {RECORD_FILE} as it starts and a '
+                              f'checkpoint at the end of each epoch)')
     done = len(read_record(out).history)
     if done:
         raise CheckpointError(f'--resume {out}: {RECORD_FILE} records {done} epochs but no '
@@ -355,7 +369,7 @@ def _check_input(net, cfg: TrainConfig, info):
             pass
     if not fix and cfg.model_kwargs:
         fix = '; check --model-kwargs (a kernel or a depth too large for this input?)'
-    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs: {why}{fix}')
+    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs ({why}){fix}')
 
 
 def resume_config(run_dir, overrides: dict) -> TrainConfig:
@@ -368,7 +382,7 @@ def resume_config(run_dir, overrides: dict) -> TrainConfig:
     try:
         saved = dataclasses.asdict(read_record(run_dir).config)
     except ConfigError as e:
-        if ckpt is None:
+        if ckpt is None or _parses(run_dir / RECORD_FILE):  # a value to fix, not a lost file
             raise
         if ckpt.config is None:
             raise ConfigError(f'{run_dir / RECORD_FILE} is missing or damaged and {ckpt.path} '
