@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gluon_cnn import CheckpointError, ConfigError, DataError
+from gluon_cnn import ConfigError, DataError
 from gluon_cnn import data as gdata
 from gluon_cnn.app import run as runmod
 from gluon_cnn.app import train_command as train_cli

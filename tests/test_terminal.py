@@ -23,7 +23,6 @@ from gluon_cnn import launch
 from gluon_cnn.app.run import resume_config, run
 from gluon_cnn.runs import checkpoint
 from gluon_cnn.runs.config import TrainConfig
-from gluon_cnn.runs.record import read_record
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(ROOT)}
@@ -172,7 +171,7 @@ def test_kernel_larger_than_its_input_is_the_tracers_own_line():
 
 
 def test_padding_counts_toward_the_window():
-    """A 3x3 pooling window with padding 1 fits a 1x1 input (MXNet agrees); without, it needs 3x3."""
+    """A 3x3 pooling window with padding 1 fits a 1x1 input (MXNet agrees); unpadded: 3x3."""
     from mxnet.gluon import nn
     net = nn.HybridSequential()
     net.add(nn.MaxPool2D(3, strides=1, padding=1), nn.MaxPool2D(3))
@@ -297,4 +296,4 @@ def test_gluon_dataset_offline_is_one_line_saying_where_to_put_the_files(tmp_pat
     assert tried and '\n' not in msg
     assert msg.startswith("fashion-mnist: no local files and Gluon's download failed "
                           "(ConnectionError: ")
-    assert f'put train-images-idx3-ubyte.gz, ' in msg and f'in {root}, $GLUON_CNN_DATA' in msg
+    assert 'put train-images-idx3-ubyte.gz, ' in msg and f'in {root}, $GLUON_CNN_DATA' in msg
