@@ -274,14 +274,14 @@ def _verified_meta(path: Path) -> dict:
     return meta
 
 
-def load_params(net: gluon.Block, path: Path, ctx=None, what: str = 'does not fit this model or '
-                'is corrupt'):
+def load_params(net: gluon.Block, path: Path, ctx=None,
+                what: str = 'does not fit this model or is corrupt', fix: str = ''):
     """net.load_parameters(path), with Gluon's AssertionError (missing or extra names, shapes)
-    and MXNet's errors (a truncated file) as one CheckpointError naming the file."""
+    and MXNet's errors (a truncated file) as one CheckpointError naming the file, then `fix`."""
     try:
         net.load_parameters(str(path), ctx=ctx or mx.cpu())
     except (AssertionError, mx.base.MXNetError, OSError) as e:
-        raise CheckpointError(f'{path}: {what} ({_first_line(e)})') from None
+        raise CheckpointError(f'{path}: {what} ({_first_line(e)}){fix}') from None
 
 
 def _first_line(e: BaseException) -> str:

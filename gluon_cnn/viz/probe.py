@@ -55,8 +55,8 @@ def load_run(run_dir, ctx=None) -> Run:
     cfg = record.config
     net = build_model(cfg.model, cfg.model_kwargs, flag=f'{run_dir / RECORD_FILE}: model_kwargs')
     load_params(net, params, ctx, what=f'does not fit the {cfg.model} its {RECORD_FILE} '
-                f'describes, or is damaged; retrain with `python train.py --out {run_dir} '
-                f'--overwrite`')
+                f'describes, or is damaged', fix=f'; retrain with `python train.py --out '
+                f'{run_dir} --overwrite`')
     return Run(run_dir, cfg, net, record.history)
 
 
