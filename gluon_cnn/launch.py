@@ -16,12 +16,18 @@ the HOROVOD_* environment, and Horovod's rendezvous server in this process, on 1
 - Liveness: when any role dies (or a server or the scheduler ends before the workers), every role
   is ended within seconds; the launch prints one line naming the role and how it died and exits
   non-zero. Every role runs in its own process group, which is what gets signalled.
-- Signals: Ctrl-C and SIGTERM end every role (exit 130 / 143).
+- Signals: Ctrl-C and SIGTERM end every role (exit 130 / 143). A launcher that dies without
+  cleaning up (SIGKILL, a crash) takes its local roles with it: each asks the kernel for SIGKILL
+  when its parent dies (prctl PR_SET_PDEATHSIG, Linux), so no role is left orphaned.
+- Checks before any role starts: the worker command exists, the port is free; each is one
+  `launch:` line and exit 2.
 - Threads: local workers share the cores; unless OMP_NUM_THREADS is set, each gets cores / WORKERS.
 """
 import argparse
+import ctypes
 import os
 import shlex
+import shutil
 import signal
 import socket
 import socketserver
@@ -30,6 +36,8 @@ import sys
 import threading
 import time
 from typing import List, NamedTuple, Optional
+
+from .app.terminal import EXIT_USER, ArgumentParser
 
 __all__ = ['Role', 'free_port', 'role_env', 'plan', 'horovod_plan', 'serve_rendezvous', 'Launch',
            'main']
@@ -151,7 +159,8 @@ class Launch:
         try:
             for role in self.roles:
                 self.procs.append(subprocess.Popen(role.argv, env={**os.environ, **role.env},
-                                                   start_new_session=True))
+                                                   start_new_session=True,
+                                                   preexec_fn=_die_with_parent(os.getpid())))
             return self._watch(stop)
         finally:
             self._end_all()
@@ -204,6 +213,22 @@ class Launch:
             p.wait()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int):
+    """A preexec_fn: the child gets SIGKILL when the launcher dies, however it dies (Linux)."""
+    def preexec():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: the launcher's own cleanup still runs
+            return
+        if os.getppid() != parent:  # the launcher died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+    return preexec
+
+
 def _signal_group(p: subprocess.Popen, sig):
     """Signal the process group that `p` leads (we created it with start_new_session)."""
     try:
@@ -213,7 +238,7 @@ def _signal_group(p: subprocess.Popen, sig):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.launch',
+    p = ArgumentParser(prog='python -m gluon_cnn.launch',
                                 description=__doc__.split('\n\n')[1],
                                 usage='%(prog)s -n WORKERS [-s SERVERS] '
                                       '[--hostfile FILE | --horovod] -- COMMAND...')
@@ -238,6 +263,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error('give the worker command after --, e.g. -- python train.py --kvstore dist_sync')
     if args.num_workers < 1 or args.num_servers < 1:
         p.error('-n and -s must be at least 1')
+    if args.port is not None and not 0 < args.port < 65536:
+        p.error(f'--port must be between 1 and 65535, got {args.port}')
+    if args.timeout is not None and not args.timeout > 0:
+        p.error(f'--timeout must be a positive number of seconds, got {args.timeout}')
     if args.horovod and args.hostfile:
         p.error('--horovod runs on this machine; on a cluster use horovodrun -H HOSTS (README)')
     if args.hostfile and not args.scheduler_host:
@@ -245,14 +274,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _refusal(args) -> Optional[str]:
+    """Why the job cannot start, checked before any role does (None: it can)."""
+    program = 'ssh' if args.hostfile else args.command[0]
+    if shutil.which(program) is None:
+        return (f'{program}: command not found' + ('' if args.hostfile else
+                ' (the worker command after --, e.g. -- python train.py --kvstore dist_sync)'))
+    if args.port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            host = '127.0.0.1' if args.horovod else args.scheduler_host or '127.0.0.1'
+            try:
+                s.bind((host, args.port))
+            except OSError as e:
+                return (f'--port {args.port}: cannot listen on {host}:{args.port} '
+                        f'({e.strerror}); pass another --port, or none for a free one')
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    why = _refusal(args)
+    if why:
+        print(f'launch: {why}', file=sys.stderr)
+        return EXIT_USER
     if args.horovod:
         return _main_horovod(args)
     hosts = None
     if args.hostfile:
-        with open(args.hostfile) as f:
-            hosts = [h.split()[0] for h in f if h.strip() and not h.startswith('#')]
+        try:
+            with open(args.hostfile) as f:
+                hosts = [h.split()[0] for h in f if h.strip() and not h.startswith('#')]
+        except OSError as e:
+            print(f'launch: --hostfile {args.hostfile}: {e.strerror}', file=sys.stderr)
+            return EXIT_USER
+        if not hosts:
+            print(f'launch: --hostfile {args.hostfile}: no hosts in it', file=sys.stderr)
+            return EXIT_USER
     host = args.scheduler_host or '127.0.0.1'
     port = args.port or free_port(host)
     roles = plan(args.command, args.num_workers, args.num_servers, port, hosts, host)

@@ -22,7 +22,7 @@ import time
 from typing import NamedTuple
 
 from .app import run as runner
-from .app.terminal import run_cli
+from .app.terminal import ArgumentParser, run_cli
 from .runs.config import PRESETS, TrainConfig
 from .errors import ConfigError
 from .models import get_model, model_info
@@ -128,13 +128,14 @@ def run_row(row: Row, log=print) -> str:
     cfg = config(row).replace(out=f'runs/sweep-{row.name}')
     log(f'== {row.name}: {command(row)}')
     start = time.time()
-    record = runner.run(cfg, log=log)
+    # runs/sweep-* is the sweep's scratch folder: its result is kept in papers/results
+    record = runner.run(cfg, log=log, overwrite=True)
     return save_result(record, result_name(row), command(row), time.time() - start)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--row', action='append',
                    help='run only this row (repeatable); default: every quick '
                         'row (the "best" row, 30 epochs, runs only when named)')

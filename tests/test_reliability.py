@@ -83,7 +83,7 @@ def test_optimizer_state_roundtrip_continues_exactly(tmp_path, optimizer):
     a = tiny_net()
     ta = engine.make_trainer(a, optimizer, lr=0.1)
     sgd_steps(a, ta, batches[:2])
-    arrays, meta = checkpoint.optimizer_state(ta)
+    arrays, meta = checkpoint.optimizer_state(ta, a)
     nd.save(str(tmp_path / 'opt.nd'), arrays)
     meta = json.loads(json.dumps(meta))  # through JSON, as on disk
 
@@ -91,13 +91,42 @@ def test_optimizer_state_roundtrip_continues_exactly(tmp_path, optimizer):
     copy_params(a, b), copy_params(a, fresh)
     tb = engine.make_trainer(b, optimizer, lr=0.1)
     loaded = nd.load(str(tmp_path / 'opt.nd'))
-    checkpoint.set_optimizer_state(tb, loaded if isinstance(loaded, dict) else {}, meta)
+    checkpoint.set_optimizer_state(tb, loaded if isinstance(loaded, dict) else {}, meta, b)
     sgd_steps(a, ta, batches[2:])
     sgd_steps(b, tb, batches[2:])
     assert same_params(a, b)
     if optimizer != 'sgd':  # the states matter: a trainer that lost them ends elsewhere
         sgd_steps(fresh, engine.make_trainer(fresh, optimizer, lr=0.1), batches[2:])
         assert not same_params(a, fresh)
+
+
+def named_net(*prefixes, seed=0):
+    """tiny_net's layers under the given names (Gluon numbers unnamed layers globally)."""
+    mx.random.seed(seed)
+    net = gluon.nn.HybridSequential(prefix=prefixes[0] + 'seq_')
+    net.add(gluon.nn.Dense(8, activation='relu', in_units=5, prefix=prefixes[0]),
+            gluon.nn.Dense(3, in_units=8, prefix=prefixes[1]))
+    net.initialize(init.Xavier())
+    return net
+
+
+@pytest.mark.parametrize('optimizer', ['momentum', 'adam'])
+def test_checkpoint_states_follow_the_net_not_the_names(tmp_path, optimizer):
+    """A net built again in the same process gets other names: dense9/dense10 sort the other way
+    round than dense11/dense12, and so do the trainer's indices. The restored run must still give
+    each parameter its own state (oracle: the uninterrupted trainer)."""
+    batches = tiny_batches()
+    a = named_net('dense9_', 'dense10_')
+    ta = engine.make_trainer(a, optimizer, lr=0.1)
+    sgd_steps(a, ta, batches[:2])
+    checkpoint.save_checkpoint(tmp_path, a, ta, [{'epoch': 1}], np.random.RandomState(0))
+    b = named_net('dense11_', 'dense12_', seed=5)
+    copy_params(a, b)
+    tb = engine.make_trainer(b, optimizer, lr=0.1)
+    checkpoint.restore(checkpoint.load_checkpoint(tmp_path), b, tb, np.random.RandomState(0))
+    sgd_steps(a, ta, batches[2:])
+    sgd_steps(b, tb, batches[2:])
+    assert same_params(a, b)
 
 
 def test_checkpoint_never_pickles(tmp_path, monkeypatch):
@@ -114,7 +143,8 @@ def test_checkpoint_never_pickles(tmp_path, monkeypatch):
     checkpoint.save_checkpoint(tmp_path, net, trainer, [{'epoch': 1}], rng)
     ckpt = checkpoint.load_checkpoint(tmp_path)
     rng2 = np.random.RandomState(0)
-    checkpoint.restore(ckpt, tiny_net(seed=9), engine.make_trainer(tiny_net(), 'adam'), rng2)
+    restored = tiny_net(seed=9)
+    checkpoint.restore(ckpt, restored, engine.make_trainer(restored, 'adam'), rng2)
     assert rng2.rand() == rng.rand()  # the iterator's generator continues where it was
     meta = json.loads((ckpt.path / 'meta.json').read_text())  # metadata is plain JSON
     assert meta['epoch'] == 1 and meta['history'] == [{'epoch': 1}]
@@ -175,6 +205,10 @@ def test_corrupt_checkpoint_refused(tmp_path, damage):
         (tmp_path / 'checkpoints' / 'latest').write_text('../../etc\n')
     else:
         (path / 'optimizer.nd').unlink()
+    if damage.endswith('latest'):  # the checkpoint itself is intact: used, and the damage named
+        ckpt = checkpoint.load_checkpoint(tmp_path)
+        assert ckpt.path == path and ckpt.note.startswith(f'{tmp_path}/checkpoints/latest: ')
+        return
     with pytest.raises(CheckpointError, match=str(tmp_path)):
         checkpoint.load_checkpoint(tmp_path)
 

@@ -269,11 +269,13 @@ def test_too_small_input_names_the_layer():
     with pytest.raises(TraceError) as e:
         trace(net, (1, 1, 8, 8))
     msg = str(e.value)
-    assert msg.startswith('2 (Conv2D) cannot take its input (1, 6, 2, 2)')
+    assert msg.startswith('layer 2 (Conv2D 5x5): input 2x2 is smaller than the kernel; needs at '
+                          'least 5x5\n')
     assert (e.value.layer, e.value.layer_type, e.value.incoming) == ('2', 'Conv2D', [(1, 6, 2, 2)])
     assert [r.output_shape for r in e.value.trace.rows[:2]] == [(1, 6, 4, 4), (1, 6, 2, 2)]
     assert '0 (Conv2D, sigmoid)' in msg and _no_hooks(net)
-    with pytest.raises(TraceError, match=r'^0 \(Conv2D\) cannot take its input \(1, 28, 28\)'):
+    with pytest.raises(TraceError,
+                       match=r'^layer 0 \(Conv2D\) cannot take its input \(1, 28, 28\)'):
         trace(net, (1, 28, 28))  # wrong rank
     net.initialize()
     assert net(nd.ones((1, 1, 28, 28))).shape == (1, 10)
@@ -307,7 +309,7 @@ def test_cli(capsys):
     assert trace_main(['lenet', '--input', '1,1,28,28']) == 0
     assert '(1, 16, 4, 4)' in capsys.readouterr().out
     assert trace_main(['lenet', '--input', '1,1,8,8']) == 2
-    assert capsys.readouterr().err.startswith('error: 2 (Conv2D) cannot take')
+    assert capsys.readouterr().err.startswith('error: layer 2 (Conv2D 5x5): input 2x2 is smaller')
 
 
 # ----------------------------------------------------------------------------- MAC conventions

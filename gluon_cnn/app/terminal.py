@@ -1,30 +1,75 @@
-"""What every command-line entry point shares: user errors become one line and exit code 2 (3 for
-a run that missed its --target-acc)."""
+"""What every command-line entry point shares: user errors in one line, usage errors in one line
+plus "see --help", and a quiet end on a closed pipe.
+
+Exit codes: 0 done; 2 a user error (a `GluonCNNError` or a usage error); 3 a run that missed its
+`--target-acc`; 130 Ctrl-C or SIGTERM; 141 stdout was closed early (`| head`): 128 + SIGPIPE,
+what a shell reports for a Unix tool that SIGPIPE ended, so `set -o pipefail` scripts still see
+that the output was cut short.
+"""
+import argparse
+import os
 import sys
 
 from ..errors import GluonCNNError
 
-__all__ = ['run_cli']
+__all__ = ['run_cli', 'ArgumentParser', 'EXIT_USER', 'EXIT_INTERRUPTED', 'EXIT_PIPE']
+
+EXIT_USER = 2
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # 128 + SIGPIPE (13)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors are one line, `PROG: error: MESSAGE (see PROG --help)`,
+    exit 2, instead of the whole usage block. Subcommand parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
 
 
 def run_cli(fn, debug: bool = False) -> int:
-    """Call fn(); a GluonCNNError prints `error: <message>` on stderr and returns its exit_code
-    (2; 3 for TargetMissedError).
+    """Call fn() and flush stdout; returns the command's exit code (the module docstring's).
 
-    Ctrl-C (and SIGTERM, which training turns into KeyboardInterrupt) returns 130 with one line,
-    `interrupted: <message>` when the interrupt carries one (training says where its checkpoint is).
-    With debug=True the traceback is shown instead.
+    A GluonCNNError prints `error: <message>` on stderr. Ctrl-C (and SIGTERM, which training turns
+    into KeyboardInterrupt) prints `interrupted: <message>` when the interrupt carries one (training
+    says where its checkpoint is). A closed stdout ends quietly; a BrokenPipeError raised with a
+    message (training's: how to continue) prints `stopped: <message>` on stderr.
+    With debug=True the traceback is shown instead, except for a closed pipe.
     """
     try:
         fn()
+        sys.stdout.flush()  # inside the try: a closed pipe often shows only at the last flush
+    except BrokenPipeError as e:
+        return _closed_pipe(e)
     except GluonCNNError as e:
         if debug:
             raise
-        print(f'error: {e}', file=sys.stderr)
+        _say(f'error: {e}')
         return e.exit_code
     except KeyboardInterrupt as e:
         if debug:
             raise
-        print(f'interrupted: {e}' if str(e) else 'interrupted', file=sys.stderr)
-        return 130
+        _say(f'interrupted: {e}' if str(e) else 'interrupted')
+        return EXIT_INTERRUPTED
     return 0
+
+
+def _closed_pipe(e: BrokenPipeError) -> int:
+    """The Python docs' recipe (library/signal, "Note on SIGPIPE"): point stdout at devnull so the
+    interpreter's own flush at exit cannot raise again, and end with EXIT_PIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's capture)
+        pass
+    if e.args and isinstance(e.args[0], str):  # ours, with a message; the OS's has an errno
+        _say(f'stopped: {e.args[0]}')
+    return EXIT_PIPE
+
+
+def _say(line: str):
+    """One line on stderr, which may itself be a closed pipe."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (BrokenPipeError, OSError, ValueError):
+        pass

@@ -11,7 +11,7 @@ from mxnet.gluon import nn
 
 from . import run as runner
 from ..data.augment import AUGMENTS
-from .terminal import run_cli
+from .terminal import ArgumentParser, run_cli
 from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig, resolve
 from ..data import NUM_CLASSES
 from ..errors import TargetMissedError
@@ -47,8 +47,8 @@ def book_settings_table() -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog='train.py', description=USAGE, epilog=book_settings_table(),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='train.py', description=USAGE, epilog=book_settings_table(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--preset', choices=sorted(PRESETS),
                    help='start from the flags of a papers/ row '
                         '(explicit flags still win); "book" is the defaults')
@@ -80,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], help='default fashion-mnist')
     p.add_argument('--data-dir', help='folder with the four IDX files (default: look in '
                    '$GLUON_CNN_DATA, Gluon\'s cache, /usr/share/datasets, then download)')
-    p.add_argument('--out', help='output folder (default runs/<model>-<timestamp>)')
+    p.add_argument('--out', help='output folder (default runs/<model>-<timestamp>, made new)')
     p.add_argument('--no-hybridize', dest='hybridize', action='store_const', const=False,
                    help='run imperatively (slower, easier to debug)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
@@ -110,6 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--resume', metavar='DIR',
                    help='continue the run in DIR from its last checkpoint, '
                         'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='start over in an --out that holds a run: delete its checkpoints, '
+                        'metrics.json, model.params and curves.png first (without it such a '
+                        'folder is refused)')
     p.add_argument('--quiet', action='store_true',
                    help='print only the final summary line (no epoch '
                         'lines, no progress bar)')
@@ -129,7 +133,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'name theirs (default: no check)')
     p.add_argument('--debug', action='store_true',
                    help='show tracebacks instead of one-line errors')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.resume and args.overwrite:
+        p.error('--resume continues a run and --overwrite starts over: give one of them')
+    return args
 
 
 def _json_object(text: str) -> dict:
@@ -184,7 +191,8 @@ def start(args: argparse.Namespace) -> RunRecord:
     try:
         # --trace: the layer table at the input size the data has, printed even with --quiet
         record = runner.run(cfg, resume=bool(args.resume),
-                            on_trace=print if args.trace else None, **show)
+                            on_trace=print if args.trace else None, overwrite=args.overwrite,
+                            **show)
     finally:
         if bars is not None:
             bars.abort()  # Ctrl-C mid-epoch: the bar's state on its own line, then the message

@@ -4,11 +4,12 @@
 Nothing changes until `read_gluon_datasets_locally()` is called; `gluon_cnn.book` calls it when it
 is imported, so the book's code runs as printed on a machine with the IDX files and no internet.
 Each dataset's `root` is looked in first, then `gluon_cnn.data`'s usual places; with no local
-files Gluon downloads as before. Everything else in gluon-cnn reads IDX files itself.
+files Gluon downloads as before, and a download that fails (offline) is one DataError saying
+where to put the files. Everything else in gluon-cnn reads IDX files itself.
 """
 from ..errors import DataError
 from ..mx import internals
-from .files import DATASETS, find_data_dir
+from .files import DATASETS, DEBIAN_DIR, FILES, find_data_dir
 from .splits import load_dataset
 
 __all__ = ['read_gluon_datasets_locally', 'folder_with']
@@ -17,7 +18,18 @@ __all__ = ['read_gluon_datasets_locally', 'folder_with']
 def read_gluon_datasets_locally() -> None:
     """From now on, Gluon's MNIST and FashionMNIST read local IDX files where there are some.
     Idempotent."""
-    internals.read_mnist_locally(_local_split)
+    internals.read_mnist_locally(_local_split, _download_failed)
+
+
+def _download_failed(dataset: str, root, error: Exception) -> DataError:
+    """The one line for Gluon's failed download: what failed, and where to put the files."""
+    why = str(error).strip().splitlines()[-1][:100] if str(error).strip() else ''
+    files = ', '.join(f'{name}.gz' for split in FILES.values() for name in split)
+    hint = (" (or 'apt-get install dataset-fashion-mnist')" if dataset == 'fashion-mnist'
+            else '')
+    return DataError(f'{dataset}: no local files and Gluon\'s download failed '
+                     f'({type(error).__name__}{": " + why if why else ""}); put {files} in '
+                     f'{root}, $GLUON_CNN_DATA or {DEBIAN_DIR / dataset}{hint}')
 
 
 def folder_with(root, dataset: str = 'fashion-mnist'):

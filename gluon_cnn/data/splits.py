@@ -29,9 +29,22 @@ class Split(NamedTuple):
 
 
 def load_dataset(dataset: str = 'fashion-mnist', data_dir=None, download: bool = True):
-    """(train, test) Splits of `dataset`, read from IDX and validated (counts, labels 0-9)."""
+    """(train, test) Splits of `dataset`, read from IDX and validated (counts, labels 0-9), and
+    checked to be trainable: neither split empty, test images the size of the training images."""
     folder = find_data_dir(dataset, data_dir, download)
-    return tuple(_load_split(*files_in(folder, split)) for split in ('train', 'test'))
+    paths = {split: files_in(folder, split) for split in ('train', 'test')}
+    train, test = (_load_split(*paths[split]) for split in ('train', 'test'))
+    for split, name in ((train, 'train'), (test, 'test')):
+        if not len(split.labels):
+            raise DataError(f'{paths[name][0]}: 0 images in the {name} split; nothing to '
+                            f'{"train on" if name == "train" else "test on"} (a truncated or '
+                            f'placeholder file? get the full {dataset} files)')
+    if train.images.shape[1:] != test.images.shape[1:]:
+        (h, w), (th, tw) = train.images.shape[1:], test.images.shape[1:]
+        raise DataError(f'{paths["test"][0]}: test images are {th}x{tw} but the training images '
+                        f'in {paths["train"][0].name} are {h}x{w}; both splits must be of one '
+                        f'size')
+    return train, test
 
 
 @lru_cache(maxsize=4)

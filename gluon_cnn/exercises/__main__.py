@@ -4,13 +4,13 @@ import argparse
 import sys
 import time
 
-from ..app.terminal import run_cli
-from ..errors import GluonCNNError
+from ..app.terminal import ArgumentParser, run_cli
+from ..errors import ConfigError, GluonCNNError
 from . import get_exercise, list_exercises, run_exercise
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.exercises', description=__doc__)
+    p = ArgumentParser(prog='python -m gluon_cnn.exercises', description=__doc__)
     p.add_argument('ids', nargs='*', help='exercise ids such as 5.3.1 (default: every quick one)')
     p.add_argument('--train', action='store_true', help='run the exercises that train on real data')
     p.add_argument('--all', action='store_true', help='run every exercise, quick and training')
@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     def go():
+        for flag, value in (('--limit', args.limit), ('--epochs', args.epochs)):
+            if value is not None and value < 1:
+                raise ConfigError(f'{flag} must be positive, got {value}')
         if args.list:
             for i in list_exercises():
                 e = get_exercise(i)

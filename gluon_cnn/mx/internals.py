@@ -25,7 +25,7 @@ __all__ = ['ConvLayer', 'PoolingLayer', 'children', 'layer_kwargs', 'set_layer_k
            'is_initialized', 'zero_deferred_init', 'saved_param_symbols', 'clear_cached_graphs',
            'run_layer_by_layer', 'forward_hooks', 'swapped_hooks', 'infer_shapes', 'infer_types',
            'uses_kvstore_updates', 'init_kvstore', 'to_default_layout', 'has_default_layout',
-           'optimizer_of', 'optimizer_state', 'set_optimizer_state',
+           'optimizer_of', 'optimizer_state', 'set_optimizer_state', 'trainer_params',
            'swap_class',
            'is_hybridized', 'read_mnist_locally']
 
@@ -203,6 +203,12 @@ def optimizer_state(trainer: gluon.Trainer):
     return opt, trainer._updaters[0].states, opt._index_update_count
 
 
+def trainer_params(trainer: gluon.Trainer) -> list:
+    """The trainer's Parameters by their index in its states (Trainer._params: the Parameters
+    sorted by name when it was given a dict, so the order depends on how the net was named)."""
+    return list(trainer._params)
+
+
 def set_optimizer_state(trainer: gluon.Trainer, states: dict, counts: dict, num_update: int):
     """Put optimizer states and update counters into every updater of `trainer`."""
     opt = trainer._optimizer
@@ -259,25 +265,33 @@ def is_hybridized(block: gluon.Block) -> bool:
 
 
 # ----------------------------------------------------------------------------- Gluon's MNIST reader
-def read_mnist_locally(local_split) -> None:
+def read_mnist_locally(local_split, download_failed=None) -> None:
     """Make Gluon's MNIST and FashionMNIST read local IDX files instead of downloading.
 
     Their constructors call MNIST._get_data(), which downloads unless the files under `root` have
     Gluon's sha1 (Debian's recompressed copies do not). The replacement asks
     local_split(dataset, train, root) for (images (N, 28, 28) uint8, labels (N,) uint8), reading
     the dataset's name, split and root from MNIST._namespace, _train and _root, and fills
-    _data and _label as Gluon does; when it returns None, Gluon's own _get_data runs.
-    Idempotent: a second call changes nothing.
+    _data and _label as Gluon does; when it returns None, Gluon's own _get_data runs (it
+    downloads), and if that raises, download_failed(dataset, root, error) is raised instead.
+    Idempotent: a second call changes nothing but the download_failed hook.
     """
     from mxnet.gluon.data.vision import datasets
     original = datasets.MNIST._get_data
     if getattr(original, 'reads_locally', False):
+        original.download_failed[0] = download_failed
         return
+    failed = [download_failed]
 
     def _get_data(self):
         found = local_split(self._namespace, self._train, self._root)
         if found is None:
-            return original(self)
+            try:
+                return original(self)
+            except Exception as e:  # noqa: BLE001 -- Gluon raises bare Exceptions offline
+                if failed[0] is None:
+                    raise
+                raise failed[0](self._namespace, self._root, e) from None
         images, labels = found
         # (N, 28, 28, 1) and int32 labels, as Gluon's own reader leaves them
         self._data = npmode.array(images[..., None], dtype=images.dtype)
@@ -285,4 +299,5 @@ def read_mnist_locally(local_split) -> None:
         self._label = npmode.array(labels, dtype=labels.dtype) if npmode.is_np_mode() else labels
 
     _get_data.reads_locally = True
+    _get_data.download_failed = failed
     datasets.MNIST._get_data = _get_data

@@ -7,6 +7,7 @@ at lr 0.01, batch 128, 224x224), else from the dataclass: the 1st edition's LeNe
 en §7.6).
 """
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -16,7 +17,7 @@ from ..models.registry import model_info
 from ..training.schedules import LR_SCHEDULES
 
 __all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS',
-           'KVSTORES', 'AMP_MODES']
+           'KVSTORES', 'AMP_MODES', 'field_type_error']
 
 OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
@@ -66,6 +67,10 @@ class TrainConfig:
 
     def validate(self) -> 'TrainConfig':
         """Raise ConfigError on impossible values (the CLI shows it as one line, exit 2)."""
+        for f in dataclasses.fields(self):
+            wrong = field_type_error(f.name, getattr(self, f.name))
+            if wrong:
+                raise ConfigError(f'--{f.name.replace("_", "-")}: {wrong}')
         for name in ('epochs', 'batch_size'):
             if getattr(self, name) <= 0:
                 raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
@@ -117,6 +122,31 @@ class TrainConfig:
 
     def replace(self, **changes) -> 'TrainConfig':
         return dataclasses.replace(self, **changes)
+
+
+_KINDS = {int: 'an integer', float: 'a number', str: 'a string', bool: 'true or false',
+          dict: 'a JSON object'}
+
+
+def field_type_error(name: str, value) -> Optional[str]:
+    """Why `value` cannot be TrainConfig field `name` ("expected an integer, got '64'"), or None.
+    A hand-edited metrics.json or a caller's TrainConfig(batch_size='64') ends here, not in a
+    TypeError deep in training. Unknown names are not checked."""
+    hints = typing.get_type_hints(TrainConfig)
+    if name not in hints:
+        return None
+    kind, optional = hints[name], False
+    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+        kind, optional = [a for a in typing.get_args(kind) if a is not type(None)][0], True
+    if value is None and optional:
+        return None
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+          isinstance(value, int) and not isinstance(value, bool) if kind is int else
+          isinstance(value, kind))
+    if ok:
+        return None
+    return (f'expected {_KINDS.get(kind, kind.__name__)}{" or null" if optional else ""}, '
+            f'got {value!r}')
 
 
 # Each preset reproduces a row of papers/; `--preset book` is the defaults.

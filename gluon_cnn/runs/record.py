@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .config import TrainConfig
+from .checkpoint import has_checkpoints
+from .config import TrainConfig, field_type_error
 from ..errors import ConfigError
 from .files import write_text_atomic
 
@@ -34,10 +35,16 @@ class RunRecord:
         return {'config': dataclasses.asdict(self.config), 'epochs': self.history, **self.extra}
 
 
-def config_from_dict(saved: dict) -> TrainConfig:
-    """The TrainConfig of a saved config dict; keys this version does not know are ignored."""
+def config_from_dict(saved: dict, where='the saved config') -> TrainConfig:
+    """The TrainConfig of a saved config dict; keys this version does not know are ignored.
+    A value of the wrong type is a ConfigError naming `where` and the field."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+    known = {k: v for k, v in saved.items() if k in fields}
+    for k, v in known.items():
+        wrong = field_type_error(k, v)
+        if wrong:
+            raise ConfigError(f'{where}: config field "{k}": {wrong}')
+    return TrainConfig(**known)
 
 
 def read_record(path) -> RunRecord:
@@ -49,12 +56,21 @@ def read_record(path) -> RunRecord:
         if not isinstance(data, dict) or not isinstance(data.get('config'), dict):
             raise ValueError('no "config" object')
     except FileNotFoundError:
+        if has_checkpoints(file.parent):
+            raise ConfigError(f'{file}: missing, but the run\'s checkpoints are there; '
+                              f'`python train.py --resume {file.parent}` rebuilds it from '
+                              f'them') from None
         raise ConfigError(f'{path}: no {RECORD_FILE} there (not a run folder; train with '
                           f'`python train.py --out {path}` first)') from None
-    except (OSError, ValueError) as e:
-        raise ConfigError(f'{file}: not a run record ({e})') from None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        hint = (f'; `python train.py --resume {file.parent}` rebuilds it from the checkpoints'
+                if has_checkpoints(file.parent) else '')
+        raise ConfigError(f'{file}: not a run record ({str(e)[:120]}){hint}') from None
+    epochs = data.get('epochs', [])
+    if not isinstance(epochs, list) or not all(isinstance(m, dict) for m in epochs):
+        raise ConfigError(f'{file}: "epochs" must be a list of objects, one per epoch')
     extra = {k: v for k, v in data.items() if k not in ('config', 'epochs')}
-    return RunRecord(config_from_dict(data['config']), list(data.get('epochs', [])), extra)
+    return RunRecord(config_from_dict(data['config'], file), list(epochs), extra)
 
 
 def write_record(record: RunRecord, path=None) -> Path:

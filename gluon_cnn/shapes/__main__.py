@@ -7,14 +7,14 @@
 import argparse
 import sys
 
-from ..app.terminal import run_cli
+from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
 from . import out_size_formula, solve, solve_transposed, transposed_out_size_formula
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.shapes', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='python -m gluon_cnn.shapes', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', required=True)
     s = sub.add_parser('solve', help='every (kernel, padding, stride) that maps N_IN to N_OUT')
     s.add_argument('n_in', help='input height or width, e.g. 32')
@@ -28,6 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--debug', action='store_true',
                    help='show tracebacks instead of one-line errors')
     return p.parse_args(argv)
+
+
+MAX_TRIES = 2_000_000  # about two seconds of solve(); the search is quadratic in --max-kernel
 
 
 def _positive(name: str, text: str) -> int:
@@ -48,6 +51,13 @@ def main(argv=None) -> int:
         n_in, n_out = _positive('N_IN', args.n_in), _positive('N_OUT', args.n_out)
         max_k = _positive('--max-kernel', args.max_kernel)
         max_s = _positive('--max-stride', args.max_stride)
+        tries = max_s * max_k * (max_k + 1) // 2  # the (kernel, padding, stride) triples tried
+        if tries > MAX_TRIES:
+            biggest = int(((8 * MAX_TRIES / max_s + 1) ** 0.5 - 1) / 2)
+            raise ConfigError(f'--max-kernel {max_k} with --max-stride {max_s} would try '
+                              f'{tries:,} windows, over the {MAX_TRIES:,} this answers in '
+                              f'seconds; pass --max-kernel {biggest} or less (or a smaller '
+                              f'--max-stride)')
         found = (solve_transposed if args.transpose else solve)(
             n_in, n_out, max_kernel=max_k, max_stride=max_s)
         kind = 'transposed kernel' if args.transpose else 'kernel'

@@ -28,11 +28,13 @@ import types
 from math import prod
 from typing import Optional, Sequence, Union
 
+import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 from .. import shapes as _shapes
 from ..errors import TraceError
+from ..mx import internals
 from . import layers
 from .record import RecordError, Recording, params_under, record
 from .table import CONVENTIONS, Row, Trace
@@ -65,14 +67,32 @@ def trace(net: gluon.Block, *inputs: Input, depth: Optional[int] = None,
                              f'array, not {x!r}')
     if mode not in ('auto', 'symbolic', 'imperative'):
         raise TraceError(f"mode must be 'auto', 'symbolic' or 'imperative', not {mode!r}")
+    for x in inputs:
+        shape = tuple(x.shape) if hasattr(x, 'shape') else tuple(x)
+        if any(int(v) <= 0 or int(v) > MAX_SIZE for v in shape):
+            raise TraceError(f'input {shape}: every size must be between 1 and {MAX_SIZE:,} '
+                             f'(2^31 - 1, the largest MXNet takes)')
     try:
         rec, failure = record(net, list(inputs), mode), None
     except RecordError as e:
         rec, failure = e.partial, e
+    except mx.MXNetError as e:  # outside any layer, e.g. an input too large to allocate
+        given = ', '.join(str(tuple(getattr(x, 'shape', x))) for x in inputs)
+        raise TraceError(f'the net cannot take input {given}: {_mxnet_reason(e)}',
+                         reason=_mxnet_reason(e)) from None
     t = _build(net, rec, depth, partial=failure is not None, explain=explain)
     if failure is not None:
         raise _trace_error(t, rec, failure)
     return t
+
+
+MAX_SIZE = 2 ** 31 - 1  # MXNet's pip wheels are built without USE_INT64_TENSOR_SIZE
+
+
+def _mxnet_reason(err) -> str:
+    """MXNet's one useful line, made plain: '... larger than 2^31 elements ...'."""
+    from .record import _reason
+    return _reason(err)
 
 
 def _is_shape(x) -> bool:
@@ -89,11 +109,39 @@ def _trace_error(t: Trace, rec: Recording, failure: RecordError) -> TraceError:
     ins = [rec.shapes.get(k) for k in c.in_keys]
     layer, layer_type = c.path or type(c.block).__name__, type(c.block).__name__
     incoming = ', '.join(str(s) for s in ins if s is not None) or 'unknown'
-    msg = (f'{layer} ({layer_type}) cannot take its input {incoming}: {failure.reason}. The net '
-           f'input {given} is too small or of the wrong rank here')
+    window = _window_too_large(c.block, ins[0] if len(ins) == 1 else None)
+    if window:
+        msg = f'layer {layer} ({layer_type} {window[0]}): {window[1]}'
+    else:
+        msg = (f'layer {layer} ({layer_type}) cannot take its input {incoming}: '
+               f'{failure.reason}. The net input {given} is too small or of the wrong rank here')
     return TraceError(f'{msg}\nlayers traced before the failure:\n{t}', layer=layer,
                       layer_type=layer_type, incoming=[s for s in ins if s is not None],
                       reason=failure.reason, trace=t)
+
+
+def _window_too_large(block, shape):
+    """('5x5', 'input 4x4 is smaller than the kernel; needs at least 5x5') when a conv or
+    pooling window does not fit its padded input, else None (another reason: MXNet's stands)."""
+    if shape is None or not isinstance(block, (internals.ConvLayer, internals.PoolingLayer)):
+        return None
+    kw = internals.layer_kwargs(block)
+    kernel = tuple(kw.get('kernel') or ())
+    if not kernel or kw.get('global_pool') or len(shape) != len(kernel) + 2:
+        return None
+    pad = tuple(kw.get('pad') or (0,) * len(kernel))
+    dilate = tuple(kw.get('dilate') or (1,) * len(kernel))
+    if isinstance(block, internals.ConvLayer) and internals.is_transposed(block):
+        return None
+    spatial = shape[2:]
+    needed = tuple((k - 1) * d + 1 - 2 * p for k, d, p in zip(kernel, dilate, pad))
+    if all(n <= s for n, s in zip(needed, spatial)):
+        return None
+    what = 'kernel' if isinstance(block, internals.ConvLayer) else 'pooling window'
+    padded = ' with its padding' if any(pad) else ''
+    return ('x'.join(map(str, kernel)),
+            f'input {"x".join(map(str, spatial))} is smaller than the {what}{padded}; needs at '
+            f'least {"x".join(str(max(n, 1)) for n in needed)}')
 
 
 # ----------------------------------------------------------------------------- building rows

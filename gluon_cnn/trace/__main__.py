@@ -16,7 +16,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from ..app.terminal import run_cli
+from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
 from ..models import get_model, list_models, model_info
 from ..runs.record import RECORD_FILE, read_record
@@ -25,9 +25,12 @@ from . import trace
 DEFAULT_INPUT = (1, 1, 28, 28)  # a net of your own: Fashion-MNIST's shape unless --input says
 
 
+MIN_WIDTH = 40  # the narrowest table that still has room for a layer's name
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.trace', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='python -m gluon_cnn.trace', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('model', help=f"a registry name ({', '.join(list_models())}), a run folder "
                    f"(its recorded model and --model-kwargs), or MODULE:FUNCTION, a function in "
                    f"your file (path/to/file.py:build) or in a module importable from the current "
@@ -116,6 +119,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     def run():
+        if args.width < MIN_WIDTH:
+            raise ConfigError(f'--width must be at least {MIN_WIDTH} columns, got {args.width}')
+        if args.depth is not None and args.depth < 1:
+            raise ConfigError(f'--depth must be at least 1 (the net\'s children), got '
+                              f'{args.depth}')
         net, natural, title = resolve(args.model)
         shape = parse_shape(args.input) if args.input else natural
         t = trace(net, shape, depth=args.depth, explain=args.explain)

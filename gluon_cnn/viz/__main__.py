@@ -15,7 +15,7 @@ of a trained run, as PNGs, and the explainer page (docs/seeing.md shows each).
 import argparse
 import sys
 
-from ..app.terminal import run_cli
+from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
 from . import figures, seeing
 from .graph import write_graph
@@ -24,10 +24,10 @@ from .report import maximize_figure, write_all
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog='python -m gluon_cnn.viz', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog='python -m gluon_cnn.viz', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument('--run', required=True, help='a run folder from train.py --out '
                         '(holds model.params and metrics.json)')
     common.add_argument('--steps', type=int, default=200,
@@ -102,6 +102,8 @@ def _run(args):
         return _explain(args)
     if args.steps <= 0:
         raise ConfigError(f'--steps must be positive, got {args.steps}')
+    if (getattr(args, 'image', None) or 0) < 0:  # rf's --image may be None: the mean of 16
+        raise ConfigError(f'--image must be >= 0 (an index into the test set), got {args.image}')
     if args.command == 'all':
         write_all(args.run, args.out_dir, image=args.image, steps=args.steps)
     elif args.command == 'layers':
@@ -115,6 +117,8 @@ def _run(args):
         output = (args.layer in ('output', 'logits')
                   and args.layer not in {l.name for l in layers(run.net)})
         units = [int(u) for u in _floats(args.units, '--units')] if args.units else None
+        if units and min(units) < 0:
+            raise ConfigError(f'--units {args.units!r}: indices must be >= 0')
         fig = maximize_figure(run, None if output else args.layer, units,
                               l1s=_floats(args.l1, '--l1'), steps=args.steps, spatial=args.spatial)
         print(f'wrote {figures.save(fig, args.out)}')

@@ -11,7 +11,6 @@ import dataclasses
 from pathlib import Path
 from typing import List, NamedTuple, Optional
 
-import mxnet as mx
 import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
@@ -20,8 +19,10 @@ from .. import data as gdata
 from ..mx import internals
 from ..runs.config import TrainConfig
 from ..errors import ConfigError
-from ..models import ModelInfo, get_model, model_info
-from ..runs.record import read_record
+from ..models import ModelInfo, model_info
+from ..models.arguments import build_model
+from ..runs.checkpoint import load_params
+from ..runs.record import RECORD_FILE, read_record
 
 __all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
            'predict',
@@ -53,8 +54,10 @@ def load_run(run_dir, ctx=None) -> Run:
         raise ConfigError(f'--run {run_dir}: no {params.name} there (the run has not finished); '
                           f'train with `python train.py --out {run_dir}` first')
     cfg = record.config
-    net = get_model(cfg.model, **cfg.model_kwargs)
-    net.load_parameters(str(params), ctx=ctx or mx.cpu())
+    net = build_model(cfg.model, cfg.model_kwargs, flag=f'{run_dir / RECORD_FILE}: model_kwargs')
+    load_params(net, params, ctx, what=f'does not fit the {cfg.model} its {RECORD_FILE} '
+                f'describes, or is damaged', fix=f'; retrain with `python train.py --out '
+                f'{run_dir} --overwrite`')
     return Run(run_dir, cfg, net, record.history)
 
 
