@@ -16,7 +16,7 @@ from gluon_cnn.models import model_info
 from gluon_cnn.ops.scratch import Conv2D as ScratchConv2D
 from gluon_cnn.trace import Trace, trace
 from gluon_cnn.trace.__main__ import main as trace_main
-from gluon_cnn.trace.record import walk
+from gluon_cnn.trace.recording import walk
 
 
 def _unique_param_count(net) -> int:

@@ -15,7 +15,7 @@ activation bytes; implicit reshapes (a Dense flattening a 4-D input) are called 
 the unique parameters of `net.collect_params()`.
 
 How: the net is called once on symbols with recording hooks, as `hybridize()` does, and one
-`infer_shape` gives every shape (see `record.py`); nets with plain Blocks that need real arrays
+`infer_shape` gives every shape (see `recording.py`); nets with plain Blocks that need real arrays
 get one real forward pass in predict mode, under autograd's recording to see the data flow
 between layers. Either way the net is left as it was: no hooks,
 parameters, autograd or training mode changed. The formulas live in `gluon_cnn.shapes`.
@@ -36,7 +36,7 @@ from .. import shapes as _shapes
 from ..errors import TraceError
 from ..mx import internals
 from . import layers
-from .record import RecordError, Recording, params_under, record
+from .recording import RecordError, Recording, params_under, record
 from .table import CONVENTIONS, Row, Trace
 
 __all__ = ['trace', 'Trace', 'Row', 'CONVENTIONS']
@@ -91,7 +91,7 @@ MAX_SIZE = 2 ** 31 - 1  # MXNet's pip wheels are built without USE_INT64_TENSOR_
 
 def _mxnet_reason(err) -> str:
     """MXNet's one useful line, made plain: '... larger than 2^31 elements ...'."""
-    from .record import _reason
+    from .recording import _reason
     return _reason(err)
 
 
