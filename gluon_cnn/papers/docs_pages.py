@@ -5,11 +5,14 @@ are rendered from benchmarks/results/*.json, which `make bench` writes on the ma
 on; the page names that machine and the date, and a missing file says which command makes it.
 """
 import json
+import re
 
 from . import section
 from .paths import repo_root
 
-__all__ = ['models_table', 'bench_table', 'scale_out_table']
+__all__ = ['models_table', 'bench_table', 'scale_out_table', 'floors_table', 'notebooks_table']
+
+_TEST_ACC = re.compile(r'test acc ([\d.]+)')
 
 
 @section('models')
@@ -75,3 +78,21 @@ def floors_table() -> str:
         lines.append(f"| {name} | {', '.join(parts)} |")
     return '\n'.join(lines + ['', 'Top to bottom; each imports only from its own row or the rows '
                               'below (tests/test_layers.py).'])
+
+
+@section('notebooks')
+def notebooks_table() -> str:
+    """Each notebook of notebooks/ and the last test accuracy its committed outputs print (the
+    notebooks are saved executed by `make notebooks`; CI reruns them with `make notebooks-check`)."""
+    folder = repo_root() / 'notebooks'
+    lines = ['| notebook | ends at test acc |', '|---|--:|']
+    for path in sorted(folder.glob('*.ipynb')):
+        found = []
+        for cell in json.loads(path.read_text()).get('cells', []):
+            for out in cell.get('outputs', []):
+                text = out.get('text') or out.get('data', {}).get('text/plain', '')
+                found += _TEST_ACC.findall(''.join(text) if isinstance(text, list) else text)
+        acc = found[-1] if found else '(trains nothing)'
+        lines.append(f'| [{path.stem}](notebooks/{path.name}) | {acc} |')
+    return '\n'.join(lines + ['', 'The last `test acc` each saved notebook prints; chance is '
+                              '0.1.'])
