@@ -110,8 +110,7 @@ def test_ctrl_c_on_a_terminal_ends_on_a_clean_line(tmp_path):
                 if not chunk:
                     break
                 text += chunk
-            # Ctrl-C while the bar shows; again every 5 s until it says so, as a user would
-            # (once, on a loaded machine, the first one went unseen: see the closing notes)
+            # Ctrl-C while the bar shows, and again every 5 s until the run says so
             if re.search(rb'epoch 1/1: +\d+%.*loss', text) and b'interrupted' not in text and \
                     time.monotonic() > last + 5:
                 os.kill(pid, signal.SIGINT)
