@@ -147,7 +147,8 @@ def test_style_transfer_lowers_the_loss_and_matches_the_gram_oracle():
     r = style.transfer(net, content, paint, steps=30, lr=0.05)
     assert r.losses.shape == (31, 4)
     assert r.losses[-1, 3] < 0.8 * r.losses[0, 3]                   # the total loss falls
-    assert r.losses[0, 0] == 0 and r.losses[-1, 1] < r.losses[0, 1]  # starts at the content
+    assert r.losses[0, 0] < 1e-6 * r.losses[0, 3]                   # it starts at the content
+    assert r.losses[-1, 1] < r.losses[0, 1]
     np.testing.assert_allclose(r.losses[:, :3].sum(axis=1), r.losses[:, 3], rtol=1e-5)
     # the style loss, recomputed in numpy from the returned image's features
     _, feats = style.extract_features(net, r.image, style.CONTENT_LAYERS, style.STYLE_LAYERS)
