@@ -19,7 +19,7 @@ from test_models import build, example
 
 LENETS = {'lenet', 'lenet-en', 'lenet-relu'}  # conv(6) -> pool -> conv; lenet-bn has BN between
 # NiN's last block: 3x3 conv(10) -> 1x1(10) -> 1x1(10)
-WIDENED = LENETS | {'nin'}
+WIDENED = LENETS | {'nin', 'lenet-strided'}
 
 
 @pytest.mark.parametrize('name', list_models())
@@ -28,6 +28,8 @@ def test_which_pairs_are_widened(name):
     pairs = widen_pairs(net)
     if name in LENETS:
         assert pairs == [(net[0], net[2])]
+    elif name == 'lenet-strided':  # conv(6) -> conv(16), no pooling between
+        assert pairs == [(net[0], net[1])]
     elif name == 'nin':  # a chain: the middle 1x1 conv is widened on both sides
         (a, b), (b2, c) = pairs
         assert b is b2 and [internals.conv_channels(x) for x in (a, b, c)] == [10, 10, 10]

@@ -82,8 +82,8 @@ def floors_table() -> str:
 
 @section('notebooks')
 def notebooks_table() -> str:
-    """Each notebook of notebooks/ and the last test accuracy its committed outputs print (the
-    notebooks are saved executed by `make notebooks`; CI reruns them with `make notebooks-check`)."""
+    """Each notebook of notebooks/ and the last test accuracy its committed outputs print (saved
+    executed by `make notebooks`; CI reruns them with `make notebooks-check`)."""
     folder = repo_root() / 'notebooks'
     lines = ['| notebook | ends at test acc |', '|---|--:|']
     for path in sorted(folder.glob('*.ipynb')):

@@ -4,7 +4,8 @@
     python -m gluon_cnn.viz maximize --run DIR --layer 2 --out conv.png
     python -m gluon_cnn.viz layers --run DIR                      # names for --layer
     python -m gluon_cnn.viz explain --run DIR --image 7           # one HTML page, offline
-    python -m gluon_cnn.viz fool|dream|rf|graph --run DIR ...     # docs/seeing.md
+    python -m gluon_cnn.viz fool|dream|rf|graph|shift --run DIR ...     # docs/seeing.md
+    python -m gluon_cnn.viz style --content IMG --style IMG --out PNG  # d2l zh §9.11
 
 In Python (Jupyter shows the returned Figures inline; nothing here changes the backend):
 
@@ -19,13 +20,15 @@ from .maximization import Maximized, inference_gradients, maximize
 from .probe import Captured, Run, capture, confusion_matrix, find_layer, layers, load_run, predict
 from .graph import network_graph, write_graph
 from .seeing import attack_figure, dream_figure, fool_figure, rf_figure
+from .shift import shift_figure
+from .style import style_figure, transfer
 from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,
                      write_all)
 
 __all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_grid', 'plot_kernels',
            'plot_misclassified', 'save', 'Maximized', 'inference_gradients', 'maximize', 'Run',
            'Captured', 'capture', 'fool_figure', 'attack_figure', 'dream_figure', 'rf_figure',
-           'network_graph', 'write_graph',
+           'network_graph', 'write_graph', 'shift_figure', 'style_figure', 'transfer',
            'confusion_matrix', 'find_layer', 'layers', 'load_run', 'predict',
            'feature_maps_figure', 'kernels_figure', 'maximize_figure', 'test_set_figures',
            'write_all', 'Explained', 'explain', 'explain_run']

@@ -1,5 +1,6 @@
-"""python -m gluon_cnn.viz {all,maximize,layers,explain,fool,dream,rf,graph} --run DIR: figures
-of a trained run, as PNGs, and the explainer page (docs/seeing.md shows each).
+"""python -m gluon_cnn.viz {all,maximize,layers,explain,fool,dream,rf,graph,shift} --run DIR:
+figures of a trained run, as PNGs, and the explainer page; `style` needs no run (docs/seeing.md
+shows each).
 
     python -m gluon_cnn.viz all --run runs/lenet-book            # 8 PNGs into the run folder
     python -m gluon_cnn.viz maximize --run runs/lenet-book --layer 2 --out conv.png
@@ -11,16 +12,20 @@ of a trained run, as PNGs, and the explainer page (docs/seeing.md shows each).
     python -m gluon_cnn.viz dream --run runs/lenet-book --layer 2 --image 0 --out dream.png
     python -m gluon_cnn.viz rf --run runs/lenet-book --layer 3 --unit 2,1 --out rf.png
     python -m gluon_cnn.viz graph --run runs/lenet-book --out graph.png
+    python -m gluon_cnn.viz shift --run runs/lenet-book --max 6 --compare runs/lenet-strided \
+        --out shift.png
+    python -m gluon_cnn.viz style --content photo.jpg --style painting.jpg --out styled.png
 """
 import argparse
 import sys
 
 from ..app.terminal import ArgumentParser, run_cli
 from ..errors import ConfigError
-from . import figures, seeing
+from . import figures, seeing, style
 from .graph import write_graph
 from .probe import layers, load_run
 from .report import maximize_figure, write_all
+from .shift import shift_figure
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,7 +87,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     g = sub.add_parser('graph', parents=[common],
                        help="the run's network drawn by mx.viz.plot_network (needs Graphviz)")
     g.add_argument('--out', required=True, help='PNG file to write')
+    h = sub.add_parser('shift', parents=[common], help='test accuracy against an input shift, and '
+                       "each layer's change under a 1-pixel shift (weight sharing and pooling)")
+    h.add_argument('--max', type=int, default=6, help='largest shift in pixels (default 6)')
+    h.add_argument('--compare', metavar='DIR', help='a second run to draw alongside, e.g. one '
+                   'trained with --model lenet-strided (no pooling)')
+    h.add_argument('--images', type=int, default=1000,
+                   help='test images for the accuracies (default 1000)')
+    h.add_argument('--out', required=True, help='PNG file to write')
+    _add_style(sub)
     return p.parse_args(argv)
+
+
+def _add_style(sub):
+    s = sub.add_parser('style', help="neural style transfer on Gluon's pretrained vgg19 "
+                       '(d2l zh §9.11); needs no run')
+    s.add_argument('--content', required=True, help='the content image (PNG or JPEG)')
+    s.add_argument('--style', required=True, help='the style image (PNG or JPEG)')
+    s.add_argument('--weights', help="model_zoo vgg19's .params file (default: $MXNET_HOME/models, "
+                   'downloaded by Gluon if missing)')
+    s.add_argument('--steps', type=int, default=500, help="Adam steps (default 500, the book's)")
+    s.add_argument('--lr', type=float, default=0.01, help="Adam's learning rate, x 0.1 every 200 "
+                   "steps (default 0.01, the book's)")
+    s.add_argument('--size', default='150,225', help="H,W the images are resized to (default "
+                   "150,225, the book's)")
+    s.add_argument('--out', required=True, help='PNG file to write')
+    s.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
 
 
 def _floats(text: str, flag: str) -> list:
@@ -182,8 +213,32 @@ def _unit(text: str) -> tuple:
     return int(parts[0]), int(parts[1])
 
 
+def _shift(args):
+    if args.max < 0 or args.images <= 0:
+        raise ConfigError(f'--max {args.max} --images {args.images}: give --max >= 0 and '
+                          '--images > 0')
+    compare = load_run(args.compare) if args.compare else None
+    return figures.save(shift_figure(load_run(args.run), args.max, compare, args.images), args.out)
+
+
+def _style(args):
+    size = [int(v) for v in _floats(args.size, '--size')]
+    if len(size) != 2 or min(size) < 32:
+        raise ConfigError(f'--size {args.size}: expected H,W of at least 32 pixels each')
+    content, painting = style.read_image(args.content), style.read_image(args.style)
+    layers_used = style.STYLE_LAYERS + style.CONTENT_LAYERS
+    net = style.feature_net(style.load_vgg19(args.weights), layers_used)
+    result = style.transfer(net, style.preprocess(content, size), style.preprocess(painting, size),
+                            steps=args.steps, lr=args.lr, log=lambda m: print(m, file=sys.stderr))
+    fig = style.style_figure(content, painting, result, title=f'style transfer, {args.steps} '
+                             f'steps at {size[0]}x{size[1]} (d2l zh §9.11, vgg19)')
+    return figures.save(fig, args.out)
+
+
 _SEEING = {
     'fool': _fool,
+    'shift': _shift,
+    'style': _style,
     'dream': lambda a: figures.save(seeing.dream_figure(
         load_run(a.run), a.layer, a.image, a.octaves, steps=min(a.steps, 50), seed=a.seed), a.out),
     'rf': lambda a: figures.save(seeing.rf_figure(load_run(a.run), a.layer, _unit(a.unit),

@@ -8,6 +8,7 @@ import numpy as np
 from ..data import get_labels
 from ..errors import ConfigError
 from . import figures
+from .fooling import softmax
 from .maximization import maximize
 from .probe import Run, capture, confusion_matrix, find_layer, layers, load_run, predict, test_iter
 
@@ -82,7 +83,11 @@ def _input_shape(run: Run) -> tuple:
 def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int]] = None,
                     l1s: Sequence[float] = (0.0,), steps: int = 200, spatial: str = 'center',
                     max_units: int = 16):
-    """x* for units of `layer` (None: the class scores), one row of images per L1 weight."""
+    """x* for units of `layer` (None: the class scores), one row of images per L1 weight.
+
+    Class images are titled with their score a (the logit maximized) and p, the softmax
+    probability the net gives that image's class: a high score need not mean a confident net.
+    """
     target = find_layer(run.net, layer) if layer else None
     n = _num_units(run, target)
     units = list(range(min(n, max_units)) if units is None else units)
@@ -97,8 +102,12 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
         rows.append(r.images[:, 0])
         names = [_label(run, u) if target is None else f'{target.path}[{u}]' for u in units]
         row = f'L1 {l1:g}: ' if len(l1s) > 1 else ''
-        titles += [f'{row if i == 0 else ""}{name}\na = {a:.2f}'
-                   for i, (name, a) in enumerate(zip(names, r.final))]
+        values = [f'a = {a:.2f}' for a in r.final]
+        if target is None:  # the softmax of its own class, computed from the net
+            p = softmax(run.net, r.images)[np.arange(len(units)), units]
+            values = [f'{v}, p = {q:.2f}' for v, q in zip(values, p)]
+        titles += [f'{row if i == 0 else ""}{name}\n{v}'
+                   for i, (name, v) in enumerate(zip(names, values))]
     what = 'class scores' if target is None else target.label + \
         (f' ({spatial} unit)' if target.kind != 'dense' else '')
     reg = f', L1 weight {l1s[0]:g}' if len(l1s) == 1 and l1s[0] else ''
