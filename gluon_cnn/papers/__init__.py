@@ -1,4 +1,4 @@
-"""The generated parts of papers/*.md, docs/*.md and README.md: tables come from code, never
+"""The generated parts of papers/*.md, docs/*.md, README.md and benchmarks/README.md: tables come from code, never
 typed by hand.
 
 A note marks each generated block as
@@ -46,10 +46,10 @@ def render(text: str) -> str:
 
 
 def pages() -> list:
-    """The pages with generated blocks: papers/*.md, docs/*.md and README.md."""
+    """The pages with generated blocks: papers/*.md, docs/*.md, README.md, benchmarks/README.md."""
     root = repo_root()
     return sorted(papers_dir().glob('*.md')) + sorted((root / 'docs').glob('*.md')) + \
-        [root / 'README.md']
+        [root / 'README.md', root / 'benchmarks' / 'README.md']
 
 
 def update(check: bool = False, folder: Path = None) -> list:

@@ -48,11 +48,26 @@ def bench_table() -> str:
     r = _bench('bench_train')
     if r is None:
         return 'Not measured yet: run `make bench` (it writes benchmarks/results/bench_train.json).'
-    return '\n'.join([r['table'], '', f"{_measured(r)} (load average {r['load'][0]:.1f} at the "
+    return '\n'.join([r['table'], '', *_fast_ops_line(r['results']),
+                      f"{_measured(r)} (load average {r['load'][0]:.1f} at the "
                       f"start, {r['end_load'][0]:.1f} at the end); {r['versions']}; "
                       f"{r['settings']}. \\* not counting the 4 DataLoader worker processes. "
                       f"Peak RSS of `make train`'s command (train.py, 1 epoch): "
                       f"{r['rss'].get('make train', float('nan')):,.0f} MiB."])
+
+
+def _fast_ops_line(results: dict) -> list:
+    """One sentence: the --fast-ops arm's epoch against PyTorch's and the book pipeline's (the
+    goals of the fused operators: 1.3x and 2.5x), when the run had those arms."""
+    import statistics
+    if 'fast' not in results:
+        return []
+    epoch = {name: statistics.median(r['epoch']) for name, r in results.items()}
+    vs = [f'{epoch[name] / epoch["fast"]:.2f}x {label}' for name, label in
+          (('torch', 'PyTorch eager'), ('d2l', "the book's pipeline"), ('ours', 'ours without it'))
+          if name in epoch]
+    return [f"With `--fast-ops` an epoch is {', '.join(vs)} (median epoch times of the same "
+            'run).', '']
 
 
 @section('scale-out')
