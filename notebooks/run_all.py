@@ -27,6 +27,10 @@ CELL_TIMEOUT = 600  # seconds per cell: the longest (LeNet's 5 epochs) takes ~40
 # the lowest final test accuracy each training notebook may end at; 0.1 is guessing
 THRESHOLDS = {
     '5.05-lenet.ipynb': 0.6,
+    '5.06-alexnet.ipynb': 0.6,
+    '5.07-vgg.ipynb': 0.6,
+    '5.08-nin.ipynb': 0.5,
+    '5.09-googlenet.ipynb': 0.6,
     '5.10-batch-norm.ipynb': 0.6,
     '5.11-resnet.ipynb': 0.6,
     '5.12-densenet.ipynb': 0.5,

@@ -109,3 +109,28 @@ def test_lenet_choices_can_be_overridden():
     assert internals.act_type(conv.act) == 'relu'
     assert internals.layer_kwargs(conv)['kernel'] == (3, 3)
     assert isinstance(net[1], mx.gluon.nn.AvgPool2D)
+
+
+def _conv_widths(net, side):
+    net(mx.nd.zeros((1, 1, side, side)))
+    return [p.shape[0] for p in net.collect_params().values() if len(p.shape) == 4]
+
+
+@pytest.mark.parametrize('name, side', [('alexnet', 67), ('nin', 67), ('googlenet', 64),
+                                        ('vgg11', 32)])
+def test_ratio_divides_every_conv_width(name, side):
+    """d2l zh §5.7's small_conv_arch (every conv's channels // ratio), on the nets the notebooks
+    cut; NiN's last block keeps one channel per class."""
+    full = _conv_widths(build(name), side)
+    mx.random.seed(0)
+    small = get_model(name, ratio=4)
+    small.initialize()
+    assert _conv_widths(small, side) == [c if c == 10 else c // 4 for c in full]
+
+
+def test_alexnet_dense_width():
+    net = get_model('alexnet', width=1024)
+    net.initialize()
+    net(mx.nd.zeros((1, 1, 67, 67)))
+    assert [layer.weight.shape[0] for layer in net if isinstance(layer, mx.gluon.nn.Dense)] == \
+        [1024, 1024, 10]

@@ -17,11 +17,7 @@ run_all = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run_all)
 
 PATHS = sorted(NOTEBOOKS.glob('*.ipynb'))
-# still cut to a few hundred images and one epoch, so they end at chance (issue 24, open): when
-# one learns, its strict xfail fails here, and it gets a threshold in run_all.THRESHOLDS
-AT_CHANCE = {'5.06-alexnet.ipynb', '5.07-vgg.ipynb', '5.08-nin.ipynb', '5.09-googlenet.ipynb'}
-TRAINING = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason='not yet cut to learn'))
-            if p.name in AT_CHANCE else p for p in PATHS if 'train_ch5(' in p.read_text()]
+TRAINING = [p for p in PATHS if 'train_ch5(' in p.read_text()]
 
 
 def notebook(*outputs):

@@ -52,21 +52,22 @@ class GoogLeNet(nn.HybridBlock):
     ----------
     classes : number of outputs.
     spec : Inception arguments per stage, for b3, b4 and b5 (default INCEPTION_SPEC).
+    ratio : every conv's channels divided by this (as VGG's `ratio`, d2l zh §5.7; 1 is the book's).
     """
 
-    def __init__(self, classes: int = 10, spec=None, **kwargs):
+    def __init__(self, classes: int = 10, spec=None, ratio: int = 1, **kwargs):
         super().__init__(**kwargs)
-        b3, b4, b5 = spec or INCEPTION_SPEC
+        b3, b4, b5 = _narrowed(spec or INCEPTION_SPEC, ratio)
         with self.name_scope():
             self.features = nn.HybridSequential()
             b1 = nn.HybridSequential()  # 7x7/2 conv, 3x3/2 pool: (B, 1, 96, 96) -> (B, 64, 24, 24)
-            b1.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3, activation='relu'),
+            b1.add(nn.Conv2D(64 // ratio, kernel_size=7, strides=2, padding=3, activation='relu'),
                    nn.MaxPool2D(pool_size=3, strides=2, padding=1))
             b2 = nn.HybridSequential()  # path 2 of an Inception block, alone: -> (B, 192, 12, 12)
             # The book's 1st edition leaves these two convs linear; the paper and later editions
             # apply ReLU, and so do we.
-            b2.add(nn.Conv2D(64, kernel_size=1, activation='relu'),
-                   nn.Conv2D(192, kernel_size=3, padding=1, activation='relu'),
+            b2.add(nn.Conv2D(64 // ratio, kernel_size=1, activation='relu'),
+                   nn.Conv2D(192 // ratio, kernel_size=3, padding=1, activation='relu'),
                    nn.MaxPool2D(pool_size=3, strides=2, padding=1))
 
             def halve():
@@ -80,6 +81,13 @@ class GoogLeNet(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))
+
+
+def _narrowed(spec, ratio: int):
+    """`spec` with every channel count divided by `ratio`."""
+    def cut(c):
+        return tuple(cut(x) for x in c) if isinstance(c, tuple) else c // ratio
+    return [[cut(tuple(args)) for args in stage] for stage in spec]
 
 
 def _stage(inceptions, pool) -> nn.HybridSequential:

@@ -24,7 +24,8 @@ def nin_block(num_channels: int, kernel_size: int, strides: int,
 
 
 # ----------------------------------------------------------------------------- net
-def get_nin(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSequential:
+def get_nin(classes: int = 10, dropout: float = 0.5, ratio: int = 1,
+            **kwargs) -> nn.HybridSequential:
     """Three `nin_block`s with max pooling, then a class-wide block and global pooling: the book's
     order in one plain HybridSequential (`for layer in net` prints the book's table).
 
@@ -32,17 +33,19 @@ def get_nin(classes: int = 10, dropout: float = 0.5, **kwargs) -> nn.HybridSeque
     ----------
     classes : number of outputs: the last nin_block's channels.
     dropout : dropout rate before the last block (the book's 0.5).
+    ratio : the first three blocks' channels divided by this (as VGG's `ratio`, d2l zh §5.7).
     """
     # a fixed prefix: the layers are nin_conv0, ... in every net, whatever was built
     # before (the book's loop prints these names)
     net = nn.HybridSequential(**{'prefix': 'nin_', **kwargs})
     with net.name_scope():
         net.add(
-            nin_block(96, kernel_size=11, strides=4, padding=0),  # (B,1,224,224) -> (B, 96, 54, 54)
+            # (B, 1, 224, 224) -> (B, 96, 54, 54)
+            nin_block(96 // ratio, kernel_size=11, strides=4, padding=0),
             nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 96, 26, 26)
-            nin_block(256, kernel_size=5, strides=1, padding=2),   # -> (B, 256, 26, 26)
+            nin_block(256 // ratio, kernel_size=5, strides=1, padding=2),   # -> (B, 256, 26, 26)
             nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 256, 12, 12)
-            nin_block(384, kernel_size=3, strides=1, padding=1),   # -> (B, 384, 12, 12)
+            nin_block(384 // ratio, kernel_size=3, strides=1, padding=1),   # -> (B, 384, 12, 12)
             nn.MaxPool2D(pool_size=3, strides=2),                  # -> (B, 384, 5, 5)
             nn.Dropout(dropout),
             nin_block(classes, kernel_size=3, strides=1, padding=1),  # -> (B, classes, 5, 5)
