@@ -1,5 +1,5 @@
-"""The generated parts of papers/*.md, docs/*.md, README.md and benchmarks/README.md: tables come from code, never
-typed by hand.
+"""The generated parts of papers/*.md, docs/*.md, README.md and benchmarks/README.md: tables come
+from code, never typed by hand.
 
 A note marks each generated block as
 
