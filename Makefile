@@ -129,7 +129,11 @@ notebooks-check: setup
 
 # Writes benchmarks/results/*.json, from which `make docs` renders docs/performance.md's and
 # docs/scale-out.md's tables (speeds are this machine's: commit the files with the machine named).
+# PyTorch is the benchmark's optional peer, never a dependency of gluon-cnn: installed here only,
+# into the venv; without it the PyTorch arm is skipped with a note.
 bench: setup
+	@$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 || \
+	  echo "note: torch==2.13.0 could not be installed; the PyTorch arm is skipped"
 	$(PY) benchmarks/bench_train.py --json benchmarks/results/bench_train.json $(ARGS)
 	$(PY) benchmarks/scale_out.py --json benchmarks/results/scale_out.json
 
