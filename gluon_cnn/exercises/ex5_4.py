@@ -66,6 +66,8 @@ def max_versus_avg(log=print) -> Answer:
         log(f'{name} of 200 test images shifted by 1 pixel: relative change {row["none"]:.2f} '
             f'unpooled, {row["max"]:.2f} after 3x3/2 max pooling, {row["avg"]:.2f} after avg')
     log('both poolings make features less sensitive to small shifts; neither wins everywhere.')
+    log('on a trained net, layer by layer and against strided convolutions without pooling: '
+        'python -m gluon_cnn.viz shift --run DIR --compare DIR2 (docs/seeing.md)')
     return Answer('max keeps the strongest response (is the feature there?) at full strength; '
                   'avg keeps the mean (smooths noise, dilutes sparse peaks); '
                   'both damp 1-pixel shifts',
