@@ -126,6 +126,8 @@ def environment() -> dict:
     env['PYTHONPATH'] = str(ROOT) + (os.pathsep + env['PYTHONPATH']
                                      if env.get('PYTHONPATH') else '')
     env.update(PYTHONUNBUFFERED='1', COLUMNS='100')
+    for name in ('MAKELEVEL', 'MAKEFLAGS', 'MFLAGS'):  # a `$ make` block runs as a reader
+        env.pop(name, None)                            # types it: no make[1] directory lines
     return env
 
 
