@@ -9,12 +9,6 @@ fails without the hook (`np.bool`); on 3.10/3.11 the module check is what would 
 Each venv is made without pip and borrows this interpreter's site-packages (mxnet, numpy) through
 a .pth path line, so nothing is downloaded: about 5 s per install.
 """
-import sys as _sys
-
-import pytest as _pytest
-
-pytestmark = _pytest.mark.skipif(_sys.version_info >= (3, 12), reason='the borrowed-site venv these tests make lacks setuptools\' distutils shim on 3.12+ (open: see the closing notes)')
-
 import os
 import re
 import subprocess
@@ -24,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# 3.12+: the borrowed-site venv these tests make lacks setuptools' distutils shim
+pytestmark = pytest.mark.skipif(sys.version_info >= (3, 12), reason='3.12+: the test venv '
+                                'has no distutils shim')
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'tests' / 'scripts' / 'book_5_1.py'
 PTH = 'gluon_cnn-startup.pth'
