@@ -42,7 +42,7 @@ ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup
 endif
 
 # mxnet 1.9.1's wheel declares numpy<2, and numpy<2 has no wheels for Python 3.13: there it is
-# installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.mx.compat
+# installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.backend.compat
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
 
@@ -56,12 +56,12 @@ graphviz:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
 	else echo "note: no Graphviz dot; 'python -m gluon_cnn.viz graph' needs 'sudo apt-get install graphviz'"; fi
 
-# The fused-operator library (`--fast-ops`, gluon_cnn.mx.fastops), built with g++ where there is
+# The fused-operator library (`--fast-ops`, gluon_cnn.backend.fastops), built with g++ where there is
 # one (about 20 s once; cached by source hash in ~/.cache/gluon-cnn). Without a compiler, training
 # runs on MXNet's own operators, and this says so in one line.
 fastops: $(STAMP)
 	@if command -v "$${CXX:-g++}" >/dev/null 2>&1; then \
-	  $(PY) -m gluon_cnn.mx.fastops >/dev/null || echo "note: the fused operators (--fast-ops) did not build; training uses MXNet's own"; \
+	  $(PY) -m gluon_cnn.backend.fastops >/dev/null || echo "note: the fused operators (--fast-ops) did not build; training uses MXNet's own"; \
 	else echo "note: no C++ compiler (g++), so --fast-ops is off; training uses MXNet's own operators"; fi
 
 # Reinstall only when the declared dependencies change: a second `make setup` takes a second.

@@ -4,14 +4,14 @@ whatever a script imports first, e.g. the book's `from mxnet import nd` (d2l zh 
 Python's `site` runs every `import` line of a .pth file in site-packages when the interpreter
 starts; pip puts this one there with the package (setup.py, for regular and editable installs).
 Start-up stays cheap: nothing is imported here. A finder waits first on `sys.meta_path` for the
-first `import mxnet`; then it loads gluon_cnn/mx/compat.py (numpy and the shims, never mxnet nor
-the rest of gluon_cnn), steps aside, and MXNet is found and loaded as usual.
+first `import mxnet`; then it loads gluon_cnn/backend/compat.py (numpy and the shims, never mxnet
+nor the rest of gluon_cnn), steps aside, and MXNet is found and loaded as usual.
 Set GLUON_CNN_NO_STARTUP=1 to turn it off.
 """
 import os
 import sys
 
-COMPAT = 'gluon_cnn.mx.compat'
+COMPAT = 'gluon_cnn.backend.compat'
 
 
 class BeforeMXNet:
@@ -26,8 +26,8 @@ class BeforeMXNet:
 
 
 def load_compat():
-    """Execute gluon_cnn/mx/compat.py as the module gluon_cnn.mx.compat, without importing the
-    gluon_cnn package (whose __init__ imports mxnet); gluon_cnn.mx reuses it later."""
+    """Execute gluon_cnn/backend/compat.py as the module gluon_cnn.backend.compat, without importing
+    the gluon_cnn package (whose __init__ imports mxnet); gluon_cnn.backend reuses it later."""
     import importlib.util
     if COMPAT in sys.modules:
         return

@@ -238,7 +238,7 @@ class Torch(Arm):
         return correct / len(self.yt)
 
 
-# --- fastops arm (gluon_cnn.mx.fastops): begin
+# --- fastops arm (gluon_cnn.backend.fastops): begin
 class Fast(Ours):
     """ours with the fastops library: the engine trains fastops.fused(net) (Conv2D + pooling as
     one custom operator) instead of the widened view; one engine.train call per epoch, driven
@@ -246,7 +246,7 @@ class Fast(Ours):
     name = 'fast'
 
     def __init__(self, train, test, limit):
-        from gluon_cnn.mx import fastops
+        from gluon_cnn.backend import fastops
         if not fastops.load():
             raise RuntimeError(f'fastops unavailable: {fastops.reason()}')
         self.fastops, self.history = fastops, []
@@ -271,7 +271,7 @@ class Fast(Ours):
 
 def fastops_missing():
     """Why the fastops arm cannot run here, or ''."""
-    from gluon_cnn.mx import fastops
+    from gluon_cnn.backend import fastops
     return '' if fastops.load() else fastops.reason()
 # --- fastops arm: end
 

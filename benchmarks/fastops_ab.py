@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Stock MXNet ops vs the fastops library (gluon_cnn.mx.fastops), side by side.
+"""Stock MXNet ops vs the fastops library (gluon_cnn.backend.fastops), side by side.
 
 Three measurements, each interleaved (A B A B ...) so that outside load hits both alike:
   step     one engine training step (forward + backward + SGD + metric sums, hybridized,
@@ -32,7 +32,7 @@ from mxnet.gluon import nn  # noqa: E402
 from gluon_cnn import data as gdata, get_model, model_info  # noqa: E402
 from gluon_cnn.training import engine, ways  # noqa: E402
 from gluon_cnn.training.seeding import seed_everything  # noqa: E402
-from gluon_cnn.mx import fastops  # noqa: E402
+from gluon_cnn.backend import fastops  # noqa: E402
 from gluon_cnn.training.widen import widened  # noqa: E402
 
 BATCH = 256

@@ -3,7 +3,7 @@
 >>> from gluon_cnn import get_model, list_models, trace
 >>> trace(get_model('lenet'), (1, 1, 28, 28))      # shapes, params, MACs, receptive fields
 """
-from .mx import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
+from .backend import compat  # noqa: F401  (first: the numpy/Python shims MXNet 1.9.1 needs)
 from .errors import (GluonCNNError, DataError, ConfigError, CheckpointError, DivergedError,
                      WriteError)
 from .models import get_model, list_models, model_info

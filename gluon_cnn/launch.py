@@ -37,7 +37,7 @@ import threading
 import time
 from typing import List, NamedTuple, Optional
 
-from .app.terminal import EXIT_USER, ArgumentParser
+from .cli import EXIT_USER, ArgumentParser
 
 __all__ = ['Role', 'free_port', 'role_env', 'plan', 'horovod_plan', 'serve_rendezvous', 'Launch',
            'main']

@@ -22,11 +22,11 @@ import time
 from typing import NamedTuple
 
 from .app import run as runner
-from .app.terminal import ArgumentParser, run_cli
+from .cli import ArgumentParser, run_cli
 from .runs.config import PRESETS, TrainConfig
 from .errors import ConfigError
 from .models import get_model, model_info
-from .papers.paths import results_dir
+from .repo import results_dir
 from .runs.record import RunRecord, write_record
 from .trace import trace
 

@@ -16,7 +16,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn import book as d2l
 from gluon_cnn import get_model
-from gluon_cnn.mx import internals
+from gluon_cnn.backend import internals
 from gluon_cnn.data import ArrayIter, load_dataset
 
 EPOCH = re.compile(r'epoch (\d+), loss ([\d.]+), train acc ([\d.]+), test acc ([\d.]+), '

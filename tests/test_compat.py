@@ -1,4 +1,4 @@
-"""gluon_cnn.mx.compat: each numpy name it restores, and MXNet 1.9.1 working through it.
+"""gluon_cnn.backend.compat: each numpy name it restores, and MXNet 1.9.1 working through it.
 
 Oracles: numpy 1.26's definitions of the removed names (pinned values, numpy's current spelling
 of the same function), numpy itself for every array MXNet hands back, and a Dense layer's
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon, nd, npx
 
-from gluon_cnn.mx import compat
+from gluon_cnn.backend import compat
 
 COMPAT_PY = Path(compat.__file__)
 # these tests touch the removed names on purpose; numpy 1.x warns about some of them

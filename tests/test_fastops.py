@@ -1,4 +1,4 @@
-"""gluon_cnn.mx.fastops against MXNet's own Convolution / Activation / Pooling, forward and
+"""gluon_cnn.backend.fastops against MXNet's own Convolution / Activation / Pooling, forward and
 backward (autograd gradients of data, weight and bias), float32, to float rounding."""
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn import get_model
 from gluon_cnn.training import engine
-from gluon_cnn.mx import fastops, internals
+from gluon_cnn.backend import fastops, internals
 
 if not fastops.load():
     pytest.skip(f'fastops not available: {fastops.reason()}', allow_module_level=True)

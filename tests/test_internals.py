@@ -1,4 +1,4 @@
-"""gluon_cnn.mx.internals: each accessor of MXNet's private state agrees with MXNet's public
+"""gluon_cnn.backend.internals: each accessor of MXNet's private state agrees with MXNet's public
 behaviour, and nothing else in the package touches an MXNet underscore attribute."""
 import ast
 from pathlib import Path
@@ -11,7 +11,7 @@ from mxnet.gluon import nn
 
 import gluon_cnn
 from gluon_cnn.training import engine
-from gluon_cnn.mx import internals, npmode
+from gluon_cnn.backend import internals, npmode
 
 PACKAGE = Path(gluon_cnn.__file__).parent
 TESTS = Path(__file__).parent

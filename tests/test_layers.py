@@ -1,8 +1,10 @@
 """The package's floors are its folders (docs/development.md, "Layers"): each folder imports only
-from its own floor or the floors below, and no two modules import each other in a cycle. Read
-from the source with ast, so that a new upward import fails here before it tangles the design.
+from the folders below it, in the order FLOORS lists them, and no two modules or folders import
+each other in a cycle. Read from the source with ast, so that a new upward import fails here
+before it tangles the design.
 
-A package's `__main__` is a command, so it sits on the application floor whatever its folder.
+A folder's `__main__` is a thin shim over its own folder's command module, so it stands where its
+folder stands: a `__main__` that imported a higher folder would make its folder import upward.
 """
 import ast
 from pathlib import Path
@@ -11,24 +13,35 @@ import gluon_cnn
 
 PACKAGE = Path(gluon_cnn.__file__).parent
 
-# bottom to top: the top-level folders and modules of gluon_cnn/ on each floor
+# bottom to top: the top-level folders and modules of gluon_cnn/ on each floor. On the ground and
+# application floors the folders are independent peers; the library floor is in its order, each
+# folder importing only those listed before it (training knows no run folders, trace no viz).
 FLOORS = [
-    ('ground', ['errors', 'mx', 'data', 'shapes', 'ops']),
-    ('library', ['models', 'trace', 'training', 'runs', 'viz']),
-    ('application', ['app', 'book', 'exercises', 'papers', 'sweep', 'topics', 'launch']),
+    ('ground', [['errors', 'cli', 'repo', 'backend', 'data', 'shapes', 'ops']]),
+    ('library', [['models'], ['training'], ['runs'], ['trace'], ['viz']]),
+    ('application', [['app', 'launch'], ['sweep'], ['papers'],
+                     ['book', 'exercises', 'topics']]),
 ]
-FLOOR = {top: i for i, (_, tops) in enumerate(FLOORS) for top in tops}
-APPLICATION = len(FLOORS) - 1
+# each top-level name's (floor, step): an import must go to a lower floor, or to an earlier step
+# of the same floor, or stay in its own folder; peers in one step are checked for cycles below
+PLACE = {top: (i, j) for i, (_, steps) in enumerate(FLOORS) for j, tops in enumerate(steps)
+         for top in tops}
+FLOOR = {top: place[0] for top, place in PLACE.items()}
+
+
+def top(module: str) -> str:
+    return module.split('.')[1]
+
+
+def place(module: str) -> tuple:
+    """(floor, step) of 'gluon_cnn.<top>...' by its top-level folder or module, `__main__` too."""
+    name = top(module)
+    assert name in PLACE, f'{module}: gluon_cnn/{name} is on no floor; add it to FLOORS'
+    return PLACE[name]
 
 
 def floor(module: str) -> int:
-    """The floor of 'gluon_cnn.<top>...' by its top-level folder or module."""
-    parts = module.split('.')
-    if parts[-1] == '__main__':
-        return APPLICATION
-    top = parts[1]
-    assert top in FLOOR, f'{module}: gluon_cnn/{top} is on no floor; add it to FLOORS'
-    return FLOOR[top]
+    return place(module)[0]
 
 
 def imports(path: Path, package: str) -> set:
@@ -60,10 +73,23 @@ def modules() -> dict:
 
 
 def upward_imports(graph: dict) -> list:
-    """'a (floor) imports b (floor)' for every import of a higher floor."""
-    return [f'{m} ({FLOORS[floor(m)][0]}) imports {d} ({FLOORS[floor(d)][0]})'
+    """'a (floor) imports b (floor)' for every import of a higher floor, or of a later folder of
+    the same floor's order."""
+    def where(m):
+        return FLOORS[floor(m)][0] + ('' if place(m)[1] == 0 else f' step {place(m)[1]}')
+    return [f'{m} ({where(m)}) imports {d} ({where(d)})'
             for m, deps in graph.items() if m != 'gluon_cnn'
-            for d in sorted(deps) if floor(d) > floor(m)]
+            for d in sorted(deps) if top(d) != top(m) and place(d) > place(m)]
+
+
+def folder_cycles(graph: dict) -> list:
+    """Cycles between top-level folders (peers of one step may import each other, not both
+    ways round)."""
+    folders = {}
+    for m, deps in graph.items():
+        if m != 'gluon_cnn':
+            folders.setdefault(top(m), set()).update(top(d) for d in deps if top(d) != top(m))
+    return cycles({f'gluon_cnn.{f}': {f'gluon_cnn.{d}' for d in ds} for f, ds in folders.items()})
 
 
 def cycles(graph: dict) -> list:
@@ -97,6 +123,10 @@ def test_no_import_cycles_between_modules():
     assert cycles(modules()) == []
 
 
+def test_no_import_cycles_between_folders():
+    assert folder_cycles(modules()) == []
+
+
 def test_every_folder_is_on_a_floor():
     tops = {p.stem for p in PACKAGE.iterdir()
             if (p.suffix == '.py' and p.stem != '__init__') or (p / '__init__.py').is_file()}
@@ -106,11 +136,34 @@ def test_every_folder_is_on_a_floor():
 def test_the_checker_sees_an_upward_import_and_a_cycle():
     graph = {'gluon_cnn.data.idx': {'gluon_cnn.app.run'},        # ground importing the app
              'gluon_cnn.app.run': {'gluon_cnn.data.idx'},
-             'gluon_cnn.viz.__main__': {'gluon_cnn.app.terminal'},  # a command may
-             'gluon_cnn.app.terminal': set()}
+             'gluon_cnn.viz.__main__': {'gluon_cnn.cli'},      # a command over the ground: fine
+             'gluon_cnn.cli': set()}
     assert upward_imports(graph) == [
         'gluon_cnn.data.idx (ground) imports gluon_cnn.app.run (application)']
     assert cycles(graph) == [['gluon_cnn.data.idx', 'gluon_cnn.app.run', 'gluon_cnn.data.idx']]
+
+
+def test_the_checker_sees_a_main_that_imports_upward():
+    """A folder's command may not reach up: trace's __main__ importing the app is refused."""
+    graph = {'gluon_cnn.trace.__main__': {'gluon_cnn.app.run', 'gluon_cnn.trace.command'},
+             'gluon_cnn.trace.command': {'gluon_cnn.cli'}, 'gluon_cnn.app.run': set(),
+             'gluon_cnn.cli': set()}
+    assert upward_imports(graph) == [
+        'gluon_cnn.trace.__main__ (library step 3) imports gluon_cnn.app.run (application)']
+
+
+def test_the_checker_sees_the_library_order_and_a_folder_cycle():
+    graph = {'gluon_cnn.training.engine': {'gluon_cnn.runs.config'},  # training under runs
+             'gluon_cnn.runs.config': set(),
+             'gluon_cnn.sweep': {'gluon_cnn.papers.paths'},           # a cycle of two folders,
+             'gluon_cnn.papers.paths': set(),                         # through other modules
+             'gluon_cnn.papers.sweep_table': {'gluon_cnn.sweep'}}
+    assert upward_imports(graph) == [
+        'gluon_cnn.training.engine (library step 1) imports gluon_cnn.runs.config (library step 2)',
+        'gluon_cnn.sweep (application step 1) imports gluon_cnn.papers.paths '
+        '(application step 2)']
+    assert cycles(graph) == []
+    assert folder_cycles(graph) == [['gluon_cnn.sweep', 'gluon_cnn.papers', 'gluon_cnn.sweep']]
 
 
 def test_the_checker_reads_relative_imports(tmp_path):

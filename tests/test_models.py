@@ -8,7 +8,7 @@ import pytest
 from mxnet import autograd, npx
 
 from gluon_cnn import ConfigError, get_model, list_models
-from gluon_cnn.mx import internals
+from gluon_cnn.backend import internals
 from gluon_cnn.models import model_info
 
 MODELS = list_models()

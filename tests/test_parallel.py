@@ -17,7 +17,7 @@ import pytest
 
 from mxnet import init
 
-from gluon_cnn.mx import internals
+from gluon_cnn.backend import internals
 from gluon_cnn import launch
 from gluon_cnn.training import parallel, ways
 from gluon_cnn.errors import ConfigError

@@ -3,7 +3,7 @@ is pip-installed, editable (`make setup`) and regular (a user's `pip install .`)
 
 Oracle: the script's own result (d2l zh §5.1: the learned kernel is close to [1, -1]) and, for
 the order, which modules were loaded when `import mxnet` ran: the start-up hook loaded the shims
-(gluon_cnn.mx.compat) and nothing else of gluon_cnn. On numpy >= 1.24 (Python 3.12+) the script
+(gluon_cnn.backend.compat) and nothing else of gluon_cnn. On numpy >= 1.24 (Python 3.12+) the script
 fails without the hook (`np.bool`); on 3.10/3.11 the module check is what would fail.
 
 Each venv is made without pip and borrows this interpreter's site-packages (mxnet, numpy) through
@@ -61,7 +61,7 @@ def test_book_5_1_script_imports_mxnet_first(tmp_path, editable):
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     # the hook ran before mxnet and loaded the shims alone, not the package (which imports mxnet)
-    assert "loaded: ['gluon_cnn.mx.compat']" in out.stdout, out.stdout
+    assert "loaded: ['gluon_cnn.backend.compat']" in out.stdout, out.stdout
     losses = [float(x) for x in re.findall(r'batch \d+, loss ([\d.]+)', out.stdout)]
     assert len(losses) == 5 and losses[-1] < 0.05 < losses[0]
     kernel = [float(x) for x in re.findall(r'\[\[\s*([-\d.e]+)\s+([-\d.e]+)\]\]', out.stdout)[-1]]
@@ -74,7 +74,8 @@ def test_hook_steps_aside_and_can_be_turned_off(tmp_path):
     python = _venv(tmp_path, editable=False)
     code = ('import sys; names = lambda: [getattr(f, "__name__", "") for f in sys.meta_path]; '
             'before = "BeforeMXNet" in names(); heavy = "numpy" in sys.modules; import mxnet; '
-            'print(before, heavy, "BeforeMXNet" in names(), "gluon_cnn.mx.compat" in sys.modules)')
+            'print(before, heavy, "BeforeMXNet" in names(), '
+            '"gluon_cnn.backend.compat" in sys.modules)')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     out = subprocess.run([str(python), '-c', code], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)

@@ -11,7 +11,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn import get_model, list_models, shapes
 from gluon_cnn.errors import TraceError
-from gluon_cnn.mx import internals
+from gluon_cnn.backend import internals
 from gluon_cnn.models import model_info
 from gluon_cnn.ops.scratch import Conv2D as ScratchConv2D
 from gluon_cnn.trace import Trace, trace

@@ -13,7 +13,7 @@ from mxnet.gluon import nn
 
 from gluon_cnn.training import engine, ways
 from gluon_cnn import get_model, list_models
-from gluon_cnn.mx import internals
+from gluon_cnn.backend import internals
 from gluon_cnn.training.widen import WideConv2D, widen_pairs, widened
 from test_models import build, example
 

@@ -32,7 +32,7 @@ from mxnet import gluon, init
 from mxnet.base import MXNetError
 
 from ..runs import checkpoint
-from ..mx import fastops
+from ..backend import fastops
 from ..training import engine, schedules, ways
 from ..training.losses import LabelSmoothingLoss
 from .. import data as gdata

@@ -11,12 +11,12 @@ from mxnet.gluon import nn
 
 from . import run as runner
 from ..data.augment import AUGMENTS
-from .terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig, resolve
 from ..data import NUM_CLASSES
 from ..errors import TargetMissedError
 from ..models import get_model, list_models, model_info
-from ..mx import internals
+from ..backend import internals
 from ..training.progress import epoch_bars
 from ..training.schedules import LR_SCHEDULES
 from ..runs.record import RunRecord
@@ -122,8 +122,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    f'default {d.widen})')
     p.add_argument('--fast-ops', dest='fast_ops', action='store_const', const=True,
                    help='run each few-channel Conv2D and its pooling as one fused custom operator '
-                        '(gluon_cnn.mx.fastops, built with g++ by make setup; exact, faster on '
-                        'LeNet: docs/performance.md); without the library, trains as usual')
+                        '(gluon_cnn.backend.fastops, built with g++ by make setup; exact, faster '
+                        'on LeNet: docs/performance.md); without the library, trains as usual')
     p.add_argument('--trace', action='store_true',
                    help='print the model\'s layer-by-layer shape table '
                         '(gluon_cnn.trace) at the input size training feeds it, then train')

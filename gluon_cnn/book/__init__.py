@@ -36,7 +36,7 @@ from ..data.offline import folder_with, read_gluon_datasets_locally
 from ..training.devices import try_all_gpus, try_gpu
 from ..training.engine import count_correct, evaluate_accuracy as _engine_accuracy
 from ..training.ways import OneDevice
-from ..mx import internals
+from ..backend import internals
 from ..models.resnet import Residual, resnet_block
 from ..ops.scratch import corr2d
 

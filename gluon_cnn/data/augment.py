@@ -11,7 +11,7 @@ Every batch is one `gather_nd` on the device: no per-sample Python, no host sync
 import mxnet as mx
 from mxnet import nd
 
-from ..mx import npmode
+from ..backend import npmode
 
 __all__ = ['AUGMENTS', 'crop_flip', 'random_crop_flip', 'make_augment']
 

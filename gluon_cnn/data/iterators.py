@@ -2,7 +2,7 @@
 import mxnet as mx
 import numpy as np
 
-from ..mx import npmode
+from ..backend import npmode
 from .splits import Split, load_dataset
 
 __all__ = ['ArrayIter', 'load_data_fashion_mnist']

@@ -8,7 +8,7 @@ files Gluon downloads as before, and a download that fails (offline) is one Data
 where to put the files. Everything else in gluon-cnn reads IDX files itself.
 """
 from ..errors import DataError
-from ..mx import internals
+from ..backend import internals
 from .files import DATASETS, DEBIAN_DIR, FILES, find_data_dir
 from .splits import load_dataset
 

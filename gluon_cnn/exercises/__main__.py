@@ -4,7 +4,7 @@ import argparse
 import sys
 import time
 
-from ..app.terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError, GluonCNNError
 from . import get_exercise, list_exercises, run_exercise
 

@@ -3,7 +3,7 @@ row, so this exercise shows the rows and their commands (`gluon_cnn.sweep`) and 
 results table is (the papers/ note that names exercise 5.5.1, papers/d2l-ch5.md)."""
 import re
 
-from ..papers.paths import papers_dir
+from ..repo import papers_dir
 from ._registry import Answer, exercise
 
 

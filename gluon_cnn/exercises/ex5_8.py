@@ -4,7 +4,7 @@ from functools import lru_cache
 
 from mxnet.gluon import nn
 
-from ..mx.internals import children, layer_kwargs
+from ..backend.internals import children, layer_kwargs
 from ..models import get_model
 from ..trace import trace
 from ._registry import Answer, exercise

@@ -9,7 +9,7 @@ from typing import Union
 
 from mxnet.gluon import nn
 
-from ..mx.npmode import concat_channels
+from ..backend.npmode import concat_channels
 
 __all__ = ['conv_bn', 'Branches']
 

@@ -8,7 +8,7 @@ ResNet's stem, four dense blocks of 4 convs with growth rate 32, and three trans
 """
 from mxnet.gluon import nn
 
-from ..mx.npmode import concat_channels
+from ..backend.npmode import concat_channels
 from .registry import BookTraining, register
 
 __all__ = ['DenseNet', 'DenseBlock', 'conv_block', 'transition_block', 'densenet']

@@ -9,7 +9,7 @@ bottleneck nor the 224x224 stem sizes.
 """
 from mxnet.gluon import nn
 
-from ..mx.npmode import concat_channels
+from ..backend.npmode import concat_channels
 from .registry import register_depths
 
 __all__ = ['DenseLayer', 'PaperDenseNet', 'get_paper_densenet', 'DENSENET_TABLE1']

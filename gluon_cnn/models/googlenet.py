@@ -7,7 +7,7 @@ time, and has no auxiliary classifiers.
 """
 from mxnet.gluon import nn
 
-from ..mx.npmode import concat_channels
+from ..backend.npmode import concat_channels
 from .registry import BookTraining, register
 
 __all__ = ['GoogLeNet', 'Inception', 'googlenet', 'INCEPTION_SPEC']

@@ -23,7 +23,7 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
-from ..mx import npmode
+from ..backend import npmode
 from .registry import register
 
 __all__ = ['Squash', 'Subsampling', 'PartialConv2D', 'RBFOutput', 'RBFDistanceLoss', 'LeNet5',

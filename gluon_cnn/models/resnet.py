@@ -8,7 +8,7 @@ global average pooling and one dense layer.
 """
 from mxnet.gluon import nn
 
-from ..mx import npmode
+from ..backend import npmode
 from .registry import BookTraining, register
 
 __all__ = ['ResNet', 'Residual', 'resnet_block', 'get_resnet', 'resnet18', 'RESNET_SPEC']

@@ -15,7 +15,7 @@ papers/results/ by the command each table names, so they too are regenerated, no
 import re
 from pathlib import Path
 
-from .paths import papers_dir, repo_root, results_dir
+from ..repo import papers_dir, repo_root, results_dir
 from ..runs.record import RunRecord, read_record
 
 __all__ = ['SECTIONS', 'section', 'render', 'update', 'load_result', 'has_result',

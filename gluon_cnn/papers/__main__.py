@@ -2,7 +2,7 @@
 README.md from code."""
 import sys
 
-from ..app.terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from . import update
 
 

@@ -7,7 +7,7 @@ results come from papers/results/<name>.json of runs whose model is one of these
 numbers (d2l zh 1st ed., GPU, full data) are quoted from its printed output.
 """
 from . import load_result, section
-from .paths import results_dir
+from ..repo import results_dir
 from ..models import get_model, model_info
 
 __all__ = ['MODERN', 'models_table', 'results_table']

@@ -8,7 +8,7 @@ import json
 import re
 
 from . import section
-from .paths import repo_root
+from ..repo import repo_root
 
 __all__ = ['models_table', 'bench_table', 'scale_out_table', 'floors_table', 'notebooks_table']
 

@@ -39,7 +39,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from ..mx import internals
+from ..backend import internals
 from ..errors import CheckpointError
 from .durable import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
 

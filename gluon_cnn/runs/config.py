@@ -58,7 +58,7 @@ class TrainConfig:
                                          # (exact; gluon_cnn.training.widen, benchmarks/README.md);
                                          # 0: as built
     fast_ops: bool = False               # conv (+ pooling) of few channels as one custom
-                                         # operator (gluon_cnn.mx.fastops); else widen
+                                         # operator (gluon_cnn.backend.fastops); else widen
     kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process
                                          # (d2l zh §8.5); dist_sync | dist_async |
                                          # dist_device_sync: ps-lite workers started by

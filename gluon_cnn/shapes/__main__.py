@@ -7,7 +7,7 @@
 import argparse
 import sys
 
-from ..app.terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError
 from . import out_size_formula, solve, solve_transposed, transposed_out_size_formula
 

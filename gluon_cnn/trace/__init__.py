@@ -34,7 +34,7 @@ from mxnet import gluon
 
 from .. import shapes as _shapes
 from ..errors import TraceError
-from ..mx import internals
+from ..backend import internals
 from . import layers
 from .recording import RecordError, Recording, params_under, record
 from .table import CONVENTIONS, Row, Trace

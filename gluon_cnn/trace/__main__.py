@@ -16,7 +16,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from ..app.terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError
 from ..models import get_model, list_models, model_info
 from ..runs.record import RECORD_FILE, read_record

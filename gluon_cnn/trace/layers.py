@@ -21,10 +21,10 @@ from typing import Optional, Tuple
 
 from mxnet.gluon import nn
 
-from ..mx import internals
+from ..backend import internals
 from .. import shapes
-from ..mx.internals import ConvLayer as _Conv
-from ..mx.internals import PoolingLayer as _Pooling
+from ..backend.internals import ConvLayer as _Conv
+from ..backend.internals import PoolingLayer as _Pooling
 
 __all__ = ['Geometry', 'Counts', 'geometry', 'formula', 'counts', 'fused_activation', 'is_fused',
            'KNOWN']

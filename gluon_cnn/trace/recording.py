@@ -20,7 +20,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.symbol import Symbol
 
-from ..mx import internals, npmode
+from ..backend import internals, npmode
 from .layers import is_fused
 
 __all__ = ['Call', 'Recording', 'RecordError', 'walk', 'params_under', 'record']

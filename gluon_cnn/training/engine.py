@@ -16,7 +16,7 @@ iterators, losses and trainers, nothing of configs, run folders or plots (`gluon
 import math
 import time
 
-from ..mx import npmode
+from ..backend import npmode
 from .loss_watch import CHECK_EVERY, LossWatch
 from .seeding import epoch_seed, seed_everything
 from .ways import WIDEN, Objective, as_way, count_correct, settle_shapes

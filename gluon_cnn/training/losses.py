@@ -4,7 +4,7 @@
 """
 from mxnet import gluon
 
-from ..mx import npmode
+from ..backend import npmode
 
 __all__ = ['LabelSmoothingLoss']
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import mxnet as mx
 
-from ..mx import internals
+from ..backend import internals
 from ..errors import ConfigError
 
 __all__ = ['Workers', 'LOCAL', 'share', 'split_batch', 'connect', 'horovod', 'sum_over_workers',

@@ -19,7 +19,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 
 from ..errors import ConfigError
-from ..mx import fastops, internals, npmode
+from ..backend import fastops, internals, npmode
 from . import parallel
 from .widen import widened
 

@@ -33,8 +33,8 @@ book's LeNets, not a general compiler.
 """
 from mxnet.gluon import nn
 
-from ..mx import internals, npmode
-from ..mx.views import replaced, sequentials
+from ..backend import internals, npmode
+from ..backend.views import replaced, sequentials
 
 __all__ = ['widened', 'widen_pairs', 'WideConv2D']
 

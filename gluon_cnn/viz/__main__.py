@@ -19,7 +19,7 @@ shows each).
 import argparse
 import sys
 
-from ..app.terminal import ArgumentParser, run_cli
+from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError
 from . import figures, seeing, style
 from .graph import write_graph

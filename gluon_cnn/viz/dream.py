@@ -15,7 +15,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..errors import ConfigError
-from ..mx import npmode
+from ..backend import npmode
 from .maximization import inference_gradients
 from .probe import Layer, capture
 

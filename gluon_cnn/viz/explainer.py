@@ -24,7 +24,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..errors import ConfigError, DataError
-from ..mx import internals, npmode
+from ..backend import internals, npmode
 from ..trace import trace
 from .maximization import maximize
 

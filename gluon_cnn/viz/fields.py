@@ -13,7 +13,7 @@ from mxnet import gluon
 
 from .. import shapes
 from ..errors import ConfigError
-from ..mx import npmode
+from ..backend import npmode
 from ..trace import trace
 from .maximization import inference_gradients
 from .probe import Layer, capture

@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..mx import npmode
+from ..backend import npmode
 from .maximization import inference_gradients
 
 __all__ = ['Fooled', 'Attack', 'softmax', 'fool_from_noise', 'fgsm', 'pgd', 'smallest_flip']

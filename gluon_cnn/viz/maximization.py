@@ -17,8 +17,8 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-from ..mx import internals, npmode
-from ..mx.internals import clear_cached_graphs
+from ..backend import internals, npmode
+from ..backend.internals import clear_cached_graphs
 from .probe import Layer, capture
 
 __all__ = ['Maximized', 'inference_gradients', 'maximize']

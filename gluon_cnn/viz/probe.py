@@ -16,7 +16,7 @@ from mxnet import gluon
 from mxnet.gluon import nn
 
 from .. import data as gdata
-from ..mx import internals
+from ..backend import internals
 from ..runs.config import TrainConfig
 from ..errors import ConfigError
 from ..models import ModelInfo, model_info

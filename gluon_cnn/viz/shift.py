@@ -13,7 +13,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..mx import npmode
+from ..backend import npmode
 from ..trace import trace
 from .figures import new_figure
 from .probe import Run, capture, test_iter

@@ -6,7 +6,7 @@ repository root is the nearest folder above this package that holds both `setup.
 """
 from pathlib import Path
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ['repo_root', 'papers_dir', 'results_dir']
 

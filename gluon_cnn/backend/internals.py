@@ -6,7 +6,7 @@ tests/test_internals.py checks each against MXNet's public behaviour. Nothing el
 reads or writes an underscore attribute of an MXNet object.
 
 Sections: the block tree, layer settings, parameters, hybridized graphs, forward hooks, symbolic
-shape inference, trainer states and hybridization. Numpy mode is `gluon_cnn.mx.npmode`'s.
+shape inference, trainer states and hybridization. Numpy mode is `gluon_cnn.backend.npmode`'s.
 """
 import ctypes
 from collections import OrderedDict

@@ -1,4 +1,4 @@
-"""python -m gluon_cnn.mx.fastops [--force]: build (if needed) and load the library."""
+"""python -m gluon_cnn.backend.fastops [--force]: build (if needed) and load the library."""
 import sys
 
 from . import build, library_path, load, reason

@@ -1,6 +1,7 @@
 """A view of a net with some of its blocks replaced: every other block, and so every Parameter, is
 shared with the net. The widened convolutions (`gluon_cnn.training.widen`) and the fused
-operators (`gluon_cnn.mx.fastops`) both train such a view while the net itself stays the book's.
+operators (`gluon_cnn.backend.fastops`) both train such a view while the net itself stays the
+book's.
 """
 from mxnet.gluon import nn
 

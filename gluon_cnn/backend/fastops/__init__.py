@@ -6,7 +6,7 @@ relu / tanh / none, max or average pooling (no padding, floor size) or none. It 
 the few channels of LeNet, where MXNet 1.9.1's oneDNN falls back to im2col + GEMM and runs
 activation, pooling and layout reorders as separate passes.
 
-    from gluon_cnn.mx import fastops
+    from gluon_cnn.backend import fastops
     fastops.load()          # builds on first use (g++), False with `fastops.reason()` if not
     net2 = fastops.fused(net)   # a view of net: Conv2D [+ pooling] pairs run as one operator
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from ..errors import GluonCNNError
+from .errors import GluonCNNError
 
 __all__ = ['run_cli', 'ArgumentParser', 'EXIT_USER', 'EXIT_INTERRUPTED', 'EXIT_PIPE']
 
