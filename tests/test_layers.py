@@ -17,7 +17,7 @@ PACKAGE = Path(gluon_cnn.__file__).parent
 # application floors the folders are independent peers; the library floor is in its order, each
 # folder importing only those listed before it (training knows no run folders, trace no viz).
 FLOORS = [
-    ('ground', [['errors', 'cli', 'repo', 'backend', 'data', 'shapes', 'ops']]),
+    ('ground', [['errors', 'cli', 'repo', 'durable', 'backend', 'data', 'shapes', 'ops']]),
     ('library', [['models'], ['training'], ['runs'], ['trace'], ['viz']]),
     ('application', [['app', 'launch'], ['sweep'], ['papers'],
                      ['book', 'exercises', 'topics']]),

@@ -42,7 +42,7 @@ from ..training.amp import enable_amp
 from ..training.devices import get_ctxs
 from ..training.seeding import seed_everything
 from ..errors import CheckpointError, ConfigError, DivergedError, TraceError, WriteError
-from ..runs.durable import writing
+from ..durable import writing
 from ..models import model_info
 from ..models.arguments import build_model
 from ..runs.record import RECORD_FILE, RunRecord, config_from_dict, read_record, write_record

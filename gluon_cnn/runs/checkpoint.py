@@ -41,7 +41,7 @@ from mxnet import gluon, nd
 
 from ..backend import internals
 from ..errors import CheckpointError
-from .durable import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
+from ..durable import fsync_path as _fsync, sha256 as _sha256, write_text_atomic
 
 __all__ = ['Checkpoint', 'save_checkpoint', 'load_checkpoint', 'restore', 'latest_epoch',
            'has_checkpoints', 'load_params', 'optimizer_state', 'set_optimizer_state', 'FORMAT']

@@ -14,7 +14,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from mxnet.base import MXNetError
 
-from .durable import writing
+from ..durable import writing
 
 __all__ = ['SYMBOL_FILE', 'EXPORT_PARAMS', 'export_symbol', 'import_symbol']
 

@@ -14,7 +14,7 @@ from typing import Optional
 from .checkpoint import has_checkpoints
 from .config import TrainConfig, field_type_error
 from ..errors import ConfigError
-from .durable import write_text_atomic
+from ..durable import write_text_atomic
 
 __all__ = ['RECORD_FILE', 'RunRecord', 'config_from_dict', 'read_record', 'write_record']
 

@@ -7,7 +7,7 @@ import os
 import resource
 from pathlib import Path
 
-from ..errors import WriteError
+from .errors import WriteError
 
 __all__ = ['fsync_path', 'sha256', 'write_text_atomic', 'writing']
 
