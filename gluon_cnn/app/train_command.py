@@ -196,7 +196,7 @@ def start(args: argparse.Namespace) -> RunRecord:
     finally:
         if bars is not None:
             bars.abort()  # Ctrl-C mid-epoch: the bar's state on its own line, then the message
-    if not math.isnan(record.history[-1]['test_acc']):  # workers other than rank 0 do not evaluate
+    if record is not None:  # None: a worker that does not lead (it printed and wrote nothing)
         print(summary(record))
         check_target(record, args.target_acc)
     return record

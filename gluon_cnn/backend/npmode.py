@@ -6,7 +6,7 @@ builds its arrays and picks its operator namespaces here, instead of testing the
 """
 import mxnet as mx
 
-__all__ = ['is_np_mode', 'array', 'zeros', 'as_mode', 'namespaces', 'concat_channels']
+__all__ = ['is_np_mode', 'array', 'zeros', 'as_mode', 'namespaces', 'concat_channels', 'scalar']
 
 
 def is_np_mode() -> bool:
@@ -42,3 +42,8 @@ def concat_channels(F, *xs):
     if is_np_mode():
         return F.np.concatenate(xs, axis=1)
     return F.concat(*xs, dim=1)
+
+
+def scalar(a) -> float:
+    """The value of a 1-element array, in classic and numpy mode (the latter has no asscalar)."""
+    return a.asnumpy().item()

@@ -36,7 +36,9 @@ from mxnet.gluon import nn
 from ..backend import internals, npmode
 from ..backend.views import replaced, sequentials
 
-__all__ = ['widened', 'widen_pairs', 'WideConv2D']
+__all__ = ['WIDEN', 'widened', 'widen_pairs', 'WideConv2D']
+
+WIDEN = 8  # the channel multiple: oneDNN's fast direct kernels want multiples of 8
 
 _CHANNELWISE = (nn.Activation, nn.MaxPool2D, nn.AvgPool2D)
 _SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
@@ -82,7 +84,7 @@ def _plain_conv(block) -> bool:
     return k['num_group'] == 1 and k['layout'] == 'NCHW'
 
 
-def widen_pairs(net, multiple: int = 8) -> list:
+def widen_pairs(net, multiple: int = WIDEN) -> list:
     """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen."""
     pairs = []
     for block in sequentials(net):
@@ -98,7 +100,7 @@ def widen_pairs(net, multiple: int = 8) -> list:
     return pairs
 
 
-def widened(net, multiple: int = 8):
+def widened(net, multiple: int = WIDEN):
     """A view of `net` whose widenable conv pairs run with channels rounded up to `multiple`
     (see the module docstring), or `net` itself when there is nothing to widen. The engine uses
     8: 16 also gives a 1-channel conv's weight gradient a direct kernel and trains the zh LeNet
