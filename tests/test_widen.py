@@ -11,7 +11,7 @@ import pytest
 from mxnet import autograd, gluon, npx
 from mxnet.gluon import nn
 
-from gluon_cnn.training import engine, runtime
+from gluon_cnn.training import engine, placement, runtime
 from gluon_cnn import get_model, list_models
 from gluon_cnn.backend import internals
 from gluon_cnn.training.widen import WideConv2D, widen_pairs, widened
@@ -128,14 +128,20 @@ def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
     assert seen == ['WideConv2D'] and type(fresh[0]) is nn.Conv2D
 
 
-def test_numpy_mode_is_left_alone():
+@pytest.mark.parametrize('name', ['widened', 'fused'])
+def test_numpy_mode_is_left_alone(name):
+    """In numpy mode the runtime (decided once) keeps the net: the views are legacy operators."""
     npx.set_np()
     try:
         net = get_model('lenet')
         net.initialize()
         x = mx.np.ones((1, 1, 28, 28))
-        net(x)
-        assert widened(net) is net
+        rt = runtime.Runtime(placement.OneDevice(), compute=name)
+        assert rt.np_mode
+        graph = rt.prepare(net, mx.gluon.loss.SoftmaxCrossEntropyLoss(), None, x)
+        assert graph.net is net
+        l, _, _ = graph(x, mx.np.zeros((1,)))
+        assert l.shape == (1,)
     finally:
         npx.reset_np()
 

@@ -41,13 +41,15 @@ def load_run_data(cfg: TrainConfig, ctx, info=None):
     """(train_iter, test_iter) for a config, padded and scaled as the model's record asks."""
     info = info or model_info(cfg.model)
     train_split, test_split = gdata.load_dataset(cfg.dataset, cfg.data_dir)
-    if cfg.limit is not None and cfg.limit > len(train_split.labels):
-        raise ConfigError(f'--limit {cfg.limit} is larger than the {len(train_split.labels):,} '
-                          f'training examples of {cfg.dataset}')
+    for flag, limit, split, which in (('--limit', cfg.limit, train_split, 'training'),
+                                      ('--limit-test', cfg.limit_test, test_split, 'test')):
+        if limit is not None and limit > len(split.labels):
+            raise ConfigError(f'{flag} {limit} is larger than the {len(split.labels):,} '
+                              f'{which} examples of {cfg.dataset}')
     kw = dict(ctx=ctx, resize=cfg.resize, pad=info.pad, value_range=info.value_range)
     return (gdata.ArrayIter(train_split, cfg.batch_size, shuffle=True, seed=cfg.seed,
                             limit=cfg.limit, **kw),
-            gdata.ArrayIter(test_split, cfg.batch_size, **kw))
+            gdata.ArrayIter(test_split, cfg.batch_size, limit=cfg.limit_test, **kw))
 
 
 def lr_scheduler(cfg: TrainConfig, steps_per_epoch: int):

@@ -84,6 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--no-hybridize', dest='hybridize', action='store_const', const=False,
                    help='run imperatively (slower, easier to debug)')
     p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
+    p.add_argument('--limit-test', type=int, metavar='N',
+                   help='evaluate on the first N test examples only (default: all 10,000); '
+                        'with --limit, a quick run ends quickly')
     p.add_argument('--resize', type=int,
                    help='resize images to this side (default: the model\'s section\'s, e.g. 224 '
                         'for AlexNet; else its input side; 28x28 as they are for LeNet)')

@@ -14,12 +14,13 @@ from typing import Optional
 from ..data.augment import AUGMENTS
 from ..errors import ConfigError
 from ..models.registry import model_info
+from ..training import engine
 from ..training.schedules import LR_SCHEDULES
 
 __all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS',
            'KVSTORES', 'AMP_MODES', 'field_type_error']
 
-OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
+OPTIMIZERS = tuple(engine.OPTIMIZERS)
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
 AMP_MODES = ('none', 'bf16')
 
@@ -41,6 +42,7 @@ class TrainConfig:
     out: Optional[str] = None            # None: runs/<model>-<timestamp>
     hybridize: bool = True               # compile to a static graph; off to debug imperatively
     limit: Optional[int] = None          # train on the first N examples only, for quick runs
+    limit_test: Optional[int] = None     # evaluate on the first N test examples only; None: all
     resize: Optional[int] = None         # resize images to this side (d2l zh §5.6+ uses 224 / 96)
     init: str = 'xavier'                 # xavier (the book) | model (the model's own initializer)
     model_kwargs: dict = field(default_factory=dict)  # extra constructor arguments
@@ -79,8 +81,10 @@ class TrainConfig:
             raise ConfigError(f'--lr must be positive, got {self.lr}')
         if self.wd < 0:
             raise ConfigError(f'--wd must be >= 0, got {self.wd}')
-        if self.limit is not None and self.limit <= 0:
-            raise ConfigError(f'--limit must be positive, got {self.limit}')
+        for name in ('limit', 'limit_test'):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
+                                  f'got {getattr(self, name)}')
         if self.resize is not None and self.resize <= 0:
             raise ConfigError(f'--resize must be positive, got {self.resize}')
         if self.lr_schedule not in LR_SCHEDULES:

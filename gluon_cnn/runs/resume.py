@@ -13,7 +13,7 @@ __all__ = ['resume_config', 'resume_point', 'check_epochs_left', 'record_readabl
            'RESUMABLE_CHANGES']
 
 # the fields a resumed run may change; the rest must match the checkpoint
-RESUMABLE_CHANGES = ('epochs', 'lr', 'ctx', 'data_dir', 'hybridize')
+RESUMABLE_CHANGES = ('epochs', 'lr', 'ctx', 'data_dir', 'hybridize', 'limit_test')
 
 
 def resume_config(run_dir, overrides: dict) -> TrainConfig:

@@ -25,10 +25,13 @@ def compute_for(fast_ops: bool, widen: int) -> str:
     return 'fused' if fast_ops else 'widened' if widen else 'stock'
 
 
-def view(net, compute: str, widen: int = WIDEN):
+def view(net, compute: str, widen: int = WIDEN, np_mode: bool = False):
     """What trains and evaluates for `compute` (COMPUTE): `net` itself or a view sharing its
-    Parameters. Call after the net's shapes are known (`settle_shapes`)."""
+    Parameters. Call after the net's shapes are known (`settle_shapes`). The views are built of
+    legacy operators: in numpy mode (np_mode, npx.set_np()) the net computes as it is."""
     assert compute in COMPUTE, compute
+    if np_mode:
+        return net
     if compute == 'fused' and fastops.load():
         return fastops.fused(net)
     if compute == 'stock':

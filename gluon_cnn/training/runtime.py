@@ -64,7 +64,7 @@ class Runtime:
         whole run: rebuilding graphs every epoch grows the memory pool)."""
         settle_shapes(net, X)
         self.placement.share_weights(net, trainer, X.shape[0])
-        graph = NetAndLoss(view(net, self.compute, self.widen), loss)
+        graph = NetAndLoss(view(net, self.compute, self.widen, self.np_mode), loss)
         if self.hybridize:               # also compiles the view for evaluation on its own
             graph.hybridize(static_alloc=True, static_shape=True)
         return graph

@@ -33,7 +33,7 @@ book's LeNets, not a general compiler.
 """
 from mxnet.gluon import nn
 
-from ..backend import internals, npmode
+from ..backend import internals
 from ..backend.views import replaced, sequentials
 
 __all__ = ['WIDEN', 'widened', 'widen_pairs', 'WideConv2D']
@@ -108,8 +108,9 @@ def widened(net, multiple: int = WIDEN):
     (`benchmarks/widen_ab.py`, benchmarks/README.md).
 
     A net whose parameters wait for deferred initialization is returned as it is: the zero padding
-    would hide the weight's shape from Gluon's inference (the engine runs one batch first)."""
-    pairs = [] if npmode.is_np_mode() or not multiple else widen_pairs(net, multiple)
+    would hide the weight's shape from Gluon's inference (the engine runs one batch first).
+    Classic mode only: in numpy mode (npx.set_np()) `training.compute.view` keeps the net."""
+    pairs = widen_pairs(net, multiple) if multiple else []
     if not pairs or not all(internals.is_initialized(c.weight) for pair in pairs for c in pair):
         return net
     extra = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both
