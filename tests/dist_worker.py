@@ -1,11 +1,13 @@
 """A tiny training run for tests/test_parallel.py: LeNet on 300 random images, 2 epochs.
 
-python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with
+python tests/dist_worker.py OUT KVSTORE CTXS [--sleep] [--fast-ops]: trains with
 `gluon_cnn.training.engine.train` (the same loop as train.py) and saves this rank's parameters
 to OUT/rank-<rank>.params. KVSTORE is
 'device' for one process; under `python -m gluon_cnn.launch` it is a dist kvstore, and under
 `python -m gluon_cnn.launch --horovod` it is 'horovod'. --sleep: write OUT/pid-<rank> once the
 workers are joined and wait forever instead (the launch-liveness test kills one worker).
+--fast-ops: train the fused operators' view (gluon_cnn.mx.fastops), as train.py does by default;
+OUT/fused-<rank> then says whether they ran.
 """
 import os
 import sys
@@ -20,11 +22,12 @@ from gluon_cnn.data import ArrayIter, Split
 from gluon_cnn.training.devices import get_ctxs
 from gluon_cnn.training.seeding import seed_everything
 from gluon_cnn.models import get_model
+from gluon_cnn.mx import fastops, internals
 
 
-def main(out, kvstore, ctx_spec, sleep=False):
+def main(out, kvstore, ctx_spec, sleep=False, fast_ops=False):
     ctxs = get_ctxs(ctx_spec)
-    way = ways.for_run(ctxs, kvstore)
+    way = ways.for_run(ctxs, kvstore, fast_ops=fast_ops)
     if sleep:
         with open(os.path.join(out, f'pid-{way.rank}'), 'w') as f:
             f.write(str(os.getpid()))
@@ -41,7 +44,12 @@ def main(out, kvstore, ctx_spec, sleep=False):
     engine.train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, 2,
                  way, seed=0, on_epoch=None)
     net.save_parameters(os.path.join(out, f'rank-{way.rank}.params'))
+    if fast_ops:
+        fused = any(isinstance(b, fastops.FastConv2D)
+                    for b in internals.children(way.view(net)).values())
+        with open(os.path.join(out, f'fused-{way.rank}'), 'w') as f:
+            f.write(str(fused))
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2], sys.argv[3], '--sleep' in sys.argv)
+    main(sys.argv[1], sys.argv[2], sys.argv[3], '--sleep' in sys.argv, '--fast-ops' in sys.argv)

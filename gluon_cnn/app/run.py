@@ -115,7 +115,9 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held,
     # one device, several, or workers: dist_* and horovod block until every role is up
     way = ways.for_run(ctxs, cfg.kvstore, cfg.widen, cfg.hybridize, cfg.fast_ops)
     if cfg.fast_ops and not fastops.load():
-        log(f'note: --fast-ops: {fastops.reason()}; training with MXNet\'s own operators')
+        why = fastops.reason().removeprefix('fastops: ')
+        log(f'note: the fused operators are off ({why}); training with MXNet\'s own operators '
+            '(--no-fast-ops: no attempt, no note)')
     if way.rank != 0:  # rank 0 alone prints and writes the run folder; all ranks train
         log, progress = (lambda *a: None), None
     enable_amp(cfg.amp)  # before the net is built: AMP rewrites MXNet's operator namespaces

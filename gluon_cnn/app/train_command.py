@@ -120,10 +120,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--widen', type=int, help='run conv pairs at channel counts rounded up to this '
                    f'multiple, with the same math (oneDNN\'s fast kernels; 0: off; '
                    f'default {d.widen})')
-    p.add_argument('--fast-ops', dest='fast_ops', action='store_const', const=True,
+    p.add_argument('--fast-ops', dest='fast_ops', action=argparse.BooleanOptionalAction,
                    help='run each few-channel Conv2D and its pooling as one fused custom operator '
-                        '(gluon_cnn.mx.fastops, built with g++ by make setup; exact, faster on '
-                        'LeNet: docs/performance.md); without the library, trains as usual')
+                        '(gluon_cnn.mx.fastops, built with g++ on first use; exact, faster on '
+                        'LeNet: docs/performance.md). On by default where the library builds; '
+                        'without it, trains with MXNet\'s own operators after one note; '
+                        f'--no-fast-ops: MXNet\'s own operators (default {d.fast_ops})')
     p.add_argument('--trace', action='store_true',
                    help='print the model\'s layer-by-layer shape table '
                         '(gluon_cnn.trace) at the input size training feeds it, then train')

@@ -57,8 +57,9 @@ class TrainConfig:
     widen: int = 8                       # run conv pairs at channels rounded up to this multiple
                                          # (exact; gluon_cnn.training.widen, benchmarks/README.md);
                                          # 0: as built
-    fast_ops: bool = False               # conv (+ pooling) of few channels as one custom
-                                         # operator (gluon_cnn.mx.fastops); else widen
+    fast_ops: bool = True                # conv (+ pooling) of few channels as one custom
+                                         # operator (gluon_cnn.mx.fastops, exact; where it
+                                         # does not apply or build: widen)
     kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process
                                          # (d2l zh §8.5); dist_sync | dist_async |
                                          # dist_device_sync: ps-lite workers started by
