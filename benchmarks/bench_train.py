@@ -3,10 +3,14 @@
 
 The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four
 arms:
-  ours   gluon_cnn.training.engine.train over gluon_cnn.data.ArrayIter
+  ours   gluon_cnn.training.engine.train over gluon_cnn.data.ArrayIter, as train.py runs it by
+         default (TrainConfig.fast_ops: the fused operators where the library builds)
+  stock  ours with MXNet's own operators (train.py --no-fast-ops: the widened view)
   d2l    the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
   plain  a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
   torch  PyTorch eager, identical architecture, init and SGD (skipped when torch is absent)
+  compile  the torch arm's net under torch.compile (inductor on CPU), compiled for every batch
+         shape before the first timed epoch
 Arms run interleaved in one process (A B C D, A B C D, ...) so that load from other programs hits
 them alike; the table shows medians over the timed epochs and each arm's ratio to ours. Peak RSS
 is measured afterwards, one child process per arm (and one for `make train`'s command).
@@ -33,11 +37,12 @@ import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 
 from gluon_cnn import data as gdata, get_model, model_info  # noqa: E402
-from gluon_cnn.training import engine, ways  # noqa: E402
+from gluon_cnn.training import compute, engine, placement, runtime  # noqa: E402
 from gluon_cnn.training.seeding import seed_everything  # noqa: E402
+from gluon_cnn.runs.config import TrainConfig  # noqa: E402
 
 MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
-ARMS = ('ours', 'd2l', 'plain', 'torch', 'fast')
+ARMS = ('ours', 'd2l', 'plain', 'torch', 'compile', 'stock')
 
 
 # ----------------------------------------------------------------------------- arms
@@ -76,13 +81,23 @@ class Ours(Arm):
         self.trainer = engine.make_trainer(self.net, 'sgd', LR)
         self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
 
+    fast_ops = TrainConfig.fast_ops  # train.py's default
+
+    def runtime(self):
+        return runtime.Runtime(placement.OneDevice(),
+                               compute.compute_for(self.fast_ops, TrainConfig.widen))
+
     def train_all(self, num_epochs, after_epoch):
         """engine.train for num_epochs; after_epoch(metrics) runs between epochs, untimed by it."""
         engine.train(self.net, self.train_iter, self.test_iter, self.loss, self.trainer, num_epochs,
-                     on_epoch=None, on_checkpoint=lambda history: after_epoch(history[-1]))
+                     self.runtime(), on_epoch=None,
+                     on_checkpoint=lambda history: after_epoch(history[-1]))
 
     def _evaluate(self):
-        return engine.evaluate_accuracy(self.net, self.test_iter)
+        if getattr(self, 'view', None) is None:  # one hybridized view, as the engine evaluates
+            self.view = compute.view(self.net, self.runtime().compute)
+            self.view.hybridize(static_alloc=True, static_shape=True)
+        return engine.evaluate_accuracy(self.view, self.test_iter)
 
 
 def _book_accuracy(y_hat, y) -> float:
@@ -238,45 +253,56 @@ class Torch(Arm):
         return correct / len(self.yt)
 
 
-# --- fastops arm (gluon_cnn.backend.fastops): begin
-class Fast(Ours):
-    """ours with the fastops library: the engine trains fastops.fused(net) (Conv2D + pooling as
-    one custom operator) instead of the widened view; one engine.train call per epoch, driven
-    from ours' after-epoch hook like the other arms."""
-    name = 'fast'
+class Stock(Ours):
+    """ours with MXNet's own operators (train.py --no-fast-ops); one engine.train call per
+    epoch, driven from ours' after-epoch hook like the other arms."""
+    name = 'stock'
+    fast_ops = False
 
     def __init__(self, train, test, limit):
-        from gluon_cnn.backend import fastops
-        if not fastops.load():
-            raise RuntimeError(f'fastops unavailable: {fastops.reason()}')
-        self.fastops, self.history = fastops, []
+        self.history = []
         super().__init__(train, test, limit)
 
     def epoch(self):
         self.history = engine.train(self.net, self.train_iter, self.test_iter, self.loss,
-                                    self.trainer, len(self.history) + 1,
-                                    ways.OneDevice(fast_ops=True), history=self.history,
-                                    on_epoch=None)
+                                    self.trainer, len(self.history) + 1, self.runtime(),
+                                    history=self.history, on_epoch=None)
         m = self.history[-1]
         n = self.train_iter.num_examples
         return {'train_s': n / m['examples_per_sec'], 'n': n, 'epoch_s': m['seconds'],
                 'test_acc': m['test_acc']}
 
-    def _evaluate(self):
-        if getattr(self, 'view', None) is None:  # one hybridized view, as the engine evaluates
-            self.view = self.fastops.fused(self.net)
-            self.view.hybridize(static_alloc=True, static_shape=True)
-        return engine.evaluate_accuracy(self.view, self.test_iter)
+
+class Compile(Torch):
+    """The torch arm under torch.compile (inductor, CPU). Compiling happens in the constructor,
+    for each batch shape an epoch meets (full and short, training and evaluation), with the
+    weights and optimizer put back afterwards: no timed epoch pays for it."""
+    name = 'compile'
+
+    def __init__(self, train, test, limit):
+        super().__init__(train, test, limit)
+        import copy
+        torch = self.torch
+        eager = self.net
+        self.net = torch.compile(eager)
+        saved = copy.deepcopy(eager.state_dict()), copy.deepcopy(self.opt.state_dict())
+        for b in {BATCH, len(self.y) % BATCH or BATCH}:
+            self.net.train()
+            self.opt.zero_grad()
+            self.loss(self.net(self.X[:b]), self.y[:b]).backward()
+            self.opt.step()
+        self.net.eval()
+        with torch.no_grad():
+            for b in {BATCH, len(self.yt) % BATCH or BATCH}:
+                self.net(self.Xt[:b])
+        eager.load_state_dict(saved[0])
+        self.opt.load_state_dict(saved[1])
 
 
-def fastops_missing():
-    """Why the fastops arm cannot run here, or ''."""
-    from gluon_cnn.backend import fastops
-    return '' if fastops.load() else fastops.reason()
-# --- fastops arm: end
 
 
-ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch, 'fast': Fast}
+ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch,
+               'compile': Compile, 'stock': Stock}
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -389,9 +415,10 @@ def table(res, rss, names) -> str:
     return '\n'.join(rows)
 
 
-LABELS = {'ours': 'ours (gluon_cnn.training.engine)', 'd2l': 'd2l train_ch6 + DataLoader',
-          'plain': 'plain hybridized Gluon', 'torch': 'PyTorch eager',
-          'fast': 'ours + fastops (--fast-ops)'}
+LABELS = {'ours': 'ours, train.py default (gluon_cnn.training.engine)',
+          'd2l': 'd2l train_ch6 + DataLoader', 'plain': 'plain hybridized Gluon',
+          'torch': 'PyTorch eager', 'compile': 'PyTorch torch.compile (inductor)',
+          'stock': "ours, MXNet's own ops (--no-fast-ops)"}
 
 
 def parse_args(argv=None):
@@ -431,13 +458,11 @@ def main(argv=None):
     if bad or args.epochs < 1 or args.warmup < 0:
         sys.exit(f'error: --arms takes {",".join(ARMS)}; --epochs >= 1, --warmup >= 0')
     notes = []
-    if 'torch' in names and torch_version() is None:
-        names.remove('torch')
-        notes.append('PyTorch is not installed: the torch arm was skipped '
-                     '(`.venv/bin/pip install torch` to include it; it is never a dependency).')
-    if 'fast' in names and fastops_missing():  # fastops arm
-        names.remove('fast')
-        notes.append(f'the fast arm was skipped: {fastops_missing()}')
+    for arm in ('torch', 'compile'):
+        if arm in names and torch_version() is None:
+            names.remove(arm)
+            notes.append(f'PyTorch is not installed: the {arm} arm was skipped '
+                         '(`.venv/bin/pip install torch` to include it; it is never a dependency).')
     log = (lambda *a, **k: None) if args.quiet else print
     load = os.getloadavg()
     log(f'{MODEL}, batch {BATCH}, lr {LR}; '

@@ -1,11 +1,13 @@
 """A tiny training run for tests/test_parallel.py: LeNet on 300 random images, 2 epochs.
 
-python tests/dist_worker.py OUT KVSTORE CTXS [--sleep]: trains with
+python tests/dist_worker.py OUT KVSTORE CTXS [--sleep] [--fast-ops]: trains with
 `gluon_cnn.training.engine.train` (the same loop as train.py) and saves this rank's parameters
 to OUT/rank-<rank>.params. KVSTORE is
 'device' for one process; under `python -m gluon_cnn.launch` it is a dist kvstore, and under
 `python -m gluon_cnn.launch --horovod` it is 'horovod'. --sleep: write OUT/pid-<rank> once the
 workers are joined and wait forever instead (the launch-liveness test kills one worker).
+--fast-ops: train the fused operators' view (gluon_cnn.backend.fastops), as train.py does by
+default; OUT/fused-<rank> then says whether they ran.
 """
 import os
 import sys
@@ -15,16 +17,17 @@ import gluon_cnn  # noqa: F401  (first: its compat shims must come before mxnet 
 import numpy as np
 from mxnet import gluon, init
 
-from gluon_cnn.training import engine, runtime as runtimes
+from gluon_cnn.training import compute, engine, runtime as runtimes
 from gluon_cnn.data import ArrayIter, Split
 from gluon_cnn.training.devices import get_ctxs
 from gluon_cnn.training.seeding import seed_everything
 from gluon_cnn.models import get_model
+from gluon_cnn.backend import fastops, internals
 
 
-def main(out, kvstore, ctx_spec, sleep=False):
+def main(out, kvstore, ctx_spec, sleep=False, fast_ops=False):
     ctxs = get_ctxs(ctx_spec)
-    runtime = runtimes.for_run(ctxs, kvstore)
+    runtime = runtimes.for_run(ctxs, kvstore, 'fused' if fast_ops else 'widened')
     if sleep:
         with open(os.path.join(out, f'pid-{runtime.rank}'), 'w') as f:
             f.write(str(os.getpid()))
@@ -41,7 +44,12 @@ def main(out, kvstore, ctx_spec, sleep=False):
     engine.train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, 2,
                  runtime, seed=0, on_epoch=None)
     net.save_parameters(os.path.join(out, f'rank-{runtime.rank}.params'))
+    if fast_ops:
+        fused = any(isinstance(b, fastops.FastConv2D)
+                    for b in internals.children(compute.view(net, 'fused')).values())
+        with open(os.path.join(out, f'fused-{runtime.rank}'), 'w') as f:
+            f.write(str(fused))
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2], sys.argv[3], '--sleep' in sys.argv)
+    main(sys.argv[1], sys.argv[2], sys.argv[3], '--sleep' in sys.argv, '--fast-ops' in sys.argv)

@@ -17,7 +17,7 @@ import pytest
 
 from mxnet import init
 
-from gluon_cnn.backend import internals
+from gluon_cnn.backend import fastops, internals
 from gluon_cnn import launch
 from gluon_cnn.training import parallel, placement, runtime
 from gluon_cnn.errors import ConfigError
@@ -240,3 +240,49 @@ def test_two_contexts_resume_with_adam_states(tmp_path):
     subprocess.run([*train, '--resume', str(tmp_path / 'b'), '--epochs', '2', '--quiet'], **run)
     assert _max_diff(_params(tmp_path / 'a' / 'model.params'),
                      _params(tmp_path / 'b' / 'model.params')) == 0.0
+
+
+# ----------------------------------------------------------------------------- fused operators
+# train.py trains the fused operators' view by default (gluon_cnn.backend.fastops): every placement
+# must give the numbers it gives with MXNet's own operators, and its workers must agree bit for bit
+needs_fastops = pytest.mark.skipif(not fastops.load(), reason=f'fastops: {fastops.reason()}')
+
+
+def _fused_run(out, kvstore='device', ctxs='cpu', launch_flags=None):
+    cmd = [*WORKER, str(out), kvstore, ctxs, '--fast-ops']
+    if launch_flags is None:
+        subprocess.run(cmd, check=True, timeout=DEADLINE, cwd=ROOT)
+        ranks = [0]
+    else:
+        port = launch.free_port()
+        code, err = _finish(_launch([*launch_flags, '-n', '2', '--', *cmd], port))
+        assert not _roles_left(port)
+        assert code == 0, err
+        ranks = [0, 1]
+    assert all((out / f'fused-{r}').read_text() == 'True' for r in ranks)  # the fused view ran
+    return [_params(out / f'rank-{r}.params') for r in ranks]
+
+
+@pytest.fixture(scope='module')
+def one_process_fused(tmp_path_factory):
+    return _fused_run(tmp_path_factory.mktemp('one-fused'))[0]
+
+
+@needs_fastops
+def test_fused_one_process_equals_stock(one_process, one_process_fused):
+    assert _max_diff(one_process_fused, one_process) < 1e-4
+
+
+@needs_fastops
+def test_fused_two_contexts_equal_one(one_process_fused, tmp_path):
+    (two,) = _fused_run(tmp_path, ctxs='cpu:0,cpu:1')
+    assert _max_diff(two, one_process_fused) < 1e-5
+
+
+@needs_fastops
+@pytest.mark.parametrize('engine', BOTH_ENGINES)
+def test_fused_two_workers_equal_one_process(one_process_fused, tmp_path, engine):
+    flags, kvstore = ENGINES[engine]
+    ranks = _fused_run(tmp_path, kvstore, launch_flags=flags)
+    assert _max_diff(ranks[0], ranks[1]) == 0.0
+    assert _max_diff(ranks[0], one_process_fused) < 1e-4

@@ -121,7 +121,8 @@ def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
     try:
         batch = [(x, mx.nd.array([1, 2]))]
         engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
-                     runtime.as_runtime(hybridize=False), on_epoch=None)
+                     runtime.Runtime(placement.OneDevice(), 'widened', hybridize=False),
+                     on_epoch=None)
     finally:
         engine.NetAndLoss.__init__ = real_init
     # the view trained, although the net started deferred; the net itself is the book's

@@ -103,7 +103,9 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held,
     runtime = runtimes.for_run(ctxs, cfg.kvstore, compute_for(cfg.fast_ops, cfg.widen), cfg.widen,
                                cfg.hybridize)
     if cfg.fast_ops and not fastops.load():
-        log(f'note: --fast-ops: {fastops.reason()}; training with MXNet\'s own operators')
+        why = fastops.reason().removeprefix('fastops: ')
+        log(f'note: the fused operators are off ({why}); training with MXNet\'s own operators '
+            '(--no-fast-ops: no attempt, no note)')
     if not runtime.leads:  # the leader alone prints and writes the run folder; all ranks train
         log, progress = (lambda *a: None), no_bars
     enable_amp(cfg.amp)  # before the net is built: AMP rewrites MXNet's operator namespaces

@@ -91,7 +91,7 @@ def build_parser() -> ArgumentParser:
                    help='print only the final summary line (no epoch '
                         'lines, no progress bar)')
     p.add_argument('--widen', type=int, help=h('widen'))
-    p.add_argument('--fast-ops', dest='fast_ops', action='store_const', const=True,
+    p.add_argument('--fast-ops', dest='fast_ops', action=argparse.BooleanOptionalAction,
                    help=h('fast_ops'))
     p.add_argument('--trace', action='store_true',
                    help='print the model\'s layer-by-layer shape table '

@@ -78,10 +78,12 @@ class TrainConfig:
     widen: int = _flag(WIDEN, 'run conv pairs at channel counts rounded up to this multiple, '
                               'with the same math (oneDNN\'s fast kernels; '
                               'gluon_cnn.training.widen); 0: as built')
-    fast_ops: bool = _flag(False, 'run each few-channel Conv2D and its pooling as one fused '
-                                  'custom operator (gluon_cnn.backend.fastops, built with g++ by '
-                                  'make setup; exact, faster on LeNet: docs/performance.md); '
-                                  'without the library, trains as usual')
+    fast_ops: bool = _flag(True, 'run each few-channel Conv2D and its pooling as one fused '
+                                 'custom operator (gluon_cnn.backend.fastops, built with g++ by '
+                                 'make setup; exact, faster on LeNet: docs/performance.md); '
+                                 'where it does not apply, widened convolutions; without the '
+                                 'library, MXNet\'s own operators after one note; '
+                                 '--no-fast-ops: no attempt, no note')
     kvstore: str = _flag('device', 'how gradients are summed: device (in this process, over '
                                    '--ctx, d2l zh §8.5), or dist_sync/dist_async/dist_device_sync '
                                    'over workers started by python -m gluon_cnn.launch, or '

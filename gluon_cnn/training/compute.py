@@ -6,8 +6,9 @@ and the saved parameters are the book's whichever computes:
 - 'stock': the net as built, MXNet's own operators;
 - 'widened': LeNet's 6-channel convolutions as exact 8-channel ones (`training.widen`), for which
   oneDNN has its fast direct kernels;
-- 'fused': each few-channel conv + activation + pooling as one custom operator
-  (`backend.fastops`), where its library loads; else the widened view.
+- 'fused' (train.py's default): each few-channel conv + activation + pooling as one custom
+  operator (`backend.fastops`) where its library loads, and the convolutions that do not fuse
+  widened.
 """
 from mxnet import autograd, gluon
 
@@ -32,10 +33,10 @@ def view(net, compute: str, widen: int = WIDEN, np_mode: bool = False):
     assert compute in COMPUTE, compute
     if np_mode:
         return net
-    if compute == 'fused' and fastops.load():
-        return fastops.fused(net)
     if compute == 'stock':
         return net
+    if compute == 'fused' and fastops.load():  # what does not fuse is widened, as ever
+        return widened(fastops.fused(net), widen or WIDEN)
     return widened(net, widen or WIDEN)
 
 

@@ -1,6 +1,6 @@
 """Data parallelism: one global minibatch split over workers and devices (d2l zh §8.4-8.5).
 
-The pieces the ways of running (`gluon_cnn.training.ways`) share. Every worker reads the same
+The pieces the placements (`gluon_cnn.training.placement`) share. Every worker reads the same
 shuffled global batch (same seed, same order) and takes its share, `share(b, rank, num_workers)`;
 its share is split again over its devices. Gradients are summed over devices (kvstore 'device')
 and over workers (ps-lite `dist_*`, or Horovod's allreduce), and the step divides by the global

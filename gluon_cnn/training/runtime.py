@@ -24,7 +24,7 @@ __all__ = ['Runtime', 'for_run', 'as_runtime']
 class Runtime:
     """A run's placement and compute, with everything that follows from them."""
     placement: Placement
-    compute: str = 'widened'             # COMPUTE: what the step computes with
+    compute: str = 'fused'               # COMPUTE: what the step computes with
     widen: int = WIDEN                   # the widened view's channel multiple
     hybridize: bool = True               # net, loss and metrics as one static graph
     np_mode: bool = dataclasses.field(default_factory=npmode.is_np_mode)  # npx.set_np() arrays
@@ -70,7 +70,7 @@ class Runtime:
         return graph
 
 
-def for_run(ctxs: List, kvstore: str = 'device', compute: str = 'widened', widen: int = WIDEN,
+def for_run(ctxs: List, kvstore: str = 'device', compute: str = 'fused', widen: int = WIDEN,
             hybridize: bool = True) -> Runtime:
     """The runtime of a run with these contexts and `--kvstore`: the one place that decides.
     A dist kvstore or Horovod joins the other workers first (blocks until every role is up)."""

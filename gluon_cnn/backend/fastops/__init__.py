@@ -14,6 +14,11 @@ The library is compiled against the headers the mxnet wheel ships (mxnet/include
 mxnet/src/lib_api.cc) into a cache folder ($GLUON_CNN_CACHE or ~/.cache/gluon-cnn), named by a
 hash of the source, the compiler flags and the mxnet version, so a changed source rebuilds.
 Vector code: -mavx2 -mfma when this CPU has both (checked at build time), else baseline x86-64.
+
+Beside the library lies `<name>.so.sha256` (its sha256 and size, written after the library, each
+file atomically), and `load` checks it before `mx.library.load`: the dynamic loader maps the file,
+so a truncated library in the cache would end the process with SIGBUS instead of an error. A
+library that does not match (truncated, overwritten, no record) is rebuilt once.
 """
 import hashlib
 import os
@@ -26,7 +31,7 @@ import mxnet as mx
 
 from .conv_block import FastConv2D, fused, fuse_pairs  # noqa: F401
 
-__all__ = ['build', 'load', 'available', 'reason', 'library_path', 'FastConv2D', 'fused',
+__all__ = ['build', 'verify', 'load', 'available', 'reason', 'library_path', 'FastConv2D', 'fused',
            'fuse_pairs']
 
 SOURCE = Path(__file__).resolve().parent / 'fastops.cc'
@@ -104,7 +109,7 @@ def build(force: bool = False) -> Path:
         raise RuntimeError(why)
     out.parent.mkdir(parents=True, exist_ok=True)
     mxdir = _mxnet_dir()
-    tmp = out.with_suffix(f'.{os.getpid()}.tmp')
+    tmp = out.with_name(f'{out.name}.{os.getpid()}.tmp')
     cmd = [_compiler(), *compile_flags(), str(SOURCE), str(mxdir / 'src' / 'lib_api.cc'),
            '-I', str(mxdir / 'include'), '-o', str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -112,8 +117,67 @@ def build(force: bool = False) -> Path:
         tmp.unlink(missing_ok=True)
         last = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
         raise RuntimeError(f'fastops: {Path(cmd[0]).name} failed: {last}')
-    os.replace(tmp, out)  # atomic: a concurrent build never loads a half-written file
+    try:
+        record = _record_of(tmp)
+        _fsync(tmp)
+        os.replace(tmp, out)  # atomic: a concurrent build never loads a half-written file
+        _write_atomically(_record_path(out), record)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def _record_path(lib: Path) -> Path:
+    return lib.with_name(lib.name + '.sha256')
+
+
+def _record_of(lib: Path) -> str:
+    """'<sha256 hex> <size in bytes>' of a file, as the record beside the library holds it."""
+    data = lib.read_bytes()
+    return f'{hashlib.sha256(data).hexdigest()} {len(data)}\n'
+
+
+def _fsync(path: Path) -> None:
+    with open(path, 'rb+') as f:
+        os.fsync(f.fileno())
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file in path's folder, fsync it, rename it over `path`."""
+    tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def verify(lib: Path) -> str:
+    """'' when `lib` is the file its record describes (size and sha256), else why not."""
+    try:
+        want = _record_path(lib).read_text().split()
+    except FileNotFoundError:
+        return f'fastops: {lib.name} has no {_record_path(lib).name} beside it'
+    if len(want) != 2 or not want[1].isdigit():
+        return f'fastops: {_record_path(lib).name} is damaged'
+    size = lib.stat().st_size
+    if size != int(want[1]):
+        return f'fastops: {lib.name} is {size} bytes, built as {want[1]} (truncated?)'
+    if _record_of(lib).split()[0] != want[0]:
+        return f'fastops: {lib.name} does not match the sha256 it was built with'
+    return ''
+
+
+def _one_line(e: BaseException) -> str:
+    """The message of an error as one line: MXNet's errors start with a C++ traceback header
+    ('Traceback (most recent call last):', '  File ...'), whose lines say nothing to a user."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(('Traceback (most recent', 'File "'))]
+    lines = [ln[len('MXNetError: '):] if ln.startswith('MXNetError: ') else ln for ln in lines]
+    return ': '.join(lines) or type(e).__name__
 
 
 def load() -> bool:
@@ -123,9 +187,19 @@ def load() -> bool:
         return True
     try:
         path = build()
+        damaged = verify(path)
+        if damaged:  # damaged or unrecorded: rebuild once, then it must match
+            try:
+                path = build(force=True)
+            except RuntimeError as e:
+                raise RuntimeError(f'{damaged}; rebuilding it failed: '
+                                   f'{_one_line(e).removeprefix("fastops: ")}') from None
+            why = verify(path)
+            if why:
+                raise RuntimeError(f'{why}, even after a rebuild')
         mx.library.load(str(path), verbose=False)
     except (RuntimeError, OSError, mx.base.MXNetError) as e:
-        _state['reason'] = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        _state['reason'] = _one_line(e)
         return False
     _state.update(loaded=True, reason='')
     return True

@@ -3,9 +3,13 @@ Conv2D layers (with the pooling layer right after them, when there is one) run a
 `fastops_conv` operator. Follows `gluon_cnn.training.widen`: the view shares every Parameter and
 every other layer with `net`; `net` itself is never changed.
 
-Eligible: a plain `nn.Conv2D` (NCHW, groups 1, dilation 1) whose activation is none, sigmoid,
-relu or tanh, with at most `max_channels` input channels (the kernels are written for few
-channels; wide layers stay with oneDNN). A following MaxPool2D/AvgPool2D with no padding and
+Eligible: a plain `nn.Conv2D` (NCHW, groups 1, dilation 1, stride 1, a kernel larger than 1x1)
+whose activation is none, sigmoid, relu or tanh, with at most `max_channels` input and output
+channels. The kernels are written for LeNet's few channels; wide layers stay with oneDNN, and so
+do strided ones (the operator computes them at stride 1 and subsamples: stride^2 the work, e.g.
+16x for AlexNet's first layer) and 1x1 ones (a plain GEMM, which oneDNN does well). Since the
+fused operators are on by default (train.py, `TrainConfig.fast_ops`), this rule is what keeps
+the modern nets on MXNet's own kernels. A following MaxPool2D/AvgPool2D with no padding and
 ceil_mode off (or whose ceil size equals the floor size) is folded in. Only layers reachable
 through (Hybrid)Sequential containers are replaced, as in `gluon_cnn.training.widen`.
 """
@@ -16,7 +20,7 @@ from ..views import replaced, sequentials
 
 __all__ = ['FastConv2D', 'fused', 'fuse_pairs', 'MAX_CHANNELS']
 
-MAX_CHANNELS = 16  # input channels up to which a Conv2D is run by fastops_conv
+MAX_CHANNELS = 16  # input and output channels up to which a Conv2D is run by fastops_conv
 _ACTS = {None: 0, 'sigmoid': 1, 'relu': 2, 'tanh': 3}
 _SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
 
@@ -43,7 +47,9 @@ def _conv_ok(block, max_channels: int) -> bool:
     w = block.weight
     in_ch = w.shape[1] if w.shape and len(w.shape) == 4 else 0
     return (k['num_group'] == 1 and k['layout'] == 'NCHW' and _pair(k['dilate']) == (1, 1)
-            and _act_name(block) in _ACTS and 0 < in_ch <= max_channels)
+            and _pair(k['stride']) == (1, 1) and _pair(k['kernel']) != (1, 1)
+            and _act_name(block) in _ACTS and 0 < in_ch <= max_channels
+            and w.shape[0] <= max_channels)
 
 
 def _pool_attrs(pool):
