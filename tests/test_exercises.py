@@ -7,7 +7,7 @@ import pytest
 from mxnet.gluon import nn
 
 from gluon_cnn.exercises import EXERCISES, Answer, list_exercises, run_exercise
-from gluon_cnn.exercises.__main__ import main
+from gluon_cnn.exercises.command import main
 
 # d2l zh 1st edition, chapter 5: exercises per section §5.1 ... §5.12, 36 in all
 PER_SECTION = {1: 4, 2: 2, 3: 5, 4: 3, 5: 1, 6: 3, 7: 3, 8: 2, 9: 2, 10: 5, 11: 3, 12: 3}

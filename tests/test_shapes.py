@@ -168,7 +168,7 @@ def test_solve_puts_the_books_answer_first():
 
 
 def test_solve_cli(capsys):
-    from gluon_cnn.shapes.__main__ import main
+    from gluon_cnn.shapes.command import main
     assert main(['solve', '32', '28']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].split()[:3] == ['5', '0', '1']
@@ -219,7 +219,7 @@ def test_solve_transposed_inverts_deconvolution(n_in, n_out):
 
 
 def test_solve_transposed_cli(capsys):
-    from gluon_cnn.shapes.__main__ import main
+    from gluon_cnn.shapes.command import main
     assert main(['solve', '4', '28', '--transpose', '--max-kernel', '16']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].split()[:4] == ['16', '0', '4', '0']

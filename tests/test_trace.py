@@ -15,7 +15,7 @@ from gluon_cnn.backend import internals
 from gluon_cnn.models import model_info
 from gluon_cnn.ops.scratch import Conv2D as ScratchConv2D
 from gluon_cnn.trace import Trace, trace
-from gluon_cnn.trace.__main__ import main as trace_main
+from gluon_cnn.trace.command import main as trace_main
 from gluon_cnn.trace.recording import walk
 
 

@@ -16,7 +16,7 @@ from mxnet import nd
 from gluon_cnn import get_model
 from gluon_cnn.runs.config import TrainConfig
 from gluon_cnn.runs.record import RunRecord, write_record
-from gluon_cnn.trace import __main__ as cli
+from gluon_cnn.trace import command as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
