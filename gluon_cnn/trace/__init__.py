@@ -219,15 +219,17 @@ def _row(c, rec: Recording, rf: '_Fields', seen: dict, parent: int, container: b
                                for k, s in zip(c.out_keys, outs) if s)
     geo = layers.geometry(block, ins[0], outs[0])
     if geo is not None:
-        row.kernel, row.stride = geo.kernel, geo.stride
-        row.padding, row.dilation = geo.padding, geo.dilation
-        if geo.flatten:
+        if not geo.flatten:  # a flattening window is the whole map, not a k/s/p anyone chose
+            row.kernel, row.stride = geo.kernel, geo.stride
+            row.padding, row.dilation = geo.padding, geo.dilation
+        elif not isinstance(block, _FLATTEN):  # nn.Flatten says so in its own name
             row.note = f'flattens its {ins[0]} input to ({ins[0][0]}, {prod(ins[0][1:])})'
         row.formula = layers.formula(block, geo, ins[0])
     row.receptive_field, row.jump = rf.step(c, geo, block, ins[0], outs[0], bool(own))
     return row
 
 
+_FLATTEN = gluon.nn.Flatten
 _UNCOUNTED = layers.Counts(None, None, None, None, None, None, None)
 
 

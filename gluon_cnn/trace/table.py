@@ -210,7 +210,7 @@ class Trace:
                 lines.append(((label, _shape(r.output_shape)) + ('',) * 5, None))
                 continue
             ksp = ''
-            if r.kernel and not r.note.startswith('flattens'):
+            if r.kernel:
                 ksp = f'{_axes(r.kernel)}/{_axes(r.stride)}/{_axes(r.padding)}'
                 if any(d != 1 for d in r.dilation):
                     ksp += f'/d{_axes(r.dilation)}'
