@@ -6,12 +6,13 @@ import time
 
 from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError, GluonCNNError
-from . import get_exercise, list_exercises, run_exercise
+from . import get_exercise, list_exercises, run_exercise, select
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = ArgumentParser(prog='python -m gluon_cnn.exercises', description=__doc__)
-    p.add_argument('ids', nargs='*', help='exercise ids such as 5.3.1 (default: every quick one)')
+    p.add_argument('ids', nargs='*', help='exercise ids such as 5.3.1, or a section such as 5.3 '
+                   'for all of its exercises (default: every quick one)')
     p.add_argument('--train', action='store_true', help='run the exercises that train on real data')
     p.add_argument('--all', action='store_true', help='run every exercise, quick and training')
     p.add_argument('--list', action='store_true', help='list ids, kinds and titles, run nothing')
@@ -35,11 +36,12 @@ def main(argv=None) -> int:
                 print(f"{i:<18} {e.kind + (' ' + e.estimate if e.estimate else ''):<14} {e.title}"
                       + (f'\n{"":<33}run: {e.how}' if e.how else ''))
             return
-        ids = args.ids or list_exercises(None if args.all else 'train' if args.train else 'quick')
+        chosen = select(args.ids or list_exercises(None if args.all else 'train' if args.train
+                                                   else 'quick'))  # unknown ids: before any runs
         overrides = {k: v for k, v in (('limit', args.limit), ('epochs', args.epochs))
                      if v is not None}
         start, failed = time.time(), []
-        for e in [get_exercise(i) for i in ids]:  # unknown ids fail before anything runs
+        for e in chosen:
             try:
                 run_exercise(e.id, **(overrides if e.kind == 'train' else {}))
             except GluonCNNError as err:  # e.g. no dataset: say so and go on with the others
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
                 print(f'  python -m gluon_cnn.exercises {i:<8} # '
                       f'{get_exercise(i).title}, {get_exercise(i).estimate}')
             print('  python -m gluon_cnn.exercises --train   # all of them')
-        print(f'\n{len(ids)} exercises in {time.time() - start:.1f} s')
+        exercises = 'exercise' if len(chosen) == 1 else 'exercises'
+        print(f'\n{len(chosen)} {exercises} in {time.time() - start:.1f} s')
         if failed:
             raise GluonCNNError(f"{len(failed)} exercise(s) failed: {', '.join(failed)}")
     return run_cli(go, debug=args.debug)
