@@ -6,7 +6,8 @@ settings and its traced input/output shapes. A custom layer can speak for itself
 `bias_adds`, `pool_ops`, `act_ops`, `norm_ops`, `torchinfo`, `connections`) and `kernel`,
 `stride`, `padding`, `dilation`; the tracer uses those instead of its rules.
 
-Counting conventions (also printed under a table traced with explain=True), each for the whole traced batch:
+Counting conventions (also printed under a table traced with explain=True), each for the whole
+traced batch:
 - macs: multiply-accumulates with weights, conv and dense only (fvcore's convention).
 - bias_adds: one per bias use. torchinfo's "Mult-Adds" are macs + bias_adds, plus, for other
   layers with parameters (BatchNorm's scale and shift), their parameter count once per example.
