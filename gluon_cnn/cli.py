@@ -7,12 +7,15 @@ what a shell reports for a Unix tool that SIGPIPE ended, so `set -o pipefail` sc
 that the output was cut short.
 """
 import argparse
+import difflib
 import os
 import sys
+from typing import Iterable, Optional
 
 from .errors import GluonCNNError
 
-__all__ = ['run_cli', 'ArgumentParser', 'EXIT_USER', 'EXIT_INTERRUPTED', 'EXIT_PIPE']
+__all__ = ['run_cli', 'ArgumentParser', 'did_you_mean', 'EXIT_USER', 'EXIT_INTERRUPTED',
+           'EXIT_PIPE']
 
 EXIT_USER = 2
 EXIT_INTERRUPTED = 130
@@ -25,6 +28,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(EXIT_USER, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> Optional[str]:
+    """The one of `choices` closest to a mistyped `word` (difflib's ratio, 0.6 or more), else
+    None: for "unknown X 'lenet9'; ... did you mean lenet?"."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return close[0] if close else None
 
 
 def run_cli(fn, debug: bool = False) -> int:

@@ -134,7 +134,7 @@ def run_row(row: Row, log=print) -> str:
 
 
 def main(argv=None) -> int:
-    p = ArgumentParser(description=__doc__,
+    p = ArgumentParser(prog='python -m gluon_cnn.sweep', description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--row', action='append',
                    help='run only this row (repeatable); default: every quick '

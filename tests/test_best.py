@@ -174,3 +174,9 @@ def test_sweep_row_command_is_its_config(row):
     train = _train_module()
     argv = shlex.split(sweep.command(row))[2:]  # drop 'python train.py'
     assert train.config_from_args(train.parse_args(argv)) == sweep.config(row)
+
+
+def test_sweep_usage_names_the_module_it_runs_as(capsys):
+    with pytest.raises(SystemExit):
+        sweep.main(['--help'])
+    assert capsys.readouterr().out.startswith('usage: python -m gluon_cnn.sweep ')

@@ -1,5 +1,6 @@
 """gluon_cnn.exercises: every quick exercise runs and computes the right answer; the CLI works."""
 import math
+import re
 
 import mxnet as mx
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from mxnet.gluon import nn
 
 from gluon_cnn.exercises import EXERCISES, Answer, list_exercises, run_exercise
-from gluon_cnn.exercises.__main__ import main
+from gluon_cnn.exercises.command import main
 
 # d2l zh 1st edition, chapter 5: exercises per section §5.1 ... §5.12, 36 in all
 PER_SECTION = {1: 4, 2: 2, 3: 5, 4: 3, 5: 1, 6: 3, 7: 3, 8: 2, 9: 2, 10: 5, 11: 3, 12: 3}
@@ -224,3 +225,26 @@ def test_cli_reports_a_failing_exercise_and_runs_the_others(capsys, monkeypatch)
     out, err = capsys.readouterr()
     assert 'answer 5.4.3:' in out and 'error in 5.4.2: fashion-mnist not found' in err
     assert 'Traceback' not in out + err
+
+
+def test_a_section_runs_its_exercises(capsys):
+    assert main(['5.2']) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith('== ')] == \
+        ['5.2.1', '5.2.2']
+    assert out.splitlines()[-1].startswith('2 exercises in ')
+
+
+def test_one_exercise_is_singular(capsys):
+    assert main(['5.2.1']) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith('1 exercise in ')
+
+
+@pytest.mark.parametrize('typo, advised', [('5.2.3', '5.2'), ('5.21.1', '5.2.1'),
+                                           ('en.maxrelu', 'en.max-via-relu')])
+def test_a_mistyped_id_gets_a_hint_that_runs(typo, advised, capsys):
+    assert main([typo]) == 2
+    err = capsys.readouterr().err
+    hint = re.search(r'did you mean (\S+)\?$', err.strip()).group(1)
+    assert (err.count('\n'), hint) == (1, advised)
+    assert main([hint]) == 0

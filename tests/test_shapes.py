@@ -1,5 +1,6 @@
 """gluon_cnn.shapes against MXNet's own operators, the LeNet-5 paper's counts and autograd."""
 import itertools
+import re
 
 import mxnet as mx
 import numpy as np
@@ -168,7 +169,7 @@ def test_solve_puts_the_books_answer_first():
 
 
 def test_solve_cli(capsys):
-    from gluon_cnn.shapes.__main__ import main
+    from gluon_cnn.shapes.command import main
     assert main(['solve', '32', '28']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].split()[:3] == ['5', '0', '1']
@@ -177,7 +178,57 @@ def test_solve_cli(capsys):
     err = capsys.readouterr().err
     assert err.startswith('error: N_OUT') and err.count('\n') == 1
     assert main(['solve', '28', '60']) == 2
-    assert 'try a larger --max-kernel' in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith('; try --transpose\n')  # a growing size
+
+
+def _advised(argv: list, err: str) -> list:
+    """The command line a refusal of `shapes solve` advises: its flags, as the user would type
+    them (`--transpose` and larger limits added, `--transpose` dropped)."""
+    flags = re.search(r'(?:try|pass) (--[^;()]*?)(?: or less)?(?: \(|\n|$)', err)
+    out = [a for a in argv if not (a == '--transpose' and 'drop --transpose' in err)]
+    new = flags.group(1).split() if flags else []
+    for i, a in enumerate(new):
+        if a.startswith('--') and a in out and a != '--transpose':  # a limit given again
+            j = out.index(a)
+            out[j + 1] = new[i + 1]
+        elif a.startswith('--') and a not in out:
+            out += [a] + ([new[i + 1]] if i + 1 < len(new) and not new[i + 1].startswith('--')
+                          else [])
+    return out
+
+
+@pytest.mark.parametrize('argv', [
+    ['5', '28'],                                       # grows: --transpose, not a larger kernel
+    ['4', '280', '--transpose'],                       # a larger stride
+    ['28', '5', '--transpose'],                        # shrinks: drop --transpose
+    ['100', '1'],
+    ['32', '28', '--max-kernel', '100000'],            # too costly: a smaller kernel
+    ['32', '28', '--max-stride', '100000000'],         # not --max-kernel 0
+    ['32', '28', '--max-kernel', '3', '--max-stride', '1000'],  # a larger kernel, a smaller stride
+    ['4', '28', '--transpose', '--max-kernel', '900'],  # output_padding counted in the cost
+])
+def test_every_solve_hint_is_accepted(argv, capsys):
+    from gluon_cnn.shapes.command import MAX_TRIES, main, tries
+    assert main(['solve'] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'max-kernel 0' not in err, err
+    fixed = _advised(argv, err)
+    assert fixed != argv, err
+    numbers = dict(zip(fixed, fixed[1:]))
+    assert tries(int(numbers.get('--max-kernel', 11)), int(numbers.get('--max-stride', 4)),
+                 '--transpose' in fixed) <= MAX_TRIES
+    assert main(['solve'] + fixed) == 0, (err, fixed)
+    assert capsys.readouterr().out.split()[0].isdigit()
+
+
+def test_the_cost_counts_output_padding():
+    """The windows solve_transposed tries: every output_padding below each stride as well."""
+    from gluon_cnn.shapes.command import tries
+    k, s = 6, 5
+    assert tries(k, s, True) == sum(1 for st in range(1, s + 1) for a in range(st)
+                                    for p in range(k) for kk in range(p + 1, k + 1))
+    assert tries(k, s, False) == sum(1 for st in range(1, s + 1) for p in range(k)
+                                     for kk in range(p + 1, k + 1))
 
 
 # ----------------------------------------------------------------------------- transposed conv
@@ -219,7 +270,7 @@ def test_solve_transposed_inverts_deconvolution(n_in, n_out):
 
 
 def test_solve_transposed_cli(capsys):
-    from gluon_cnn.shapes.__main__ import main
+    from gluon_cnn.shapes.command import main
     assert main(['solve', '4', '28', '--transpose', '--max-kernel', '16']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].split()[:4] == ['16', '0', '4', '0']

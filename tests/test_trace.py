@@ -15,7 +15,7 @@ from gluon_cnn.backend import internals
 from gluon_cnn.models import model_info
 from gluon_cnn.ops.scratch import Conv2D as ScratchConv2D
 from gluon_cnn.trace import Trace, trace
-from gluon_cnn.trace.__main__ import main as trace_main
+from gluon_cnn.trace.command import main as trace_main
 from gluon_cnn.trace.recording import walk
 
 
@@ -292,7 +292,8 @@ def test_bad_arguments():
 def test_rendering_and_folding():
     t = trace(get_model('lenet'), (1, 1, 28, 28))
     assert repr(t) == str(t) and isinstance(t, Trace)
-    assert '44,426' in str(t) and 'as fvcore counts them' in str(t)
+    assert '44,426' in str(t) and 'as fvcore counts them' not in str(t)  # explain=True's
+    assert 'as fvcore counts them' in str(trace(get_model('lenet'), (1, 1, 28, 28), explain=True))
     assert '<table>' in t._repr_html_() and t.to_markdown().count('\n|') >= 9
     r = trace(get_model('resnet18'), (1, 1, 96, 96))
     assert max(len(line) for line in str(r).splitlines()) <= 100
@@ -550,3 +551,54 @@ def test_googlenet_depth_2_shows_whole_names(capsys):
 def test_cli_explain(capsys):
     assert trace_main(['lenet', '--explain']) == 0
     assert '⌊(28 - 5 + 0 + 1) / 1⌋ = 24' in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- explicit flattening
+def _gradient_support(net, shape: tuple, unit: int) -> tuple:
+    """Rows and columns of the input that output unit `unit` depends on: the extent of the
+    nonzero gradient of that unit w.r.t. the input (what `viz rf` draws), by autograd."""
+    x = nd.random.uniform(shape=shape)
+    x.attach_grad()
+    with autograd.record():
+        y = net(x)[0, unit]
+    y.backward()
+    seen = np.abs(x.grad.asnumpy()[0]).sum(axis=0) > 0
+    rows, cols = np.nonzero(seen.any(axis=1))[0], np.nonzero(seen.any(axis=0))[0]
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def _flattening(flatten) -> nn.HybridSequential:
+    """A conv and an average pooling that leave the input's last rows and columns unseen, then
+    the given flattening (None: the Dense flattens by itself) and two Dense layers."""
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, strides=2, activation='sigmoid'), nn.AvgPool2D(2, 2))
+    if flatten is not None:
+        net.add(flatten)
+    net.add(nn.Dense(8, activation='sigmoid'), nn.Dense(3))
+    return net
+
+
+@pytest.mark.parametrize('flatten', [None, nn.Flatten(),
+                                     nn.HybridLambda(lambda F, x: F.reshape(x, (0, -1)))],
+                         ids=['implicit', 'Flatten', 'reshape'])
+def test_flattening_keeps_the_receptive_field_of_the_gradient(flatten):
+    """Every layer after the flattening has the field of a Dense unit's gradient support:
+    (32 - 3) // 2 + 1 = 15 rows, pooled to 7, so a unit sees 5 + (7 - 1) * 4 = 29 of 32 rows
+    (and 25 of 27 columns)."""
+    net = _flattening(flatten)
+    net.initialize(mx.init.Uniform(1.0))
+    shape = (1, 2, 32, 27)
+    support = _gradient_support(net, shape, unit=1)
+    t = trace(net, shape)
+    after = [r for r in t.rows if len(r.output_shape) == 2]
+    assert len(after) == (2 if flatten is None else 3)
+    assert support == (29, 25)  # rows 0..28 of 32, columns 0..24 of 27
+    assert [r.receptive_field for r in after] == [support] * len(after)
+
+
+def test_explicit_flatten_shows_its_formula():
+    t = trace(_flattening(nn.Flatten()), (1, 2, 32, 27), explain=True)
+    flat = t.rows[2]
+    assert (flat.type, flat.formula, flat.note, flat.kernel) == \
+        ('Flatten', 'flatten: 4×7×6 = 168', '', None)
+    assert '    flatten: 4×7×6 = 168' in str(t).splitlines()

@@ -16,7 +16,7 @@ from mxnet import nd
 from gluon_cnn import get_model
 from gluon_cnn.runs.config import TrainConfig
 from gluon_cnn.runs.record import RunRecord, write_record
-from gluon_cnn.trace import __main__ as cli
+from gluon_cnn.trace import command as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,3 +103,66 @@ def test_bad_source_is_one_line(spec, says, capsys, tmp_path):
 def test_folder_without_a_record_is_one_line(tmp_path, capsys):
     assert cli.main([str(tmp_path)]) == 2
     assert 'not a run folder' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the user's mistakes
+def _advised(err: str, pattern: str) -> list:
+    """The argv a one-line error advises, found by `pattern` (its group 1) in the line."""
+    return re.search(pattern, err).group(1).split()
+
+
+@pytest.mark.parametrize('source, line, kind', [
+    ('from mxnet.gluon import nn\n\ndef build():\n    return nn.Dense(3\n', 4, 'SyntaxError'),
+    ('def build():\n    raise ValueError("no such layer")\n', 2, 'ValueError'),
+    ('import no_such_module_of_theirs\n\ndef build():\n    pass\n', 1, 'ModuleNotFoundError'),
+    ('from mxnet.gluon import nn\n\ndef build():\n    return nn.Conv2D(6, -5)\n', 4, None),
+])
+def test_the_users_own_error_is_theirs_in_a_line_or_two(source, line, kind, tmp_path, capsys):
+    """Their file, their line and their exception's type; no traceback unless --debug."""
+    path = tmp_path / 'mynet.py'
+    path.write_text(source)
+    spec = f'{path}:build'
+    with pytest.raises(cli.UserCodeError) as e:
+        cli.resolve(spec)
+    assert (e.value.path, e.value.line) == (str(path), line)
+    assert kind in (None, e.value.kind)
+    assert cli.main([spec]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: {path}, line {line}') and len(err.splitlines()) <= 2, err
+    with pytest.raises(cli.UserCodeError):  # --debug: the traceback, chained to theirs
+        cli.main([spec, '--debug'])
+
+
+def test_a_file_without_its_function_lists_its_functions(tmp_path, capsys):
+    path = tmp_path / 'mynet.py'
+    path.write_text('def helper():\n    return 1\n' + OWN_NET)
+    assert cli.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.endswith('(its functions: helper, small_cnn)\n')
+    assert cli.main(_advised(err, r'e\.g\. (\S+)')) == 0  # the advice works as given
+    assert cli.main([f'{path}:small_cn']) == 2
+    assert cli.main(_advised(capsys.readouterr().err, r'did you mean (\S+)\?')) == 0
+
+
+@pytest.mark.parametrize('argv, pattern', [
+    (['lenet9'], r'did you mean (\S+)\?'),
+    (['resnt18', '--depth', '1'], r'did you mean (\S+)\?'),
+    (['lenet', '--input', '1,28,28'], r'try (--input \S+)'),
+])
+def test_every_hint_is_accepted(argv, pattern, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'Check failed' not in err, err
+    hinted = _advised(err, pattern)
+    fixed = hinted if not hinted[0].startswith('--') else argv[:1] + hinted
+    assert cli.main(fixed) == 0, fixed
+
+
+def test_a_folder_of_runs_lists_them(tmp_path, capsys):
+    for name in ('lenet-1', 'lenet-2'):
+        (tmp_path / name).mkdir()
+        write_record(RunRecord(TrainConfig(model='lenet', out=str(tmp_path / name)), []))
+    assert cli.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f'trace one of them: {tmp_path}/lenet-1, {tmp_path}/lenet-2\n')
+    assert cli.main(_advised(err, r'them: (\S+),')) == 0

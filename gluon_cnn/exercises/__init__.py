@@ -10,9 +10,9 @@ One module per section (ex5_1 ... ex5_12, extras); each exercise is a function r
 `@exercise(id, title, kind)` that prints a short explanation and returns an `Answer`.
 """
 from ._registry import (EXERCISES, Answer, Exercise, exercise, get_exercise, list_exercises,
-                        run_exercise)
+                        run_exercise, select)
 from . import (ex5_1, ex5_2, ex5_3, ex5_4, ex5_5, ex5_6, ex5_7, ex5_8, ex5_9,  # noqa: F401
                ex5_10, ex5_11, ex5_12, extras)  # (importing registers them)
 
 __all__ = ['EXERCISES', 'Answer', 'Exercise', 'exercise', 'get_exercise', 'list_exercises',
-           'run_exercise']
+           'run_exercise', 'select']

@@ -1,12 +1,13 @@
 """The exercise registry: id ('5.3.1') -> an `Exercise` whose function computes and explains."""
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
+from ..cli import did_you_mean
 from ..errors import ConfigError
 
 __all__ = ['Answer', 'Exercise', 'EXERCISES', 'exercise', 'get_exercise', 'list_exercises',
-           'run_exercise']
+           'select', 'run_exercise']
 
 
 class Answer(NamedTuple):
@@ -52,8 +53,27 @@ def list_exercises(kind: str = None) -> list:
 
 def get_exercise(id: str) -> Exercise:
     if id not in EXERCISES:
-        raise ConfigError(f"unknown exercise {id!r}; valid ids: {', '.join(list_exercises())}")
+        section = id.rpartition('.')[0]  # '5.2.3' -> its section's exercises, not 5.12.3
+        numbered = section.replace('.', '').isdigit() and _under(section)
+        hint = section if numbered else did_you_mean(id, list_exercises())
+        raise ConfigError(f"unknown exercise {id!r}; valid ids: {', '.join(list_exercises())}"
+                          + (f'; did you mean {hint}?' if hint else ''))
     return EXERCISES[id]
+
+
+def select(ids: Sequence[str]) -> list:
+    """The exercises `ids` name, in the order given: an id, or a section whose exercises all run
+    ('5.2' is 5.2.1 and 5.2.2); an unknown one is a ConfigError (before anything runs)."""
+    chosen = []
+    for id in ids:
+        under = _under(id)
+        chosen += under if id not in EXERCISES and under else [id]
+    return [get_exercise(i) for i in dict.fromkeys(chosen)]
+
+
+def _under(section: str) -> list:
+    """The exercises of a section ('5.2' -> 5.2.1, 5.2.2)."""
+    return [i for i in list_exercises() if section and i.startswith(section.rstrip('.') + '.')]
 
 
 def run_exercise(id: str, log=print, **kwargs) -> Answer:

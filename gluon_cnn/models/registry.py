@@ -8,6 +8,7 @@ model_zoo). Constructors build layers and nothing else: the caller initializes.
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+from ..cli import did_you_mean
 from ..errors import ConfigError
 
 __all__ = ['ModelInfo', 'BookTraining', 'register', 'register_depths', 'get_model', 'model_info',
@@ -96,8 +97,9 @@ def model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown model {name!r}; "
-                          f"valid names: {', '.join(list_models())}") from None
+        hint = did_you_mean(str(name), list_models())
+        raise ConfigError(f"unknown model {name!r}; valid names: {', '.join(list_models())}"
+                          + (f'; did you mean {hint}?' if hint else '')) from None
 
 
 def get_model(name: str, **kwargs):

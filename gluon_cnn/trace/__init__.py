@@ -9,10 +9,10 @@ One row per leaf layer in execution order (a Conv2D/Dense with a fused `activati
 leaf), nested blocks as a tree; `trace(..., depth=1)` folds deeper levels into summed rows. Per
 row: shapes, parameters (trainable, shared), kernel/stride/padding, weight MACs (fvcore's
 convention; torchinfo's, with bias uses, in the totals), pooling/activation/BatchNorm ops,
-connections, receptive field and jump (along the data flow, through branches and merges),
-activation bytes; implicit reshapes (a Dense flattening a 4-D input) are called out, and
-`explain=True` shows d2l zh §5.2's output-size formula with each layer's numbers. Totals equal
-the unique parameters of `net.collect_params()`.
+connections, receptive field and jump (along the data flow, through branches, merges and
+flattening), activation bytes; implicit reshapes (a Dense flattening a 4-D input) are called out,
+and `explain=True` shows d2l zh §5.2's output-size formula with each layer's numbers and how each
+column is counted. Totals equal the unique parameters of `net.collect_params()`.
 
 How: the net is called once on symbols with recording hooks, as `hybridize()` does, and one
 `infer_shape` gives every shape (see `recording.py`); nets with plain Blocks that need real arrays
@@ -50,8 +50,8 @@ def trace(net: gluon.Block, *inputs: Input, depth: Optional[int] = None,
 
     depth : show nested blocks down to this level only (1: the net's children).
     explain : under each conv and pooling row, d2l zh §5.2's output-size formula with its
-        numbers per axis, e.g. '⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; under a flattening Dense,
-        'flatten: 16×4×4 = 256'.
+        numbers per axis, e.g. '⌊(28 - 5 + 0 + 1) / 1⌋ = 24'; under a flattening Dense or
+        Flatten, 'flatten: 16×4×4 = 256'; under the table, how each column is counted.
     mode : 'auto' (symbolic, imperative for plain Blocks that need arrays), 'symbolic' or
         'imperative'.
     Raises TraceError naming the layer that refused its input, its incoming shape and the table
@@ -219,15 +219,17 @@ def _row(c, rec: Recording, rf: '_Fields', seen: dict, parent: int, container: b
                                for k, s in zip(c.out_keys, outs) if s)
     geo = layers.geometry(block, ins[0], outs[0])
     if geo is not None:
-        row.kernel, row.stride = geo.kernel, geo.stride
-        row.padding, row.dilation = geo.padding, geo.dilation
-        if geo.flatten:
+        if not geo.flatten:  # a flattening window is the whole map, not a k/s/p anyone chose
+            row.kernel, row.stride = geo.kernel, geo.stride
+            row.padding, row.dilation = geo.padding, geo.dilation
+        elif not isinstance(block, _FLATTEN):  # nn.Flatten says so in its own name
             row.note = f'flattens its {ins[0]} input to ({ins[0][0]}, {prod(ins[0][1:])})'
         row.formula = layers.formula(block, geo, ins[0])
     row.receptive_field, row.jump = rf.step(c, geo, block, ins[0], outs[0], bool(own))
     return row
 
 
+_FLATTEN = gluon.nn.Flatten
 _UNCOUNTED = layers.Counts(None, None, None, None, None, None, None)
 
 

@@ -6,7 +6,8 @@ settings and its traced input/output shapes. A custom layer can speak for itself
 `bias_adds`, `pool_ops`, `act_ops`, `norm_ops`, `torchinfo`, `connections`) and `kernel`,
 `stride`, `padding`, `dilation`; the tracer uses those instead of its rules.
 
-Counting conventions (also printed under every table), each for the whole traced batch:
+Counting conventions (also printed under a table traced with explain=True), each for the whole
+traced batch:
 - macs: multiply-accumulates with weights, conv and dense only (fvcore's convention).
 - bias_adds: one per bias use. torchinfo's "Mult-Adds" are macs + bias_adds, plus, for other
   layers with parameters (BatchNorm's scale and shift), their parameter count once per example.
@@ -26,8 +27,8 @@ from .. import shapes
 from ..backend.internals import ConvLayer as _Conv
 from ..backend.internals import PoolingLayer as _Pooling
 
-__all__ = ['Geometry', 'Counts', 'geometry', 'formula', 'counts', 'fused_activation', 'is_fused',
-           'KNOWN']
+__all__ = ['Geometry', 'Counts', 'geometry', 'flattens', 'formula', 'counts', 'fused_activation',
+           'is_fused', 'KNOWN']
 
 # layers whose per-element cost is one op; those with parameters also count weight uses
 _ELEMENTWISE = tuple(getattr(nn, n) for n in ('Activation', 'LeakyReLU', 'PReLU', 'ELU', 'SELU',
@@ -37,6 +38,7 @@ _NORMS = tuple(getattr(nn, n) for n in ('BatchNorm', 'InstanceNorm', 'LayerNorm'
 _FREE = tuple(getattr(nn, n) for n in ('Flatten', 'Dropout', 'Lambda', 'HybridLambda', 'Identity',
                                        'ReflectionPad2D') if hasattr(nn, n))
 KNOWN = (_Conv, nn.Dense, _Pooling, nn.Embedding) + _ELEMENTWISE + _NORMS + _FREE
+_RESHAPES = tuple(getattr(nn, n) for n in ('Flatten', 'Lambda', 'HybridLambda') if hasattr(nn, n))
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Geometry:
     dilation: Tuple[int, ...]
     transposed: bool = False           # Conv2DTranspose: n -> (n - 1)s - 2p + k + output_padding
     output_padding: Tuple[int, ...] = ()  # per axis, transposed only (MXNet's adj)
-    flatten: bool = False              # a Dense taking the whole (C, H, W) map at once
+    flatten: bool = False              # a Dense or Flatten taking the whole (C, H, W) map at once
 
 
 # Conv2D/Dense built with activation='...' call an Activation child: one leaf, not two
@@ -66,7 +68,7 @@ def _spatial_axes(layout: str) -> list:
 
 
 def geometry(block, in_shape: tuple, out_shape: tuple) -> Optional[Geometry]:
-    """The window of a conv, pooling or flattening Dense; None for elementwise layers."""
+    """The window of a conv, pooling or flattening layer; None for elementwise layers."""
     custom = _custom(block, in_shape, out_shape)
     if custom and 'kernel' in custom:
         n = len(shapes.pair(custom['kernel'], 1)) if not isinstance(custom['kernel'], int) else 2
@@ -88,11 +90,23 @@ def geometry(block, in_shape: tuple, out_shape: tuple) -> Optional[Geometry]:
             return Geometry(spatial, (1,) * len(spatial), (0,) * len(spatial), (1,) * len(spatial))
         n = len(kw['kernel'])
         return Geometry(tuple(kw['kernel']), tuple(kw['stride']), tuple(kw['pad']), (1,) * n)
-    if isinstance(block, nn.Dense) and internals.dense_flattens(block) and len(in_shape) > 2:
+    if flattens(block, in_shape, out_shape):
         spatial = tuple(in_shape[2:])
         return Geometry(spatial, (1,) * len(spatial), (0,) * len(spatial), (1,) * len(spatial),
                         flatten=True)
     return None
+
+
+# a Dense on a (N, C, H, W) input, nn.Flatten, or a reshape block without weights that gives
+# (N, C*H*W): each output sees the whole map, a window as large as the input (d2l zh §5.5)
+def flattens(block, in_shape: tuple, out_shape: tuple) -> bool:
+    if not in_shape or len(in_shape) <= 2 or not isinstance(in_shape[0], int):
+        return False
+    if isinstance(block, nn.Dense):
+        return internals.dense_flattens(block)
+    if block.params.keys() or isinstance(block, KNOWN) and not isinstance(block, _RESHAPES):
+        return False
+    return tuple(out_shape or ()) == (in_shape[0], prod(in_shape[1:]))
 
 
 def formula(block, geo: Optional[Geometry], in_shape: tuple) -> Optional[str]:

@@ -3,7 +3,8 @@
 `str(t)` / `repr(t)` is an aligned table of at most 100 columns whose layer names are never cut
 (a long one gets a line of its own), `t._repr_html_()` serves Jupyter and `t.to_markdown()`
 serves papers/. `t.fold(depth)` shows nested blocks only down to `depth`, each deeper subtree
-summed into one row. A trace made with `explain=True` shows each layer's output-size formula.
+summed into one row. A trace made with `explain=True` shows each layer's output-size formula
+and, under the table, how each column is counted (`CONVENTIONS`).
 """
 import html
 import textwrap
@@ -210,7 +211,7 @@ class Trace:
                 lines.append(((label, _shape(r.output_shape)) + ('',) * 5, None))
                 continue
             ksp = ''
-            if r.kernel and not r.note.startswith('flattens'):
+            if r.kernel:
                 ksp = f'{_axes(r.kernel)}/{_axes(r.stride)}/{_axes(r.padding)}'
                 if any(d != 1 for d in r.dilation):
                     ksp += f'/d{_axes(r.dilation)}'
@@ -243,6 +244,10 @@ class Trace:
             lines.append('never called, counted in Params only: ' + ', '.join(self.unused))
         lines += [f'[{i}] {n}' for i, n in enumerate(self._notes, 1)]
         return lines
+
+    def _conventions(self) -> List[str]:
+        """How each column is counted: a paragraph, shown with the formulas (explain=True)."""
+        return [CONVENTIONS] if self.explain else []
 
     def heading(self) -> str:
         """The table's first line: the net's title and its input and output shapes."""
@@ -283,7 +288,7 @@ class Trace:
                 indent = len(c[0]) - len(c[0].lstrip()) + 4
                 body += textwrap.wrap(formula, width, initial_indent=' ' * indent,
                                       subsequent_indent=' ' * (indent + 2))
-        foot = [w for line in self._footer() + [CONVENTIONS]
+        foot = [w for line in self._footer() + self._conventions()
                 for w in textwrap.wrap(line, width, subsequent_indent='  ')]
         return '\n'.join([self.heading(), rule, fmt(self._HEAD)[0], rule] + body + [rule] + foot)
 
@@ -319,6 +324,6 @@ class Trace:
             if formula:
                 trs += (f'<tr><td colspan="{len(c)}" style="text-align:left;padding-left:3em;'
                         f'white-space:pre"><i>{html.escape(formula)}</i></td></tr>')
-        foot = '<br>'.join(html.escape(line) for line in self._footer() + [CONVENTIONS])
+        foot = '<br>'.join(html.escape(line) for line in self._footer() + self._conventions())
         return (f'<div><b>{html.escape(self.heading())}</b><table><thead><tr>{th}</tr></thead>'
                 f'<tbody>{trs}</tbody></table><small>{foot}</small></div>')

@@ -1,4 +1,4 @@
-"""Topics around d2l zh ch. 5, measured with the tracer: what a design choice costs.
+"""Design choices around d2l zh ch. 5, measured with the tracer: what each one costs.
 
 Parameters and MACs (multiply-accumulates, batch of 1) of
 - two stacked 3x3 convolutions versus one 5x5 (Simonyan & Zisserman, 2015, "Very deep
@@ -19,20 +19,23 @@ networks for semantic segmentation") whose 1x1 convolution and transposed convol
 §14.10-§14.11) give one 28x28 score map per class. And why a CNN needs its nonlinearity: two
 Dense layers without an activation are one Dense layer with the product matrix.
 
-    python -m gluon_cnn.topics
+    python -m gluon_cnn.design_choices
 """
-from typing import Sequence
+import argparse
+import sys
+from typing import Optional, Sequence
 
 import numpy as np
 from mxnet import nd
 from mxnet.gluon import nn
 
+from .cli import ArgumentParser, run_cli
 from .models import get_model
 from .trace import Trace, trace
 
 __all__ = ['SpatialPyramidPooling', 'stacked_3x3_vs_5x5', 'bottleneck_1x1', 'separable_vs_standard',
            'pooling_variants', 'spp_lengths', 'conv_weights_3_to_192', 'tutorial_net_96',
-           'lenet_fcn', 'fcn_trace', 'stacked_linear', 'report']
+           'lenet_fcn', 'fcn_trace', 'stacked_linear', 'report', 'main']
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -210,7 +213,7 @@ def stacked_linear(n_in: int = 8, n_hidden: int = 5, n_out: int = 3, batch: int 
 
 # ----------------------------------------------------------------------------- report
 def report(log=print) -> None:
-    """Print every comparison (what `python -m gluon_cnn.topics` shows)."""
+    """Print every comparison (what `python -m gluon_cnn.design_choices` shows)."""
     log('== two stacked 3x3 vs one 5x5 (64 -> 64 channels, 28x28; '
         'ratio: params / MACs vs the first row)')
     rows = stacked_3x3_vs_5x5()
@@ -250,5 +253,15 @@ def report(log=print) -> None:
     log(f"a sigmoid between them: {g['sigmoid_gap']:.2f}; no single matrix does that")
 
 
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`python -m gluon_cnn.design_choices`: print the report; --help says what it holds."""
+    p = ArgumentParser(prog='python -m gluon_cnn.design_choices', description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--debug', action='store_true',
+                   help='show tracebacks instead of one-line errors')
+    args = p.parse_args(argv)
+    return run_cli(report, debug=args.debug)
+
+
 if __name__ == '__main__':
-    report()
+    sys.exit(main())
