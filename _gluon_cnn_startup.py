@@ -35,7 +35,7 @@ def load_compat():
     if package is None or not package.submodule_search_locations:
         return  # uninstalled under us: MXNet loads without the shims, as it would without us
     for folder in package.submodule_search_locations:
-        path = os.path.join(folder, 'mx', 'compat.py')
+        path = os.path.join(folder, 'backend', 'compat.py')
         if os.path.exists(path):
             break
     else:
