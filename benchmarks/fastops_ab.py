@@ -90,7 +90,7 @@ def step_ab(model, steps):
     arms = {}
     for name, view in (('stock (widened)', widened(net, engine.WIDEN)),
                        ('fastops', fastops.fused(net))):
-        obj = engine.Objective(view, loss)
+        obj = engine.NetAndLoss(view, loss)
         obj.hybridize(static_alloc=True, static_shape=True)
         view.hybridize(static_alloc=True, static_shape=True)
         trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 1e-6})

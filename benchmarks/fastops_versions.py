@@ -40,7 +40,7 @@ def child(source: str, model: str, steps: int) -> None:
     net, X = _net(model)
     y = nd.array(mx.nd.random.randint(0, 10, shape=(BATCH,)).asnumpy())
     view = fastops.fused(net)
-    obj = engine.Objective(view, gluon.loss.SoftmaxCrossEntropyLoss())
+    obj = engine.NetAndLoss(view, gluon.loss.SoftmaxCrossEntropyLoss())
     obj.hybridize(static_alloc=True, static_shape=True)
     view.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 1e-6})

@@ -25,16 +25,16 @@ def child(batches: int, skip: int, block: int):
     """Train `batches` steps, printing MARK after `skip` of them."""
     from mxnet import autograd, gluon, init, nd
     from gluon_cnn import data as gdata, get_model
-    from gluon_cnn.training import engine, widen
+    from gluon_cnn.training import engine, placement, runtime
     train, _ = gdata.load_dataset()
     net = get_model('lenet-en')
     net.initialize(init.Xavier())
     trainer = engine.make_trainer(net, 'sgd', 0.9)
-    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
-    objective.hybridize(static_alloc=True, static_shape=True)
     data = gdata.ArrayIter(train, 256, shuffle=True, seed=0, limit=256 * batches)
-    engine.settle_shapes(net, next(iter(data))[0])  # as engine.train does before widening
-    objective.use(widen.widened(net, block), hybridize=True)  # as engine.train; 0: the net
+    # the graph engine.train builds on its first batch (0: the net as built)
+    objective = runtime.Runtime(placement.OneDevice(), 'widened' if block else 'stock',
+                                widen=block).prepare(net, gluon.loss.SoftmaxCrossEntropyLoss(),
+                                                     trainer, next(iter(data))[0])
     for i, (X, y) in enumerate(data):
         if i == skip:
             nd.waitall()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where one engine training step goes: forward, + backward, + SGD update, + metric sums.
 
-The engine's own step on one fixed batch (`Objective` widened as in training), cut after each
+The engine's own step on one fixed batch (`NetAndLoss` widened as in training), cut after each
 part and synchronized, interleaved in one process; medians in ms. The differences between rows
 are what each part costs.
 
@@ -21,9 +21,8 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
-from gluon_cnn.training import engine
+from gluon_cnn.training import engine, placement, runtime  # noqa: E402
 from gluon_cnn import get_model  # noqa: E402
-from gluon_cnn.training.widen import widened  # noqa: E402
 
 
 def main(argv=None):
@@ -40,11 +39,10 @@ def main(argv=None):
     rng = np.random.RandomState(0)
     X = nd.array(rng.uniform(0, 1, (args.batch, 1, 28, 28)))
     y = nd.array(rng.randint(0, 10, args.batch))
-    net(X)  # settle deferred shapes, as engine.train does
-    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
-    objective.hybridize(static_alloc=True, static_shape=True)
-    objective.use(widened(net), hybridize=True)  # as engine.train
     trainer = engine.make_trainer(net, 'sgd', 0.1)
+    # the graph engine.train builds on its first batch: the widened view
+    objective = runtime.Runtime(placement.OneDevice(), 'widened').prepare(
+        net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, X)
     sums = [nd.zeros(1), nd.zeros(1)]
 
     def step(upto: int):

@@ -2,7 +2,7 @@
 """One training step and one evaluation batch of a LeNet, with gluon_cnn.training.widen at several
 channel multiples, interleaved in one process (A B C, A B C, ...) so that load hits them alike.
 
-Each arm is the engine's own step: `Objective` (net + loss + metrics, hybridized with static
+Each arm is the engine's own step: `NetAndLoss` (net + loss + metrics, hybridized with static
 memory) over the view `widened(net, multiple)`, backward, SGD; evaluation is that view's own
 graph, as in engine.train. Multiple 0 is the book's layers as they are. Prints medians in ms.
 
@@ -22,9 +22,8 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
-from gluon_cnn.training import engine
+from gluon_cnn.training import engine, placement, runtime  # noqa: E402
 from gluon_cnn import get_model  # noqa: E402
-from gluon_cnn.training.widen import widened  # noqa: E402
 
 
 def arm(model: str, multiple: int, batch: int):
@@ -34,12 +33,12 @@ def arm(model: str, multiple: int, batch: int):
     net.initialize(mx.init.Xavier())
     rng = np.random.RandomState(0)
     X, y = nd.array(rng.uniform(0, 1, (batch, 1, 28, 28))), nd.array(rng.randint(0, 10, batch))
-    net(X)  # settle deferred shapes, as engine.train does
-    objective = engine.Objective(net, gluon.loss.SoftmaxCrossEntropyLoss())
-    objective.hybridize(static_alloc=True, static_shape=True)
     trainer = engine.make_trainer(net, 'sgd', 0.1)
-    view = widened(net, multiple)  # 0: the net itself
-    objective.use(view, hybridize=True)  # as engine.train: train and evaluate the view
+    # the graph engine.train builds on its first batch (0: the net itself); it evaluates the view
+    objective = runtime.Runtime(placement.OneDevice(), 'widened' if multiple else 'stock',
+                                widen=multiple).prepare(
+        net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, X)
+    view = objective.net
 
     def train_step():
         with autograd.record():

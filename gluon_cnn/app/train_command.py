@@ -244,7 +244,8 @@ def chance_note(record: RunRecord) -> str:
         if saturating:
             kind = '/'.join(sorted(acts & set(SATURATING)))
             return note + (f'only {updates} updates, too few to leave the loss plateau at ln '
-                           f'{NUM_CLASSES} ({kind} nets without BatchNorm need hundreds); {more}')
+                           f'{NUM_CLASSES} ({kind} nets without BatchNorm may need '
+                           f'{PLATEAU_UPDATES}); {more}')
         return note + f'only {updates} updates, too few for {cfg.model} to learn; {more}'
     book = f'; its section ({info.source}) uses --lr {info.book.lr:g}' if info.book else ''
     why = ' (sigmoid nets stall at either end)' if saturating else ''

@@ -9,8 +9,9 @@ The book's code runs with one line changed:
 - `train_ch5(net, train_iter, test_iter, batch_size, trainer, ctx, num_epochs)` prints the book's
   lines and gives the book loop's numbers for the same net and batches. It takes any Block and
   any iterable of (X, y). A HybridBlock, or an nn.Sequential of them (the book's LeNet), runs as
-  one compiled graph of net, loss and metrics (`engine.Objective`, exactly widened convolutions);
-  other Blocks run the book's loop as written. Returns None, as the book's does.
+  one compiled graph of net, loss and metrics (`engine.NetAndLoss`, exactly widened convolutions);
+  other Blocks run the book's loop as written. Returns None, as the book's does; pass
+  `history=[]` to collect each epoch's metrics for `viz.plot_curves`.
 - `evaluate_accuracy(data_iter, net, ctx)` in the book's argument order.
 - `try_gpu`, `try_all_gpus`, `corr2d`, `Residual`, `resnet18`, and d2lzh's own Fashion-MNIST
   label and image helpers. Any other name is looked up in `d2lzh` itself.
@@ -91,13 +92,18 @@ def evaluate_accuracy(data_iter, net, ctx=mx.cpu()) -> float:
 
 
 # ----------------------------------------------------------------------------- training
-def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epochs: int) -> None:
+def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epochs: int, *,
+              history: Optional[list] = None) -> None:
     """Train and evaluate as the book's train_ch5 (d2l zh §5.5), printing its lines.
 
     Like the book: softmax cross-entropy, `trainer.step(batch_size)` on every batch, the loss and
     train accuracy of the batches as they were computed, test accuracy after each epoch, and the
     epoch's time including the test. Unlike it: no host sync per batch, and a hybridizable net
     runs as one compiled graph (see the module docstring). The numbers are the book's.
+
+    history: a list to which each epoch's metrics are appended, as `engine.train` returns them
+    (epoch, loss, train_acc, test_acc, seconds), for `viz.plot_curves`; the book has no such
+    argument, and still nothing is returned, so a REPL shows only the book's lines.
     """
     print('training on', ctx)
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
@@ -115,8 +121,12 @@ def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epo
             start = time.time()
             step, l_sum, acc_sum, n = _epoch(step, build, train_iter, trainer, batch_size, ctx)
             test_acc = evaluate_accuracy(test_iter, step.net if hybrid else net, ctx)
+            seconds = time.time() - start
             print('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec'
-                  % (epoch + 1, l_sum / n, acc_sum / n, test_acc, time.time() - start))
+                  % (epoch + 1, l_sum / n, acc_sum / n, test_acc, seconds))
+            if history is not None:
+                history.append({'epoch': epoch + 1, 'loss': l_sum / n, 'train_acc': acc_sum / n,
+                                'test_acc': test_acc, 'seconds': seconds})
     finally:
         if hybrid is not None and not was_hybridized:
             hybrid.hybridize(False)  # leave the user's layers imperative, as they were given
