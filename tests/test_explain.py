@@ -460,6 +460,9 @@ def test_lenet_in_the_browser(driver, lenet_run, lenet_page):
     _every_layer_shows_its_maps(driver, page.data)
     run, X = _model_input(lenet_run)
     maps, _ = _captured(run, X)
+    # the verdict says plainly whether the net is right about test image 0
+    said = driver.execute_script("return document.querySelector('#verdict .verdict').dataset.right")
+    assert said == ('1' if int(np.argmax(maps['6'])) == page.data['true_label']['k'] else '0')
     # a click on a map of the second conv: the arithmetic of the pixel under the cursor
     _click_map(driver, '2', 3, dx=5, dy=-7)
     a = _arithmetic(driver)
