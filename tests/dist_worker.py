@@ -15,7 +15,7 @@ import gluon_cnn  # noqa: F401  (first: its compat shims must come before mxnet 
 import numpy as np
 from mxnet import gluon, init
 
-from gluon_cnn.training import engine, ways
+from gluon_cnn.training import engine, runtime as runtimes
 from gluon_cnn.data import ArrayIter, Split
 from gluon_cnn.training.devices import get_ctxs
 from gluon_cnn.training.seeding import seed_everything
@@ -24,9 +24,9 @@ from gluon_cnn.models import get_model
 
 def main(out, kvstore, ctx_spec, sleep=False):
     ctxs = get_ctxs(ctx_spec)
-    way = ways.for_run(ctxs, kvstore)
+    runtime = runtimes.for_run(ctxs, kvstore)
     if sleep:
-        with open(os.path.join(out, f'pid-{way.rank}'), 'w') as f:
+        with open(os.path.join(out, f'pid-{runtime.rank}'), 'w') as f:
             f.write(str(os.getpid()))
         while True:
             time.sleep(1)
@@ -37,10 +37,10 @@ def main(out, kvstore, ctx_spec, sleep=False):
     test_iter = ArrayIter(split, 100)
     net = get_model('lenet')
     net.initialize(init.Xavier(), ctx=ctxs)
-    trainer = engine.make_trainer(net, 'momentum', 0.5, 0.0, None, way)
+    trainer = engine.make_trainer(net, 'momentum', 0.5, 0.0, None, runtime)
     engine.train(net, train_iter, test_iter, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, 2,
-                 way, seed=0, on_epoch=None)
-    net.save_parameters(os.path.join(out, f'rank-{way.rank}.params'))
+                 runtime, seed=0, on_epoch=None)
+    net.save_parameters(os.path.join(out, f'rank-{runtime.rank}.params'))
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ import pytest
 from mxnet import gluon
 
 from gluon_cnn import ConfigError, get_model
-from gluon_cnn.training import devices, engine, seeding, ways
+from gluon_cnn.training import devices, engine, runtime, seeding
 from gluon_cnn.app.run import run
 from gluon_cnn import data as gdata
 from gluon_cnn.runs.config import TrainConfig
@@ -50,7 +50,7 @@ def test_training_rises_above_chance(fashion, hybridize):
                              shuffle=True, seed=0),
         gdata.ArrayIter(gdata.Split(test.images[:1000], test.labels[:1000]), 256),
         gluon.loss.SoftmaxCrossEntropyLoss(), engine.make_trainer(net, 'sgd', 0.1), 3,
-        ways.OneDevice(hybridize=hybridize), on_epoch=lines.append)
+        runtime.as_runtime(hybridize=hybridize), on_epoch=lines.append)
     assert [m['epoch'] for m in history] == [1, 2, 3]
     assert history[-1]['loss'] < history[0]['loss']
     assert history[-1]['test_acc'] > 0.3

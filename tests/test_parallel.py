@@ -1,4 +1,4 @@
-"""Data parallelism (gluon_cnn.training.ways, .parallel) and the ps-lite launcher
+"""Data parallelism (gluon_cnn.training.placement, .parallel) and the ps-lite launcher
 (gluon_cnn.launch), on loopback.
 
 Every multi-process test runs under a deadline, binds only 127.0.0.1 and checks that no role of
@@ -19,7 +19,7 @@ from mxnet import init
 
 from gluon_cnn.backend import internals
 from gluon_cnn import launch
-from gluon_cnn.training import parallel, ways
+from gluon_cnn.training import parallel, placement, runtime
 from gluon_cnn.errors import ConfigError
 from gluon_cnn.models import get_model
 
@@ -105,7 +105,7 @@ def test_horovod_plan_talks_over_loopback_only():
 
 def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch):
     with pytest.raises(ConfigError, match='one device per process'):
-        ways.for_run([mx.cpu(0), mx.cpu(1)], 'horovod')
+        runtime.for_run([mx.cpu(0), mx.cpu(1)], 'horovod')
     monkeypatch.setitem(sys.modules, 'horovod.mxnet', None)   # as if it were not installed
     with pytest.raises(ConfigError, match='make horovod'):
         parallel.connect('horovod')
@@ -115,8 +115,8 @@ def test_horovod_refused_in_one_line_without_it_or_with_two_devices(monkeypatch)
 def test_step_size_averages_over_the_global_batch(b, n):
     """Horovod's DistributedTrainer divides by the workers itself (trainer.step then averages
     over b / n), ps-lite does not (over b): both end at the sum of gradients / b."""
-    hvd = ways.Horovod(parallel.Workers(0, n, None, 'horovod'), [mx.cpu()])
-    ps = ways.ParameterServer(parallel.Workers(0, n, object(), 'dist_sync'), [mx.cpu()])
+    hvd = placement.Horovod(parallel.Workers(0, n, None, 'horovod'), [mx.cpu()])
+    ps = placement.ParameterServer(parallel.Workers(0, n, object(), 'dist_sync'), [mx.cpu()])
     assert hvd.step_size(b) * n == b and ps.step_size(b) == b
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from gluon_cnn import ConfigError, DataError
 from gluon_cnn import data as gdata
-from gluon_cnn.app import run as runmod
+from gluon_cnn.runs import folder as runfolder
 from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.app.run import resume_config, run
 from gluon_cnn.models.arguments import accepted_arguments
@@ -96,12 +96,12 @@ def test_resume_and_overwrite_together_are_a_usage_error(capsys):
 def test_default_folders_are_unique_in_one_second(tmp_path, monkeypatch):
     """Eight runs of one model started in the same second (strftime frozen) get eight folders,
     each made by an exclusive mkdir, so even threads racing for a name cannot share one."""
-    monkeypatch.setattr(runmod.time, 'strftime', lambda fmt: '20240101-120000')
+    monkeypatch.setattr(runfolder.time, 'strftime', lambda fmt: '20240101-120000')
     got, barrier = [], threading.Barrier(8)
 
     def start():
         barrier.wait()
-        got.append(runmod.default_out(QUICK, root=tmp_path))
+        got.append(runfolder.default_out(QUICK, root=tmp_path))
     threads = [threading.Thread(target=start) for _ in range(8)]
     for t in threads:
         t.start()

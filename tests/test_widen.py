@@ -11,7 +11,7 @@ import pytest
 from mxnet import autograd, gluon, npx
 from mxnet.gluon import nn
 
-from gluon_cnn.training import engine, ways
+from gluon_cnn.training import engine, placement, runtime
 from gluon_cnn import get_model, list_models
 from gluon_cnn.backend import internals
 from gluon_cnn.training.widen import WideConv2D, widen_pairs, widened
@@ -110,32 +110,38 @@ def test_deferred_nets_are_left_alone_and_the_engine_settles_them():
             return super().hybrid_forward(F, pred, label)
 
     objective_net = None
-    real_use = engine.Objective.use
+    real_init = engine.NetAndLoss.__init__
 
-    def use(self, view, hybridize):
+    def init(self, net, loss, **kwargs):
         nonlocal objective_net
         objective_net = lambda: self.net  # noqa: E731
-        return real_use(self, view, hybridize)
+        return real_init(self, net, loss, **kwargs)
 
-    engine.Objective.use = use
+    engine.NetAndLoss.__init__ = init
     try:
         batch = [(x, mx.nd.array([1, 2]))]
         engine.train(fresh, batch, batch, Loss(), engine.make_trainer(fresh, 'sgd', 0.1), 1,
-                     ways.OneDevice(hybridize=False), on_epoch=None)
+                     runtime.as_runtime(hybridize=False), on_epoch=None)
     finally:
-        engine.Objective.use = real_use
+        engine.NetAndLoss.__init__ = real_init
     # the view trained, although the net started deferred; the net itself is the book's
     assert seen == ['WideConv2D'] and type(fresh[0]) is nn.Conv2D
 
 
-def test_numpy_mode_is_left_alone():
+@pytest.mark.parametrize('name', ['widened', 'fused'])
+def test_numpy_mode_is_left_alone(name):
+    """In numpy mode the runtime (decided once) keeps the net: the views are legacy operators."""
     npx.set_np()
     try:
         net = get_model('lenet')
         net.initialize()
         x = mx.np.ones((1, 1, 28, 28))
-        net(x)
-        assert widened(net) is net
+        rt = runtime.Runtime(placement.OneDevice(), compute=name)
+        assert rt.np_mode
+        graph = rt.prepare(net, mx.gluon.loss.SoftmaxCrossEntropyLoss(), None, x)
+        assert graph.net is net
+        l, _, _ = graph(x, mx.np.zeros((1,)))
+        assert l.shape == (1,)
     finally:
         npx.reset_np()
 

@@ -45,68 +45,41 @@ def book_settings_table() -> str:
     return '\n'.join(lines)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> ArgumentParser:
+    """train.py's flags: one per TrainConfig field, plus the command's own."""
     d = TrainConfig()
     p = ArgumentParser(prog='train.py', description=USAGE, epilog=book_settings_table(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--preset', choices=sorted(PRESETS),
                    help='start from the flags of a papers/ row '
                         '(explicit flags still win); "book" is the defaults')
+    h = TrainConfig.help  # a flag's help is its config field's (gluon_cnn.runs.config)
+    section = "the model's section's, see below; else {}"
     p.add_argument('--model', metavar='NAME',
-                   help=f"one of: {', '.join(list_models())} (default {d.model})")
-    p.add_argument('--epochs', type=int,
-                   help=f'passes over the training set (default: the model\'s section\'s, see '
-                        f'below; else {d.epochs})')
-    p.add_argument('--lr', type=float,
-                   help=f'learning rate (default: the model\'s section\'s, see below; else {d.lr})')
-    p.add_argument('--batch-size', type=int,
-                   help=f'minibatch size (default: the model\'s section\'s; else {d.batch_size})')
-    p.add_argument('--optimizer', choices=OPTIMIZERS,
-                   help=f'default {d.optimizer}; momentum/nag use 0.9')
-    p.add_argument('--wd', type=float, help=f'weight decay (default {d.wd})')
-    p.add_argument('--seed', type=int,
-                   help=f'random seed; same seed, same numbers (default {d.seed})')
-    p.add_argument('--ctx',
-                   help='cpu, gpu, gpu:N, or a list for data parallelism over devices, e.g. '
-                        'gpu:0,gpu:1 (cpu:0,cpu:1 runs the same code on one CPU) (default cpu)')
-    p.add_argument('--kvstore', choices=KVSTORES,
-                   help='how gradients are summed: device (in this '
-                        'process, over --ctx), or dist_sync/dist_async/dist_device_sync '
-                        'over workers started by python -m gluon_cnn.launch, or horovod under '
-                        'python -m gluon_cnn.launch --horovod (default device)')
-    p.add_argument('--amp', choices=AMP_MODES,
-                   help='mixed precision: bf16 runs MXNet AMP in bfloat16 '
-                        '(CPUs with AVX512-BF16; opt-in) (default none)')
-    p.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], help='default fashion-mnist')
-    p.add_argument('--data-dir', help='folder with the four IDX files (default: look in '
-                   '$GLUON_CNN_DATA, Gluon\'s cache, /usr/share/datasets, then download)')
-    p.add_argument('--out', help='output folder (default runs/<model>-<timestamp>, made new)')
+                   help=h('model', d.model) + f": {', '.join(list_models())}")
+    p.add_argument('--epochs', type=int, help=h('epochs', section.format(d.epochs)))
+    p.add_argument('--lr', type=float, help=h('lr', section.format(d.lr)))
+    p.add_argument('--batch-size', type=int, help=h('batch_size', section.format(d.batch_size)))
+    p.add_argument('--optimizer', choices=OPTIMIZERS, help=h('optimizer'))
+    p.add_argument('--wd', type=float, help=h('wd'))
+    p.add_argument('--seed', type=int, help=h('seed'))
+    p.add_argument('--ctx', help=h('ctx'))
+    p.add_argument('--kvstore', choices=KVSTORES, help=h('kvstore'))
+    p.add_argument('--amp', choices=AMP_MODES, help=h('amp'))
+    p.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], help=h('dataset'))
+    p.add_argument('--data-dir', help=h('data_dir'))
+    p.add_argument('--out', help=h('out'))
     p.add_argument('--no-hybridize', dest='hybridize', action='store_const', const=False,
-                   help='run imperatively (slower, easier to debug)')
-    p.add_argument('--limit', type=int, help='train on the first N examples only (quick runs)')
-    p.add_argument('--resize', type=int,
-                   help='resize images to this side (default: the model\'s section\'s, e.g. 224 '
-                        'for AlexNet; else its input side; 28x28 as they are for LeNet)')
-    p.add_argument('--init', choices=['xavier', 'model'],
-                   help='xavier (the book) or the model\'s own '
-                        f'initializers, MXNet\'s default Uniform(-0.07, 0.07) for plain layers '
-                        f'(default {d.init})')
-    p.add_argument('--lr-schedule', choices=LR_SCHEDULES,
-                   help=f'constant (the book), cosine: per-update decay to 0, or lecun1998: '
-                   f'the LeNet-5 paper\'s steps x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13) '
-                   f'(default {d.lr_schedule})')
-    p.add_argument('--warmup', type=float,
-                   help='epochs of linear lr warm-up, with --lr-schedule cosine '
-                        f'(default {d.warmup})')
-    p.add_argument('--augment', choices=AUGMENTS,
-                   help='random 2-pixel shifts (crop) and/or horizontal '
-                        f'flips of each training batch (default {d.augment})')
-    p.add_argument('--label-smoothing', type=float,
-                   help=f'eps of label-smoothed cross-entropy (default '
-                        f'{d.label_smoothing}: the plain loss)')
-    p.add_argument('--model-kwargs', type=_json_object,
-                   help='JSON object of constructor arguments, e.g. '
-                        '\'{"act": "relu", "channels": [16, 32]}\' (exercise 5.5.1 sweep)')
+                   help=h('hybridize', 'on'))
+    p.add_argument('--limit', type=int, help=h('limit'))
+    p.add_argument('--limit-test', type=int, metavar='N', help=h('limit_test'))
+    p.add_argument('--resize', type=int, help=h('resize'))
+    p.add_argument('--init', choices=['xavier', 'model'], help=h('init'))
+    p.add_argument('--lr-schedule', choices=LR_SCHEDULES, help=h('lr_schedule'))
+    p.add_argument('--warmup', type=float, help=h('warmup'))
+    p.add_argument('--augment', choices=AUGMENTS, help=h('augment'))
+    p.add_argument('--label-smoothing', type=float, help=h('label_smoothing'))
+    p.add_argument('--model-kwargs', type=_json_object, help=h('model_kwargs'))
     p.add_argument('--resume', metavar='DIR',
                    help='continue the run in DIR from its last checkpoint, '
                         'with its saved settings (--epochs, --lr, --ctx, --data-dir may change)')
@@ -117,13 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--quiet', action='store_true',
                    help='print only the final summary line (no epoch '
                         'lines, no progress bar)')
-    p.add_argument('--widen', type=int, help='run conv pairs at channel counts rounded up to this '
-                   f'multiple, with the same math (oneDNN\'s fast kernels; 0: off; '
-                   f'default {d.widen})')
+    p.add_argument('--widen', type=int, help=h('widen'))
     p.add_argument('--fast-ops', dest='fast_ops', action='store_const', const=True,
-                   help='run each few-channel Conv2D and its pooling as one fused custom operator '
-                        '(gluon_cnn.backend.fastops, built with g++ by make setup; exact, faster '
-                        'on LeNet: docs/performance.md); without the library, trains as usual')
+                   help=h('fast_ops'))
     p.add_argument('--trace', action='store_true',
                    help='print the model\'s layer-by-layer shape table '
                         '(gluon_cnn.trace) at the input size training feeds it, then train')
@@ -133,6 +102,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'name theirs (default: no check)')
     p.add_argument('--debug', action='store_true',
                    help='show tracebacks instead of one-line errors')
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.resume and args.overwrite:
         p.error('--resume continues a run and --overwrite starts over: give one of them')
@@ -196,7 +170,7 @@ def start(args: argparse.Namespace) -> RunRecord:
     finally:
         if bars is not None:
             bars.abort()  # Ctrl-C mid-epoch: the bar's state on its own line, then the message
-    if not math.isnan(record.history[-1]['test_acc']):  # workers other than rank 0 do not evaluate
+    if record is not None:  # None: a worker that does not lead (it printed and wrote nothing)
         print(summary(record))
         check_target(record, args.target_acc)
     return record

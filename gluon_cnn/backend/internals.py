@@ -296,7 +296,7 @@ def read_mnist_locally(local_split, download_failed=None) -> None:
         # (N, 28, 28, 1) and int32 labels, as Gluon's own reader leaves them
         self._data = npmode.array(images[..., None], dtype=images.dtype)
         labels = labels.astype('int32')
-        self._label = npmode.array(labels, dtype=labels.dtype) if npmode.is_np_mode() else labels
+        self._label = npmode.in_mode(labels, dtype=labels.dtype)
 
     _get_data.reads_locally = True
     _get_data.download_failed = failed

@@ -35,7 +35,7 @@ from .. import data
 from ..data.offline import folder_with, read_gluon_datasets_locally
 from ..training.devices import try_all_gpus, try_gpu
 from ..training.engine import count_correct, evaluate_accuracy as _engine_accuracy
-from ..training.ways import OneDevice
+from ..training.runtime import as_runtime
 from ..backend import internals
 from ..models.resnet import Residual, resnet_block
 from ..ops.scratch import corr2d
@@ -103,21 +103,17 @@ def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epo
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
     hybrid = _as_hybrid(net)
     was_hybridized = hybrid is not None and internals.is_hybridized(hybrid)
-    if hybrid is None:
-        step, prepare = _book_step(net, loss), None
-    else:
-        way = OneDevice(ctx)             # as engine.train: one graph, widened convolutions
-        step = way.objective(hybrid, loss)
+    runtime = as_runtime(ctx)            # as engine.train: one graph, widened convolutions
+    # the book's imperative step for a plain Block; else the compiled one, built on the first
+    # batch (weights drawn where the book's first forward pass draws them)
+    step = _book_step(net, loss) if hybrid is None else None
 
-        def prepare(X):
-            """On the first batch: finish deferred initialization where the first forward pass
-            would (same random draws as the book's loop), then compute with the widened view."""
-            way.prepare(step, trainer, X)
+    def build(X):
+        return runtime.prepare(hybrid, loss, trainer, X)
     try:
         for epoch in range(num_epochs):
             start = time.time()
-            l_sum, acc_sum, n = _epoch(step, train_iter, trainer, batch_size, ctx,
-                                       prepare if epoch == 0 else None)
+            step, l_sum, acc_sum, n = _epoch(step, build, train_iter, trainer, batch_size, ctx)
             test_acc = evaluate_accuracy(test_iter, step.net if hybrid else net, ctx)
             print('epoch %d, loss %.4f, train acc %.3f, test acc %.3f, time %.1f sec'
                   % (epoch + 1, l_sum / n, acc_sum / n, test_acc, time.time() - start))
@@ -126,13 +122,14 @@ def train_ch5(net, train_iter, test_iter, batch_size: int, trainer, ctx, num_epo
             hybrid.hybridize(False)  # leave the user's layers imperative, as they were given
 
 
-def _epoch(step, train_iter, trainer, batch_size, ctx, prepare):
-    """One pass; (loss sum, correct sum, examples), summed in float64 as the book's Python loop."""
+def _epoch(step, build, train_iter, trainer, batch_size, ctx):
+    """One pass; (step, loss sum, correct sum, examples), summed in float64 as the book's Python
+    loop. With no step yet, build(X) makes it from the first batch."""
     losses, corrects, n = [], [], 0
     for X, y in train_iter:
         X, y = X.as_in_context(ctx), y.as_in_context(ctx)
-        if prepare is not None and n == 0:
-            prepare(X)
+        if step is None:
+            step = build(X)
         with autograd.record():      # record the forward pass for autograd
             l, batch_loss, batch_correct = step(X, y)
         l.backward()                 # same gradients as the book's l.sum().backward()
@@ -140,7 +137,7 @@ def _epoch(step, train_iter, trainer, batch_size, ctx, prepare):
         losses.append(batch_loss)    # read back at the end: no host sync per batch
         corrects.append(batch_correct)
         n += y.shape[0]
-    return (sum(a.asnumpy().item() for a in losses),
+    return (step, sum(a.asnumpy().item() for a in losses),
             sum(a.asnumpy().item() for a in corrects), n)
 
 

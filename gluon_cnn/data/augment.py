@@ -8,7 +8,6 @@ image recognition", §4.2, with 2 pixels instead of 4 for the smaller images.
 
 Every batch is one `gather_nd` on the device: no per-sample Python, no host sync.
 """
-import mxnet as mx
 from mxnet import nd
 
 from ..backend import npmode
@@ -64,9 +63,5 @@ def make_augment(name: str, pad: int = 2, fill: float = 0.0):
     crop, flip = 'crop' in name, 'flip' in name
 
     def augment(X):
-        was_np = npmode.is_np_mode()
-        X = X.as_nd_ndarray() if was_np else X
-        with mx.util.np_array(False), mx.util.np_shape(False):  # the legacy nd ops below
-            X = random_crop_flip(X, pad if crop else 0, flip, fill)
-        return X.as_np_ndarray() if was_np else X
+        return npmode.on_legacy(lambda X: random_crop_flip(X, pad if crop else 0, flip, fill), X)
     return augment

@@ -107,11 +107,8 @@ class Subsampling(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, weight, bias):
         w, b = weight.reshape((1, -1, 1, 1)), bias.reshape((1, -1, 1, 1))  # per map: (1, C, 1, 1)
-        if npmode.is_np_mode():  # numpy arrays broadcast on their own
-            s = F.npx.pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')  # (B, C, H/2, W/2)
-            return s * w + b
-        s = F.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type='sum')          # (B, C, H/2, W/2)
-        return F.broadcast_add(F.broadcast_mul(s, w), b)
+        s = npmode.pooling(F, x, kernel=(2, 2), stride=(2, 2), pool_type='sum')  # (B, C, H/2, W/2)
+        return npmode.broadcast_add(F, npmode.broadcast_mul(F, s, w), b)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
         n_out = int(np.prod(out_shape))
@@ -147,13 +144,11 @@ class PartialConv2D(nn.HybridBlock):
                         self.params.get(f'bias{first}', shape=(n,), init=init))
 
     def hybrid_forward(self, F, x, **params):
-        np_, npx = _ops(F)
-        if npmode.is_np_mode():
-            maps = np_.split(x, self.in_channels, axis=1)
-            concat, conv = lambda xs: np_.concatenate(xs, axis=1), npx.convolution
-        else:
-            maps = F.split(x, num_outputs=self.in_channels, axis=1)
-            concat, conv = lambda xs: F.concat(*xs, dim=1), F.Convolution
+        maps = npmode.split(F, x, self.in_channels, axis=1)
+        conv = npmode.convolution(F)
+
+        def concat(xs):
+            return npmode.concat_channels(F, *xs)
         outs = []
         for first, n, fan in self.groups:
             # gather the maps each output reads, in order: (B, 6, H, W) -> (B, n * fan, H, W)
@@ -202,7 +197,7 @@ class RBFOutput(nn.HybridBlock):
         np_, _ = _ops(F)
         # (B,1,84), (1,10,84)
         xe, we = np_.expand_dims(x, axis=1), np_.expand_dims(prototypes, axis=0)
-        diff = (xe - we) if npmode.is_np_mode() else F.broadcast_sub(xe, we)           # (B, 10, 84)
+        diff = npmode.broadcast_sub(F, xe, we)                                   # (B, 10, 84)
         return -np_.sum(diff * diff, axis=2)                                     # (B, 10)
 
     def trace_counts(self, in_shape: tuple, out_shape: tuple) -> dict:
@@ -221,8 +216,7 @@ class RBFDistanceLoss(gluon.loss.Loss):
         super().__init__(weight, batch_axis, **kwargs)
 
     def hybrid_forward(self, F, pred, label):
-        pick = F.npx.pick if npmode.is_np_mode() else F.pick
-        return -pick(pred, label, axis=1)  # (B, 10) -> (B,)
+        return -npmode.pick(F, pred, label, axis=1)  # (B, 10) -> (B,)
 
 
 # ----------------------------------------------------------------------------- net

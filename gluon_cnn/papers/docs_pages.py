@@ -87,12 +87,14 @@ def floors_table() -> str:
     floors = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
                   and getattr(node.targets[0], 'id', '') == 'FLOORS')
     package = repo_root() / 'gluon_cnn'
-    lines = ['| floor | folders and modules of gluon_cnn/ |', '|---|---|']
-    for name, tops in reversed(floors):
-        parts = [f'`{t}/`' if (package / t).is_dir() else f'`{t}.py`' for t in tops]
-        lines.append(f"| {name} | {', '.join(parts)} |")
-    return '\n'.join(lines + ['', 'Top to bottom; each imports only from its own row or the rows '
-                              'below (tests/test_layers.py).'])
+    lines = ['| floor | step | folders and modules of gluon_cnn/ |', '|---|--:|---|']
+    for name, steps in reversed(floors):
+        for j, tops in reversed(list(enumerate(steps))):
+            parts = [f'`{t}/`' if (package / t).is_dir() else f'`{t}.py`' for t in tops]
+            lines.append(f"| {name} | {j} | {', '.join(parts)} |")
+    return '\n'.join(lines + ['', 'Top to bottom; each folder imports only from the rows below '
+                              'it: a lower floor, or an earlier step of its own floor; folders '
+                              'of one row are peers, never a cycle (tests/test_layers.py).'])
 
 
 @section('notebooks')

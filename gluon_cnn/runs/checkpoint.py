@@ -26,7 +26,7 @@ itself) is damaged and an older checkpoint passes its checksums, it returns the 
 `note` saying what was damaged and which one is used, and the caller says so.
 
 RNG: MXNet cannot export its generator's state, so the engine re-seeds it at the start of every
-epoch from (seed, epoch) (`devices.epoch_seed`); we save the train iterator's numpy
+epoch from (seed, epoch) (`training.seeding.epoch_seed`); we save the train iterator's numpy
 RandomState, which decides the next epoch's shuffle.
 """
 import json

@@ -14,56 +14,89 @@ from typing import Optional
 from ..data.augment import AUGMENTS
 from ..errors import ConfigError
 from ..models.registry import model_info
+from ..training import engine
 from ..training.schedules import LR_SCHEDULES
+from ..training.widen import WIDEN
 
 __all__ = ['TrainConfig', 'PRESETS', 'BOOK_FIELDS', 'model_defaults', 'resolve', 'OPTIMIZERS',
            'KVSTORES', 'AMP_MODES', 'field_type_error']
 
-OPTIMIZERS = ('sgd', 'momentum', 'nag', 'adam')
+OPTIMIZERS = tuple(engine.OPTIMIZERS)
 KVSTORES = ('device', 'dist_sync', 'dist_async', 'dist_device_sync', 'horovod')
 AMP_MODES = ('none', 'bf16')
 
 
+def _flag(default, help: str):
+    """A TrainConfig field with its flag's help: the one place each setting is explained
+    (`train.py --help` reads it, `TrainConfig.help`)."""
+    return field(default=default, metadata={'help': help})
+
+
 @dataclass
 class TrainConfig:
-    model: str = 'lenet'                 # a name from gluon_cnn.list_models()
-    epochs: int = 5                      # d2l zh v1 §5.5 trains LeNet for 5 epochs
-                                         # (the 2nd ed.: 10)
-    lr: float = 0.9                      # high because sigmoid LeNet's gradients are small
-                                         # (d2l zh §5.5)
-    batch_size: int = 256
-    optimizer: str = 'sgd'               # sgd | momentum | nag | adam; momentum/nag use 0.9
-    wd: float = 0.0                      # L2 weight decay, applied by the optimizer
-    seed: int = 0                        # seeds numpy, mxnet and Python's random, once
-    ctx: str = 'cpu'                     # cpu | gpu | gpu:N
-    dataset: str = 'fashion-mnist'       # fashion-mnist | mnist
-    data_dir: Optional[str] = None       # None: look in the usual places (see gluon_cnn.data)
-    out: Optional[str] = None            # None: runs/<model>-<timestamp>
-    hybridize: bool = True               # compile to a static graph; off to debug imperatively
-    limit: Optional[int] = None          # train on the first N examples only, for quick runs
-    resize: Optional[int] = None         # resize images to this side (d2l zh §5.6+ uses 224 / 96)
-    init: str = 'xavier'                 # xavier (the book) | model (the model's own initializer)
-    model_kwargs: dict = field(default_factory=dict)  # extra constructor arguments
-    lr_schedule: str = 'constant'        # constant (the book)
-                                         # | cosine: per-update decay to 0 (SGDR, 2017)
-                                         # | lecun1998: LeNet-5's step shape scaled to lr
-                                         #   (schedules.LECUN1998_STEPS)
-    warmup: float = 0.0                  # epochs of linear lr warm-up before the cosine
-                                         # (Goyal et al., 2017)
-    augment: str = 'none'                # none | crop | flip | crop-flip: 2-pixel shifts, mirrors
-                                         # (gluon_cnn.data.augment)
-    label_smoothing: float = 0.0         # eps of label-smoothed cross-entropy; 0 is the plain loss
-                                         # (Szegedy et al., 2016)
-    widen: int = 8                       # run conv pairs at channels rounded up to this multiple
-                                         # (exact; gluon_cnn.training.widen, benchmarks/README.md);
-                                         # 0: as built
-    fast_ops: bool = False               # conv (+ pooling) of few channels as one custom
-                                         # operator (gluon_cnn.backend.fastops); else widen
-    kvstore: str = 'device'              # several --ctx: 'device' sums gradients in-process
-                                         # (d2l zh §8.5); dist_sync | dist_async |
-                                         # dist_device_sync: ps-lite workers started by
-                                         # `python -m gluon_cnn.launch`; horovod if installed
-    amp: str = 'none'                    # none | bf16: mixed precision with mx.contrib.amp (opt-in)
+    """One flag of train.py per field; each field's help says what it is and why its default."""
+    model: str = _flag('lenet', 'a name from gluon_cnn.list_models()')
+    epochs: int = _flag(5, 'passes over the training set (d2l zh v1 §5.5 trains LeNet for 5; '
+                           'the 2nd edition 10)')
+    lr: float = _flag(0.9, 'learning rate; high because the sigmoid LeNet\'s gradients are small '
+                           '(d2l zh §5.5)')
+    batch_size: int = _flag(256, 'minibatch size')
+    optimizer: str = _flag('sgd', 'sgd | momentum | nag | adam; momentum and nag use 0.9')
+    wd: float = _flag(0.0, 'L2 weight decay, applied by the optimizer')
+    seed: int = _flag(0, 'seeds numpy, mxnet and Python\'s random; same seed, same numbers')
+    ctx: str = _flag('cpu', 'cpu, gpu, gpu:N, or a list for data parallelism over devices, e.g. '
+                            'gpu:0,gpu:1 (cpu:0,cpu:1 runs the same code on one CPU)')
+    dataset: str = _flag('fashion-mnist', 'fashion-mnist | mnist')
+    data_dir: Optional[str] = _flag(None, 'folder with the four IDX files (default: look in '
+                                          '$GLUON_CNN_DATA, Gluon\'s cache, /usr/share/datasets, '
+                                          'then download)')
+    out: Optional[str] = _flag(None, 'output folder (default runs/<model>-<timestamp>, made new)')
+    hybridize: bool = _flag(True, 'compile net, loss and metrics to one static graph; off '
+                                  '(--no-hybridize) runs imperatively, slower, easier to debug')
+    limit: Optional[int] = _flag(None, 'train on the first N examples only (quick runs)')
+    limit_test: Optional[int] = _flag(None, 'evaluate on the first N test examples only '
+                                            '(default: all 10,000); with --limit, a quick run '
+                                            'ends quickly')
+    resize: Optional[int] = _flag(None, 'resize images to this side (default: the model\'s '
+                                        'section\'s, e.g. 224 for AlexNet; else its input side; '
+                                        '28x28 as they are for LeNet)')
+    init: str = _flag('xavier', 'xavier (the book) or model: the model\'s own initializers, '
+                                'MXNet\'s default Uniform(-0.07, 0.07) for plain layers')
+    model_kwargs: dict = field(default_factory=dict, metadata={'help': (
+        'JSON object of constructor arguments, e.g. \'{"act": "relu", "channels": [16, 32]}\' '
+        '(exercise 5.5.1 sweep)')})
+    lr_schedule: str = _flag('constant', 'constant (the book), cosine: per-update decay to 0 '
+                                         '(SGDR, 2017), or lecun1998: the LeNet-5 paper\'s steps '
+                                         'x1, x0.4 (epoch 3), x0.2 (6), x0.1 (9), x0.02 (13), '
+                                         'scaled to --lr')
+    warmup: float = _flag(0.0, 'epochs of linear lr warm-up, with --lr-schedule cosine (Goyal '
+                               'et al., 2017)')
+    augment: str = _flag('none', 'random 2-pixel shifts (crop) and/or horizontal flips of each '
+                                 'training batch: none | crop | flip | crop-flip')
+    label_smoothing: float = _flag(0.0, 'eps of label-smoothed cross-entropy (Szegedy et al., '
+                                        '2016); 0 is the plain loss')
+    widen: int = _flag(WIDEN, 'run conv pairs at channel counts rounded up to this multiple, '
+                              'with the same math (oneDNN\'s fast kernels; '
+                              'gluon_cnn.training.widen); 0: as built')
+    fast_ops: bool = _flag(False, 'run each few-channel Conv2D and its pooling as one fused '
+                                  'custom operator (gluon_cnn.backend.fastops, built with g++ by '
+                                  'make setup; exact, faster on LeNet: docs/performance.md); '
+                                  'without the library, trains as usual')
+    kvstore: str = _flag('device', 'how gradients are summed: device (in this process, over '
+                                   '--ctx, d2l zh §8.5), or dist_sync/dist_async/dist_device_sync '
+                                   'over workers started by python -m gluon_cnn.launch, or '
+                                   'horovod under python -m gluon_cnn.launch --horovod')
+    amp: str = _flag('none', 'mixed precision: bf16 runs MXNet AMP in bfloat16 (CPUs with '
+                             'AVX512-BF16; opt-in)')
+
+    @classmethod
+    def help(cls, name: str, default: str = None) -> str:
+        """The help of field `name` with its default ('(default 0.9)'); `default` words it when
+        the dataclass's default is not the whole story (a model's section decides)."""
+        f = cls.__dataclass_fields__[name]
+        value = f.default if f.default is not dataclasses.MISSING else None
+        shown = default if default is not None else value
+        return f.metadata['help'] + ('' if shown is None else f' (default {shown})')
 
     def validate(self) -> 'TrainConfig':
         """Raise ConfigError on impossible values (the CLI shows it as one line, exit 2)."""
@@ -79,8 +112,10 @@ class TrainConfig:
             raise ConfigError(f'--lr must be positive, got {self.lr}')
         if self.wd < 0:
             raise ConfigError(f'--wd must be >= 0, got {self.wd}')
-        if self.limit is not None and self.limit <= 0:
-            raise ConfigError(f'--limit must be positive, got {self.limit}')
+        for name in ('limit', 'limit_test'):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
+                                  f'got {getattr(self, name)}')
         if self.resize is not None and self.resize <= 0:
             raise ConfigError(f'--resize must be positive, got {self.resize}')
         if self.lr_schedule not in LR_SCHEDULES:

@@ -16,9 +16,9 @@ from .config import TrainConfig, field_type_error
 from ..errors import ConfigError
 from ..durable import write_text_atomic
 
-__all__ = ['RECORD_FILE', 'RunRecord', 'config_from_dict', 'read_record', 'write_record']
+__all__ = ['METRICS_FILE', 'RunRecord', 'config_from_dict', 'read_record', 'write_record']
 
-RECORD_FILE = 'metrics.json'
+METRICS_FILE = 'metrics.json'
 
 
 @dataclasses.dataclass
@@ -50,7 +50,7 @@ def config_from_dict(saved: dict, where='the saved config') -> TrainConfig:
 def read_record(path) -> RunRecord:
     """The run record of a run folder (its metrics.json) or of a record file itself."""
     path = Path(path)
-    file = path / RECORD_FILE if path.is_dir() else path
+    file = path / METRICS_FILE if path.is_dir() else path
     try:
         data = json.loads(file.read_text())
         if not isinstance(data, dict) or not isinstance(data.get('config'), dict):
@@ -60,7 +60,7 @@ def read_record(path) -> RunRecord:
             raise ConfigError(f'{file}: missing, but the run\'s checkpoints are there; '
                               f'`python train.py --resume {file.parent}` rebuilds it from '
                               f'them') from None
-        raise ConfigError(f'{path}: no {RECORD_FILE} there (not a run folder; train with '
+        raise ConfigError(f'{path}: no {METRICS_FILE} there (not a run folder; train with '
                           f'`python train.py --out {path}` first)') from None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         hint = (f'; `python train.py --resume {file.parent}` rebuilds it from the checkpoints'
@@ -75,6 +75,6 @@ def read_record(path) -> RunRecord:
 
 def write_record(record: RunRecord, path=None) -> Path:
     """Write `record` atomically to `path` (default: metrics.json in its run folder)."""
-    file = Path(path) if path is not None else record.out / RECORD_FILE
+    file = Path(path) if path is not None else record.out / METRICS_FILE
     write_text_atomic(file, json.dumps(record.to_json(), indent=1) + '\n')
     return file

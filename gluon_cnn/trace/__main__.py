@@ -19,7 +19,7 @@ from pathlib import Path
 from ..cli import ArgumentParser, run_cli
 from ..errors import ConfigError
 from ..models import get_model, list_models, model_info
-from ..runs.record import RECORD_FILE, read_record
+from ..runs.record import METRICS_FILE, read_record
 from . import trace
 
 DEFAULT_INPUT = (1, 1, 28, 28)  # a net of your own: Fashion-MNIST's shape unless --input says
@@ -62,14 +62,14 @@ def resolve(spec: str):
     """(net, natural input shape, title) for a registry name, a run folder or MODULE:FUNCTION."""
     if spec in list_models():
         return get_model(spec), model_info(spec).input_shape, spec
-    if Path(spec, RECORD_FILE).is_file():
+    if Path(spec, METRICS_FILE).is_file():
         cfg = read_record(spec).config  # the net as the run built it, at the size it was fed
         return (get_model(cfg.model, **cfg.model_kwargs), model_info(cfg.model).data_shape(
             cfg.resize), f'{cfg.model} of {spec}')
     if ':' in spec:
         return _constructed(spec), DEFAULT_INPUT, spec
     if Path(spec).is_dir():
-        raise ConfigError(f'{spec} is a folder without {RECORD_FILE}: not a run folder '
+        raise ConfigError(f'{spec} is a folder without {METRICS_FILE}: not a run folder '
                           f'(train.py --out writes one)')
     model_info(spec)  # an unknown name: the registry's one line, listing the valid ones
     raise AssertionError('unreachable')

@@ -171,13 +171,12 @@ def _links(syms: dict, known: set) -> dict:
 
 
 def _record_symbolic(net, blocks, shapes: list, dtypes: list) -> Recording:
-    np_mode = npmode.is_np_mode()
     names = ['data'] if len(shapes) == 1 else [f'data{i}' for i in range(len(shapes))]
     inputs = [mx.sym.var(n) for n in names]
     syms = {}
     params = params_under(net)
     with internals.saved_param_symbols(params), _Hooks(blocks, _sym_keys(syms)) as hooks:
-        net(*[s.as_np_ndarray() if np_mode else s for s in inputs])
+        net(*npmode.as_mode(*inputs))
     calls = hooks.calls
     in_shapes, in_types = dict(zip(names, shapes)), dict(zip(names, dtypes))
     keys = list(syms)
@@ -375,7 +374,7 @@ def record(net: gluon.Block, inputs: list, mode: str = 'auto') -> Recording:
 
 # an MXNet array for one input: the user's array, a NumPy array converted, or zeros of a shape
 def _array(x, shape: tuple, dtype):
-    F = mx.np if npmode.is_np_mode() else mx.nd
+    F, _ = npmode.namespaces()
     if isinstance(x, np.ndarray):
         return F.array(x, dtype=x.dtype)
     return x if hasattr(x, 'shape') else F.zeros(shape, dtype=dtype)

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..backend import npmode
 from ..errors import DivergedError
 
 __all__ = ['LossWatch', 'CHECK_EVERY', 'EXPLODE']
@@ -12,11 +13,6 @@ CHECK_EVERY = 50  # batches between NaN checks: late enough never to stall, earl
 # (max running mean / first batch): book LeNet lr 0.9 1.03, lenet-bn lr 1.0 1.00, best 1.00;
 # lenet-relu lr 1000 190-220 (epochs 2-3, ~430-500 nats) and 1e20 in epoch 1.
 EXPLODE = 10
-
-
-def _scalar(a) -> float:
-    """The value of a 1-element array, in classic and numpy mode (the latter has no asscalar)."""
-    return a.asnumpy().item()
 
 
 class LossWatch:
@@ -49,7 +45,7 @@ class LossWatch:
         if (i + 1) % self.every:
             return
         if self.pending is not None:
-            total, seen = _scalar(self.pending[0]), self.pending[1]
+            total, seen = npmode.scalar(self.pending[0]), self.pending[1]
             if not math.isfinite(total):
                 self.diverged()
             self.check_growth(total / seen)
@@ -58,7 +54,7 @@ class LossWatch:
     def check_growth(self, mean: float):
         """Raise DivergedError if the running mean loss has exploded."""
         if self.reference is None:   # the first check of the run: batch 1 is long computed
-            self.reference = _scalar(self.losses[0]) / self.sizes[0]
+            self.reference = npmode.scalar(self.losses[0]) / self.sizes[0]
         limit = EXPLODE * self.reference
         if self.reference > 0 and mean > limit:
             means = [float(b.asnumpy().sum()) / k for b, k in zip(self.losses, self.sizes)]

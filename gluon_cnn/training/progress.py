@@ -28,7 +28,7 @@ from typing import Optional
 
 from tqdm import tqdm
 
-__all__ = ['EpochBar', 'EpochBars', 'epoch_bars']
+__all__ = ['EpochBar', 'EpochBars', 'epoch_bars', 'NoBar', 'no_bars']
 
 _FORMAT = ('{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches '
            '[{elapsed}<{remaining}{postfix}]')
@@ -142,6 +142,30 @@ class EpochBars:
             showing.leave = True
             showing.close()  # redraws over the terminal's ^C echo, then a new line
             live.done()
+
+
+class NoBar:
+    """An epoch bar that shows nothing: what the engine uses when no bars were asked for."""
+
+    def update(self, batch_size: int, l_sum, correct):
+        pass
+
+    def close(self):
+        pass
+
+    def testing(self, num_batches: Optional[int] = None):
+        pass
+
+    def tested(self, batch_size: int, correct=None):
+        pass
+
+    def done(self):
+        pass
+
+
+def no_bars(epoch: int, num_epochs: int, num_batches: int) -> NoBar:
+    """The default `progress` of `engine.train`: no bars."""
+    return NoBar()
 
 
 def epoch_bars(lag: int = 2, file=None) -> EpochBars:

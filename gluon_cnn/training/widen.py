@@ -33,10 +33,12 @@ book's LeNets, not a general compiler.
 """
 from mxnet.gluon import nn
 
-from ..backend import internals, npmode
+from ..backend import internals
 from ..backend.views import replaced, sequentials
 
-__all__ = ['widened', 'widen_pairs', 'WideConv2D']
+__all__ = ['WIDEN', 'widened', 'widen_pairs', 'WideConv2D']
+
+WIDEN = 8  # the channel multiple: oneDNN's fast direct kernels want multiples of 8
 
 _CHANNELWISE = (nn.Activation, nn.MaxPool2D, nn.AvgPool2D)
 _SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
@@ -82,7 +84,7 @@ def _plain_conv(block) -> bool:
     return k['num_group'] == 1 and k['layout'] == 'NCHW'
 
 
-def widen_pairs(net, multiple: int = 8) -> list:
+def widen_pairs(net, multiple: int = WIDEN) -> list:
     """[(producer, consumer)] Conv2D pairs of `net` that `widened` would widen."""
     pairs = []
     for block in sequentials(net):
@@ -98,7 +100,7 @@ def widen_pairs(net, multiple: int = 8) -> list:
     return pairs
 
 
-def widened(net, multiple: int = 8):
+def widened(net, multiple: int = WIDEN):
     """A view of `net` whose widenable conv pairs run with channels rounded up to `multiple`
     (see the module docstring), or `net` itself when there is nothing to widen. The engine uses
     8: 16 also gives a 1-channel conv's weight gradient a direct kernel and trains the zh LeNet
@@ -106,8 +108,9 @@ def widened(net, multiple: int = 8):
     (`benchmarks/widen_ab.py`, benchmarks/README.md).
 
     A net whose parameters wait for deferred initialization is returned as it is: the zero padding
-    would hide the weight's shape from Gluon's inference (the engine runs one batch first)."""
-    pairs = [] if npmode.is_np_mode() or not multiple else widen_pairs(net, multiple)
+    would hide the weight's shape from Gluon's inference (the engine runs one batch first).
+    Classic mode only: in numpy mode (npx.set_np()) `training.compute.view` keeps the net."""
+    pairs = widen_pairs(net, multiple) if multiple else []
     if not pairs or not all(internals.is_initialized(c.weight) for pair in pairs for c in pair):
         return net
     extra = {}  # conv -> [extra outputs, extra inputs]; NiN's 1x1 chains are both

@@ -57,7 +57,7 @@ def _log_softmax_grad(net, x: np.ndarray, classes, ctx) -> tuple:
     """log softmax_c(x_k) for class classes[k] of each image k, and its input gradient."""
     X = npmode.array(x.astype(np.float32), ctx=ctx)
     X.attach_grad()
-    npx = mx.npx if npmode.is_np_mode() else mx.nd  # where log_softmax lives
+    _, npx = npmode.namespaces()  # where log_softmax lives
     with inference_gradients(net):  # BatchNorm on running stats, dropout off
         out = net(X)                                             # (K, classes)
         onehot = np.eye(out.shape[1], dtype=np.float32)[list(classes)]

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..models import ModelInfo, model_info
 from ..models.arguments import build_model
 from ..runs.checkpoint import load_params
-from ..runs.record import RECORD_FILE, read_record
+from ..runs.record import METRICS_FILE, read_record
 
 __all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
            'predict',
@@ -49,8 +49,8 @@ def load_run(run_dir, ctx=None) -> Run:
         raise ConfigError(f'--run {run_dir}: no {params.name} there (the run has not finished); '
                           f'train with `python train.py --out {run_dir}` first')
     cfg = record.config
-    net = build_model(cfg.model, cfg.model_kwargs, flag=f'{run_dir / RECORD_FILE}: model_kwargs')
-    load_params(net, params, ctx, what=f'does not fit the {cfg.model} its {RECORD_FILE} '
+    net = build_model(cfg.model, cfg.model_kwargs, flag=f'{run_dir / METRICS_FILE}: model_kwargs')
+    load_params(net, params, ctx, what=f'does not fit the {cfg.model} its {METRICS_FILE} '
                 f'describes, or is damaged', fix=f'; retrain with `python train.py --out '
                 f'{run_dir} --overwrite`')
     return Run(run_dir, cfg, net, record.history)

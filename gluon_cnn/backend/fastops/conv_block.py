@@ -11,7 +11,7 @@ through (Hybrid)Sequential containers are replaced, as in `gluon_cnn.training.wi
 """
 from mxnet.gluon import nn
 
-from .. import internals, npmode
+from .. import internals
 from ..blocks import is_container, walk
 from ..views import replaced, sequentials
 
@@ -111,13 +111,14 @@ def _first_layer(net):
 
 def fused(net, max_channels: int = MAX_CHANNELS, data_grad_first: bool = False):
     """A view of `net` with every `fuse_pairs` pair run as one FastConv2D, or `net` itself when
-    there is none, the library is not loaded, the net is in numpy mode, or a weight's shape is
-    not known yet (deferred initialization: run one batch first, as the engine does).
+    there is none, the library is not loaded, or a weight's shape is not known yet (deferred
+    initialization: run one batch first, as the engine does). Classic mode only: in numpy mode
+    (npx.set_np()) `training.compute.view` keeps the net as it is.
 
     The net's first layer skips its input gradient (`data_grad_first=False`: the input is the
     data); pass True to differentiate with respect to the input (saliency maps)."""
     from . import load
-    if npmode.is_np_mode() or not load():
+    if not load():
         return net
     pairs = fuse_pairs(net, max_channels)
     if not pairs or not all(internals.is_initialized(c.weight) for c, _ in pairs):
