@@ -1,14 +1,17 @@
 """The explainer page (python -m gluon_cnn.viz explain), built and then driven in a real browser.
 
-Oracles: the net itself through forward hooks (`viz.capture`), `gluon_cnn.trace` for the column
-headers, `gluon_cnn.shapes.out_size` / `out_size_formula` for the shape calculator, and numpy's
-softmax. The browser tests open the page from file:// in the system's headless Chromium
+Oracles: the net run layer by layer with MXNet's own operators (`mx.nd.Convolution`, `Pooling`,
+`FullyConnected`, `Activation`) on the layers' parameters, never the page's hooks; `gluon_cnn.trace`
+for the column headers; `gluon_cnn.shapes.out_size` / `out_size_formula` for the shape calculator;
+numpy's softmax. The browser tests open the page from file:// in the system's headless Chromium
 (Debian's chromium + chromium-driver, named explicitly: Selenium Manager never runs) and skip
 with a one-line reason where there is none (`make test-browser` installs it).
 """
 import io
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import matplotlib.image
@@ -23,10 +26,13 @@ from gluon_cnn.runs.config import TrainConfig
 from gluon_cnn.models import get_model
 from gluon_cnn.runs.record import RunRecord, write_record
 from gluon_cnn.trace import trace
-from gluon_cnn.viz import browser, capture, explain, load_run
+from gluon_cnn.backend import internals
+from gluon_cnn.viz import browser, explain, load_run
 from gluon_cnn.viz.__main__ import main as viz_main
-from gluon_cnn.viz.explainer import decode, explain_run, preprocess_image
+from gluon_cnn.viz.explainer import decode, explain_run, json_script, preprocess_image
+from gluon_cnn.viz import explainer as explainer_pkg
 from gluon_cnn.viz import probe
+from mxnet.gluon import nn
 
 NO_BROWSER = browser.missing()
 needs_browser = pytest.mark.skipif(NO_BROWSER is not None, reason=f'no browser: {NO_BROWSER}')
@@ -81,9 +87,59 @@ def _model_input(run_dir):
     return run, next(iter(it))[0]
 
 
+def _act(layer, y):
+    act = getattr(layer, 'act', None)
+    return y if act is None else mx.nd.Activation(y, act_type=internals.act_type(act))
+
+
+def _conv(layer, x):
+    kw = internals.layer_kwargs(layer)
+    b = layer.bias.data() if layer.bias is not None else None
+    args = (x, layer.weight.data()) if b is None else (x, layer.weight.data(), b)
+    y = mx.nd.Convolution(*args, kernel=kw['kernel'], stride=kw['stride'], pad=kw['pad'],
+                          dilate=kw['dilate'], num_filter=kw['num_filter'],
+                          num_group=kw['num_group'], no_bias=b is None)
+    return _act(layer, y)
+
+
+def _by_ops(layer, x):
+    """One layer of a plain Sequential net by MXNet's own operator on its parameters."""
+    if isinstance(layer, nn.Conv2D):
+        return _conv(layer, x)
+    if isinstance(layer, (nn.MaxPool2D, nn.AvgPool2D)):
+        kw = internals.layer_kwargs(layer)
+        return mx.nd.Pooling(x, kernel=kw['kernel'], stride=kw['stride'], pad=kw['pad'],
+                             pool_type=kw['pool_type'],
+                             pooling_convention=kw['pooling_convention'])
+    if isinstance(layer, nn.Dense):
+        y = mx.nd.FullyConnected(x, layer.weight.data(), layer.bias.data(),
+                                 num_hidden=layer.weight.shape[0], flatten=True)
+        return _act(layer, y)
+    raise AssertionError(f'no operator for {layer}')
+
+
 def _captured(run, X) -> dict:
-    outs, y = capture(run.net, X)
-    return {c.layer.path: c.output.asnumpy()[0] for c in outs}, y.asnumpy()[0]
+    """{path: output} of every layer of the Sequential net, run layer by layer without hooks."""
+    maps, x = {}, X
+    for i, layer in enumerate(run.net):
+        x = _by_ops(layer, x)
+        maps[str(i)] = x.asnumpy()[0]
+    return maps, x.asnumpy()[0]
+
+
+def _captured_resnet(run, X) -> dict:
+    """The layers the ResNet tests read, by operators on the blocks' own inputs: the stem conv on
+    the input, and conv2/conv3 of features.5.0 on relu(bn1(conv1(x))) and on x."""
+    f = run.net.features
+    maps = {'features.0': _conv(f[0], X).asnumpy()[0]}
+    x = X
+    for i in range(5):
+        x = f[i](x)                  # the unit's input, made by the blocks' own forward
+    unit = f[5][0]
+    h = mx.nd.relu(unit.bn1(_conv(unit.conv1, x)))
+    maps['features.5.0.conv2'] = _conv(unit.conv2, h).asnumpy()[0]
+    maps['features.5.0.conv3'] = _conv(unit.conv3, x).asnumpy()[0]
+    return maps, run.net(X).asnumpy()[0]
 
 
 def _embedded(html: str) -> dict:
@@ -117,12 +173,24 @@ def test_embedded_numbers_are_the_nets(lenet_run, lenet_page):
     # every conv/pool/dense detail holds the exact float32 values of the net
     for path, det in d['details'].items():
         out = decode(d, det['output'])
-        np.testing.assert_array_equal(out, maps[path][:len(out)].reshape(out.shape))
+        np.testing.assert_allclose(out, maps[path][:len(out)].reshape(out.shape), rtol=1e-6,
+                                   atol=1e-7)
         if det['kind'] == 'conv':
             w = run.net[int(path)].weight.data().asnumpy()
             np.testing.assert_array_equal(decode(d, det['weight']), w[:det['shown']])
     np.testing.assert_array_equal(decode(d, d['details']['0']['input']), X.asnumpy()[0])
-    np.testing.assert_array_equal(decode(d, d['details']['2']['input']), maps['1'])
+    np.testing.assert_allclose(decode(d, d['details']['2']['input']), maps['1'], rtol=1e-6,
+                               atol=1e-7)
+    # one colour scale per layer: every channel of a column on ±max|value| of the whole layer
+    for col in d['columns'][1:-1]:
+        if col.get('maps') is None:
+            continue
+        y = maps[col['path']]
+        lo, hi = float(y.min()), float(y.max())
+        m = max(abs(lo), abs(hi))
+        assert col['scale'] == {'kind': 'diverging', 'lo': -m, 'hi': m, 'min': lo, 'max': hi}
+        t = d['tensors'][col['maps']]
+        assert (t['lo'], t['hi']) == (-m, m)
     # the column headers are the tracer's rows
     t = trace(run.net, tuple(X.shape))
     cols = [c for c in d['columns'] if c['kind'] not in ('input', 'softmax')]
@@ -154,11 +222,11 @@ def test_branches_columns_and_what_convs_read(resnet_run, resnet_page):
     assert 'a relu of the output of features.5.0.bn1' in reads['features.5.0.conv2']
     assert 'forward code' in reads['features.5.0.conv2']
     run, X = _model_input(resnet_run)
-    maps, logits = _captured(run, X)
+    maps, logits = _captured_resnet(run, X)
     np.testing.assert_array_equal(np.float32(d['logits']), logits)
     for path in ('features.0', 'features.5.0.conv2', 'features.5.0.conv3'):
         out = decode(d, d['details'][path]['output'])
-        np.testing.assert_array_equal(out, maps[path][:len(out)])
+        np.testing.assert_allclose(out, maps[path][:len(out)], rtol=1e-6, atol=1e-7)
 
 
 def test_googlenet_concat_is_named(tmp_path):
@@ -189,15 +257,65 @@ def test_own_image_polarity_and_size(tmp_path):
     assert [s[0] for s in q.steps][1:] == ['grayscale', 'resized to 28×28', 'polarity']
 
 
-def test_cli_page_and_errors(lenet_run, tmp_path, capsys):
-    out = tmp_path / 'p.html'
-    assert viz_main(['explain', '--run', str(lenet_run), '--out', str(out), '--steps', '2']) == 0
+def _overwrites(lenet_run, resnet_run, out, capsys) -> Path:
+    """The overwrite rule through the CLI: this run's page is replaced by the next image's; a page
+    of another run and a user's own file are kept unless --force."""
+    run = ['explain', '--run', str(lenet_run), '--out', str(out), '--steps', '0']
+    assert viz_main(run + ['--image', '3']) == 0
     assert capsys.readouterr().out.startswith(f'wrote {out}')
-    assert viz_main(['explain', '--run', str(lenet_run), '--out', str(out)]) == 2
-    assert 'exists; pass --force' in capsys.readouterr().err
-    assert viz_main(['explain', '--run', str(lenet_run), '--out', str(out), '--force',
-                     '--steps', '0']) == 0
+    assert viz_main(run + ['--image', '5']) == 0                # browsing: no --force needed
     assert capsys.readouterr().out.startswith(f'overwrote {out}')
+    page = out.read_text(encoding='utf-8')
+    assert _embedded(page)['image']['index'] == 5
+    assert _embedded(page)['marker'] == {'command': 'viz explain',
+                                         'run': str(Path(lenet_run).resolve())}
+    other = ['explain', '--run', str(resnet_run), '--out', str(out), '--steps', '0']
+    assert viz_main(other) == 2                                  # another run's page: refused
+    assert 'another run' in capsys.readouterr().err
+    assert out.read_text(encoding='utf-8') == page
+    mine = out.with_name('notes.html')
+    mine.write_text('<p>my own notes</p>')
+    assert viz_main(run[:-2] + ['--out', str(mine)]) == 2       # a user's file: refused
+    assert 'not a page this command made' in capsys.readouterr().err
+    assert mine.read_text() == '<p>my own notes</p>'
+    assert viz_main(run[:-2] + ['--out', str(mine), '--force', '--steps', '0']) == 0
+    assert capsys.readouterr().out.startswith(f'overwrote {mine}')
+    assert sorted(p.name for p in out.parent.iterdir()) == ['notes.html', 'p.html']  # no temp
+    return out
+
+
+def test_overwrite_rule(lenet_run, resnet_run, tmp_path, capsys):
+    _overwrites(lenet_run, resnet_run, tmp_path / 'p.html', capsys)
+
+
+def test_default_image_is_one_the_net_gets_right(lenet_run):
+    run, _ = _model_input(lenet_run)
+    it, test = probe.test_iter(run, batch_size=500, limit=500)
+    X, y = next(iter(it))
+    right = np.flatnonzero(run.net(X).asnumpy().argmax(axis=1) == y.asnumpy())
+    d = explain_run(lenet_run, steps=0).data
+    assert d['image']['index'] == right[0] and d['top3'][0]['k'] == d['true_label']['k']
+    wrong = int(np.flatnonzero(run.net(X).asnumpy().argmax(axis=1) != y.asnumpy())[0])
+    w = explain_run(lenet_run, wrong, steps=0).data
+    assert w['top3'][0]['k'] != w['true_label']['k'] == int(y.asnumpy()[wrong])
+
+
+def test_class_images_are_seeded(lenet_run):
+    a, b = (explain_run(lenet_run, 0, steps=3).data for _ in range(2))
+    assert a['learned']['maximized']['steps'] == 3
+    assert a['tensors'][a['learned']['maximized']['images']] == \
+        b['tensors'][b['learned']['maximized']['images']]
+
+
+def test_json_script_escapes_what_ends_a_script():
+    hostile = {'name': '</script><!--<script>&\u2028\u2029', 'ok': 'é×'}
+    text = json_script(hostile)
+    for bad in ('<', '>', '&', '\u2028', '\u2029'):
+        assert bad not in text, bad
+    assert json.loads(text) == hostile
+
+
+def test_cli_page_and_errors(lenet_run, tmp_path, capsys):
     (tmp_path / 'bad.png').write_bytes(b'not an image')
     Image.fromarray(np.full((40, 30), 250, np.uint8)).save(tmp_path / 'ok.png')
     for args, message in (
@@ -282,16 +400,19 @@ def _arithmetic(driver) -> dict:
     return driver.execute_script("""
         const a = document.getElementById('arith');
         return {i: +a.dataset.i, j: +a.dataset.j, co: +a.dataset.co,
-                y: document.getElementById('arith-y').textContent,
-                net: document.getElementById('arith-net').textContent,
+                y: document.getElementById('arith-y').dataset.exact,
+                net: document.getElementById('arith-net').dataset.exact,
+                shown: document.getElementById('arith-y').textContent,
                 kind: document.getElementById('detail').dataset.kind,
                 path: document.getElementById('detail').dataset.path};""")
 
 
 def _check_value(a, maps, path):
     want = maps[path][a['co'], a['i'], a['j']]
-    assert np.float32(float(a['net'])) == want               # the net's float32, printed exactly
-    assert abs(float(a['y']) - want) <= 1e-5 * max(1.0, abs(want)), (a, want)  # the page's sum
+    tol = 1e-5 * max(1.0, abs(want))
+    assert abs(np.float32(float(a['net'])) - want) <= tol, (a, want)  # the net's float32
+    assert abs(float(a['y']) - want) <= tol, (a, want)                   # the page's own sum
+    assert len(a['shown'].lstrip('-').replace('.', '')) <= 8, a  # a readable number, not a wall
 
 
 def _calculator_agrees(driver):
@@ -339,6 +460,9 @@ def test_lenet_in_the_browser(driver, lenet_run, lenet_page):
     _every_layer_shows_its_maps(driver, page.data)
     run, X = _model_input(lenet_run)
     maps, _ = _captured(run, X)
+    # the verdict says plainly whether the net is right about test image 0
+    said = driver.execute_script("return document.querySelector('#verdict .verdict').dataset.right")
+    assert said == ('1' if int(np.argmax(maps['6'])) == page.data['true_label']['k'] else '0')
     # a click on a map of the second conv: the arithmetic of the pixel under the cursor
     _click_map(driver, '2', 3, dx=5, dy=-7)
     a = _arithmetic(driver)
@@ -356,13 +480,13 @@ def test_lenet_in_the_browser(driver, lenet_run, lenet_page):
     a = _arithmetic(driver)
     assert a['kind'] == 'dense' and a['path'] == '4'
     want = maps['4'][a['co']]
-    assert np.float32(float(a['net'])) == want and abs(float(a['y']) - want) < 1e-5
+    assert abs(np.float32(float(a['net'])) - want) < 1e-6 and abs(float(a['y']) - want) < 1e-5
     assert '16 × 4 × 4 = 256' in driver.find_element(By.ID, 'dense-flatten').text
     # the softmax: logits, exp, probabilities
     driver.find_element(By.CSS_SELECTOR, '#overview .col[data-kind="softmax"] [data-unit]').click()
     rows = driver.execute_script(
         "return [...document.querySelectorAll('#softmax-table tr')].slice(1)"
-        ".map((r) => [...r.children].map((td) => td.textContent))")
+        ".map((r) => [...r.children].map((td) => td.dataset.exact || td.textContent))")
     np.testing.assert_array_equal(np.float32([float(r[1]) for r in rows]), page.data['logits'])
     np.testing.assert_allclose([float(r[3]) for r in rows], page.data['probs'], rtol=1e-6)
     _calculator_agrees(driver)
@@ -395,7 +519,7 @@ def test_resnet_in_the_browser(driver, resnet_run, resnet_page):
     assert _severe(driver) == []
     _every_layer_shows_its_maps(driver, page.data)
     run, X = _model_input(resnet_run)
-    maps, _ = _captured(run, X)
+    maps, _ = _captured_resnet(run, X)
     _click_map(driver, 'features.0', 5, dx=3, dy=2)            # the stem conv, read from the input
     a = _arithmetic(driver)
     assert a['path'] == 'features.0'
@@ -415,8 +539,194 @@ def test_resnet_in_the_browser(driver, resnet_run, resnet_page):
     assert _severe(driver) == []
 
 
+def _legends(driver) -> dict:
+    return driver.execute_script("""
+        const out = {};
+        for (const c of document.querySelectorAll('#overview .col')) {
+          const l = c.querySelector('.legend');
+          if (l) out[c.dataset.path] = {min: +l.dataset.min, max: +l.dataset.max,
+                                        lo: +l.dataset.lo, hi: +l.dataset.hi, kind: l.dataset.kind};
+        }
+        return out;""")
+
+
+def _pixels(driver, path, where) -> list:
+    """The RGB drawn at (i, j) of each channel's map of a column: where = [(channel, i, j)]."""
+    return driver.execute_script("""
+        const col = document.querySelector(`#overview .col[data-path="${arguments[0]}"]`);
+        return arguments[1].map(([c, i, j]) => {
+          const cv = col.querySelector(`canvas.map[data-channel="${c}"]`);
+          const s = cv.width / arguments[2];
+          return [...cv.getContext('2d').getImageData(Math.floor((j + .5) * s),
+                                                      Math.floor((i + .5) * s), 1, 1).data]
+                 .slice(0, 3);
+        });""", path, where, 24)
+
+
+@needs_browser
+def test_one_colour_scale_per_layer(driver, lenet_run, lenet_page):
+    page, path = lenet_page
+    _open(driver, path)
+    run, X = _model_input(lenet_run)
+    maps, _ = _captured(run, X)
+    legends = _legends(driver)
+    assert legends['input']['kind'] == 'grey'
+    assert (legends['input']['lo'], legends['input']['hi']) == tuple(run.info.value_range)
+    for p in ('0', '1', '2', '3', '4', '5', '6'):
+        y = maps[p]  # every channel of the layer, not only the drawn ones
+        assert (legends[p]['min'], legends[p]['max']) == (float(y.min()), float(y.max())), p
+        m = max(abs(float(y.min())), abs(float(y.max())))
+        assert (legends[p]['lo'], legends[p]['hi']) == (-m, m) and legends[p]['kind'] == \
+            'diverging'
+    # the first conv's channels share the scale: only the channel that holds the layer's largest
+    # value reaches the scale's end colour at its own maximum; a per-channel stretch would
+    # draw every channel's maximum in that colour
+    y = maps['0']
+    where = [(c, *np.unravel_index(np.argmax(y[c]), y[c].shape)) for c in range(y.shape[0])]
+    rgb = _pixels(driver, '0', [(c, int(i), int(j)) for c, i, j in where])
+    top = int(np.argmax(y.reshape(y.shape[0], -1).max(axis=1)))
+    end = driver.execute_script('return window.explainer.math.colour(1, {kind: "diverging", '
+                                'lo: -1, hi: 1})')
+    assert rgb[top] == end
+    for c in range(y.shape[0]):
+        if y[c].max() < 0.8 * y.max():
+            assert rgb[c] != end, c
+
+
+@needs_browser
+def test_hostile_names_still_draw_every_layer(driver, lenet_run, tmp_path):
+    import shutil
+    hostile = tmp_path / '<!--<script>' / '</script>'   # a run folder named to break out
+    shutil.copytree(lenet_run, hostile)
+    img = np.full((40, 40), 20, np.uint8)
+    img[10:30, 12:28] = 220
+    image = hostile / '<!--<script>x.png'
+    Image.fromarray(img).save(image)
+    page = explain_run(hostile, str(image), steps=0)
+    path, _ = page.save(tmp_path / 'hostile.html')
+    html = path.read_text(encoding='utf-8')
+    assert html.count('</script>') == 3  # the data's, the arithmetic's and the page's script
+    _open(driver, path)
+    assert _severe(driver) == []
+    _every_layer_shows_its_maps(driver, page.data)
+    from selenium.webdriver.common.by import By
+    assert image.name in driver.find_element(By.ID, 'image-steps').text   # drawn as text
+    assert str(hostile) in driver.find_element(By.CSS_SELECTOR, '.sub').text
+    net = get_model('lenet')
+    net.initialize()
+    labels = [f'<!--<script>{k}</script>' for k in range(10)]
+    own = explain(net, np.zeros((28, 28), np.float32), classes=labels, steps=0,
+                  title='</script><!--')
+    path, _ = own.save(tmp_path / 'labels.html')
+    _open(driver, path)
+    assert _severe(driver) == []
+    _every_layer_shows_its_maps(driver, own.data)
+    shown = driver.execute_script(
+        "return [...document.querySelectorAll('#top3 .name')].map((e) => e.textContent)")
+    assert all(s in labels for s in shown) and len(shown) == 3
+
+
+@needs_browser
+def test_browsing_overwrites_this_runs_page(driver, lenet_run, resnet_run, tmp_path, capsys):
+    from selenium.webdriver.common.by import By
+    out = _overwrites(lenet_run, resnet_run, tmp_path / 'p.html', capsys)
+    _open(driver, out)
+    assert _severe(driver) == []
+    assert driver.find_element(By.CSS_SELECTOR, '#image-steps .cap').text.startswith(
+        'test image #5')
+
+
 def test_no_driver_is_one_line_reason(monkeypatch, tmp_path):
     monkeypatch.setattr(browser, 'CHROMEDRIVER', str(tmp_path / 'no-driver'))
     reason = browser.missing()
     assert reason and '\n' not in reason
 
+
+
+# ----------------------------------------------------------------------------- arithmetic in node
+NODE = shutil.which('node')
+MATH_JS = Path(explainer_pkg.__file__).parent / 'templates' / 'explain_math.js'
+
+_NODE_SCRIPT = r"""
+const fs = require('fs');
+const M = require(process.argv[2]);
+const D = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
+const Q = JSON.parse(fs.readFileSync(process.argv[4], 'utf8'));
+const T = (id) => M.decode(D.tensors[id]);
+const out = {calc: Q.calc.map((a) => [M.outSize(...a), M.outFormula(...a)]), conv: {}, pool: {},
+             dense: {}, f32: {}, u8: {}};
+for (const [path, d] of Object.entries(D.details)) {
+  if (d.kind === 'conv') out.conv[path] = Q.pixels.map(([c, i, j]) =>
+    M.convValue(d, T(d.input), T(d.weight), c % d.shown, i % d.out_hw[0], j % d.out_hw[1]).y);
+  if (d.kind === 'pool') out.pool[path] = Q.pixels.map(([c, i, j]) =>
+    M.poolValue(d, T(d.input), c % d.shown, i % d.out_hw[0], j % d.out_hw[1]).y);
+  if (d.kind === 'dense') out.dense[path] = [...Array(d.units).keys()].map((u) =>
+    M.denseValue(d, T(d.input), T(d.weight), u).y);
+  out.f32[path] = Array.from(T(d.output).data.slice(0, 50), M.f32);
+}
+D.tensors.forEach((t, k) => { if (t.dtype === 'u8') out.u8[k] = Array.from(T(k).data); });
+out.softmax = M.softmax(D.logits).p;
+const grey = {kind: 'grey', lo: 0, hi: 1};
+out.colour = {grey: [M.colour(0, grey), M.colour(1, grey)],
+              div: [-2, -1, 0, 1, 2].map((v) => M.colour(v, {kind: 'diverging', lo: -2, hi: 2}))};
+out.short = Q.numbers.map(M.short);
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason='no node to run the page\'s arithmetic')
+def test_page_arithmetic_in_node(tmp_path):
+    """The page's own JS (explain_math.js), run by node on the page's data, against MXNet's
+    operators run layer by layer on the same parameters, and against gluon_cnn.shapes."""
+    mx.random.seed(0)
+    net = get_model('lenet')
+    net.initialize(mx.init.Xavier())
+    x = np.random.RandomState(1).rand(1, 1, 28, 28).astype(np.float32)
+    data = explain(net, x, steps=0).data
+    grid = [(n, k, p, s, d, c) for n in (1, 5, 12, 28, 64) for k in (1, 2, 3, 5, 7)
+            for p in (0, 1, 2, 4) for s in (1, 2, 3) for d in (1, 2) for c in (False, True)]
+    pixels = [(0, 0, 0), (1, 3, 7), (2, 11, 5), (5, 23, 23), (3, 7, 0)]
+    numbers = [0.0, 1 / 3, -123456.789, 1e-7, 2.5e8, 0.0012345]
+    (tmp_path / 'data.json').write_text(json.dumps(data))
+    (tmp_path / 'query.json').write_text(json.dumps({'calc': grid, 'pixels': pixels,
+                                                     'numbers': numbers}))
+    (tmp_path / 'run.js').write_text(_NODE_SCRIPT)
+    done = subprocess.run([NODE, str(tmp_path / 'run.js'), str(MATH_JS),
+                           str(tmp_path / 'data.json'), str(tmp_path / 'query.json')],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    # the shape calculator
+    for (n, k, p, s, d, c), (size, formula) in zip(grid, got['calc']):
+        assert size == shapes.out_size(n, k, p, s, d, c), (n, k, p, s, d, c)
+        assert formula == shapes.out_size_formula(n, k, p, s, d, c)
+    # every clicked value, redone by the page, against the operators
+    maps, x_ = {}, mx.nd.array(x)
+    for i, layer in enumerate(net):
+        x_ = _by_ops(layer, x_)
+        maps[str(i)] = x_.asnumpy()[0]
+    assert set(got['conv']) == {'0', '2'} and set(got['pool']) == {'1', '3'}
+    for kind in ('conv', 'pool'):
+        for path, values in got[kind].items():
+            d, y = data['details'][path], maps[path]
+            for (c, i, j), v in zip(pixels, values):
+                want = y[c % d['shown'], i % d['out_hw'][0], j % d['out_hw'][1]]
+                assert abs(v - want) <= 1e-5 * max(1, abs(want)), (path, c, i, j, v, want)
+    for path, values in got['dense'].items():
+        np.testing.assert_allclose(values, maps[path], rtol=1e-5, atol=1e-6)
+    z = maps['6'].astype(np.float64)
+    p = np.exp(z - z.max())
+    np.testing.assert_allclose(got['softmax'], p / p.sum(), rtol=1e-6)
+    # numbers: float32 printed exactly where exact, 4 digits where read
+    for path, texts in got['f32'].items():
+        vals = decode(data, data['details'][path]['output']).reshape(-1)[:50]
+        assert [np.float32(t) for t in texts] == list(vals)
+        assert all(len(t.lstrip('-').replace('.', '').replace('e', '')) <= 12 for t in texts)
+    assert got['short'] == ['0', '0.3333', '-123500', '1.00e-7', '2.50e8', '0.001234']
+    for k, values in got['u8'].items():
+        assert values == decode(data, int(k)).reshape(-1).tolist()
+    # colours: grey from black to white; blue below 0, white at 0, red above
+    assert got['colour']['grey'] == [[0, 0, 0], [255, 255, 255]]
+    (b2, b1, w, r1, r2) = got['colour']['div']
+    assert b2[2] > b2[0] and r2[0] > r2[2] and min(w) > 240
+    assert b1[0] > b2[0] and r1[2] > r2[2]   # paler nearer 0

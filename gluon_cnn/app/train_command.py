@@ -16,7 +16,7 @@ from ..runs.config import AMP_MODES, KVSTORES, OPTIMIZERS, PRESETS, TrainConfig,
 from ..data import NUM_CLASSES
 from ..errors import TargetMissedError
 from ..models import get_model, list_models, model_info
-from ..backend import internals
+from ..backend import blocks, internals
 from ..training.progress import epoch_bars
 from ..training.schedules import LR_SCHEDULES
 from ..runs.record import RunRecord
@@ -208,13 +208,11 @@ SATURATING = ('sigmoid', 'tanh', 'softsign')  # activations whose small gradient
 
 def net_traits(net) -> tuple:
     """(activation types, has BatchNorm) of a built, uninitialized net, from its block tree."""
-    acts, bn, stack = set(), False, [net]
-    while stack:
-        block = stack.pop()
+    acts, bn = set(), False
+    for _, block in blocks.walk(net):
         if isinstance(block, nn.Activation):
             acts.add(internals.act_type(block))
         bn = bn or isinstance(block, nn.BatchNorm)
-        stack.extend(internals.children(block).values())
     return acts, bn
 
 

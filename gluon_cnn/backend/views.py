@@ -6,21 +6,14 @@ book's.
 from mxnet.gluon import nn
 
 from . import internals
+from .blocks import is_container, walk
 
 __all__ = ['replaced', 'sequentials']
-
-_SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
 
 
 def sequentials(net) -> list:
     """`net` and the (Hybrid)Sequential containers reachable from it through Sequentials only."""
-    found, stack = [], [net]
-    while stack:
-        block = stack.pop()
-        if isinstance(block, _SEQUENTIAL):
-            found.append(block)
-            stack.extend(reversed(list(internals.children(block).values())))
-    return found
+    return [b for _, b in walk(net, is_container) if is_container(b)]
 
 
 def replaced(net, swap: dict, drop=frozenset()):
@@ -32,16 +25,14 @@ def replaced(net, swap: dict, drop=frozenset()):
 
 def _holders(net, targets: set) -> set:
     """ids of the Sequential containers on the way from `net` down to a target block."""
+    if not is_container(net):
+        return set()
+    found = dict(walk(net, is_container))  # path -> block
     holders = set()
-
-    def visit(block) -> bool:
-        inside = [visit(c) for c in internals.children(block).values()] \
-            if isinstance(block, _SEQUENTIAL) else []
-        hit = block in targets or any(inside)
-        if hit and isinstance(block, _SEQUENTIAL):
-            holders.add(id(block))
-        return hit
-    visit(net)
+    for path, block in found.items():
+        if block in targets:
+            parts = path.split('.')
+            holders.update(id(found['.'.join(parts[:i])]) for i in range(len(parts)))
     return holders
 
 

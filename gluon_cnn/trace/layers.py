@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 
 from mxnet.gluon import nn
 
-from ..backend import internals
+from ..backend import blocks, internals
 from .. import shapes
 from ..backend.internals import ConvLayer as _Conv
 from ..backend.internals import PoolingLayer as _Pooling
@@ -55,7 +55,7 @@ class Geometry:
 
 # Conv2D/Dense built with activation='...' call an Activation child: one leaf, not two
 def is_fused(block) -> bool:
-    return isinstance(block, (_Conv, nn.Dense))
+    return blocks.layer_kind(block) in blocks.FUSED_KINDS
 
 
 def fused_activation(block) -> Optional[str]:

@@ -20,7 +20,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.symbol import Symbol
 
-from ..backend import internals, npmode
+from ..backend import blocks, internals, npmode
 from .layers import is_fused
 
 __all__ = ['Call', 'Recording', 'RecordError', 'walk', 'params_under', 'record']
@@ -58,28 +58,17 @@ class RecordError(Exception):
         self.reason, self.failing, self.partial = reason, failing, partial
 
 
-# every registered block under net (first path wins for a block registered twice)
+# every registered block under net by id (first path wins for a block registered twice)
 def walk(net: gluon.Block) -> 'OrderedDict[int, tuple]':
-    found = OrderedDict()
-    stack = [('', net)]
-    while stack:
-        path, b = stack.pop()
-        if id(b) in found:
-            continue
-        found[id(b)] = (b, path)
-        kids = [(f'{path}.{k}' if path else k, c) for k, c in internals.children(b).items()]
-        stack.extend(reversed(kids))
-    return found
+    return OrderedDict((id(b), (b, path)) for path, b in blocks.walk(net))
 
 
 # the unique Parameters of a block and everything under it: collect_params() without its checks
 def params_under(block: gluon.Block) -> list:
-    found, stack = {}, [block]
-    while stack:
-        b = stack.pop()
+    found = {}
+    for _, b in blocks.walk(block):
         for p in b.params.values():
             found.setdefault(id(p), p)
-        stack.extend(reversed(list(internals.children(b).values())))
     return list(found.values())
 
 

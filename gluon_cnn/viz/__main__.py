@@ -163,10 +163,12 @@ def _add_explain(sub, common):
     # x* of the classes: enough to see a shape, and fast (fewer on a large net: 10 s at most)
     e.set_defaults(steps=30)
     e.epilog = '--steps here: 30 by default; 0 leaves the class images out'
-    e.add_argument('--image', default='0', help='a test image index (default 0) or a PNG/JPEG '
-                   'file of any size, converted to the model input as the page shows')
+    e.add_argument('--image', help='a test image index (default: the first test image the net '
+                   'gets right) or a PNG/JPEG file of any size, converted to the model input as '
+                   'the page shows')
     e.add_argument('--out', help='the HTML file to write (default: DIR/explain.html)')
-    e.add_argument('--force', action='store_true', help='overwrite --out if it exists')
+    e.add_argument('--force', action='store_true', help='overwrite --out even when it is not '
+                   "this run's explainer page (which is replaced without it)")
     e.add_argument('--maps', type=int, default=16,
                    help='channels drawn per layer (default 16)')
     e.add_argument('--screenshot', metavar='PNG',
@@ -177,12 +179,11 @@ def _add_explain(sub, common):
 def _explain(args):
     from pathlib import Path
 
-    from .explainer import explain_run
+    from .explainer import check_out, explain_run, marker
     if args.steps < 0 or args.maps <= 0:
         raise ConfigError('--steps must be >= 0 and --maps positive')
     out = Path(args.out) if args.out else Path(args.run) / 'explain.html'
-    if out.exists() and not args.force:  # refuse before the work, not after it
-        raise ConfigError(f'--out {out} exists; pass --force to overwrite it')
+    check_out(out, marker(args.run), args.force)  # refuse before the work, not after it
     page = explain_run(args.run, args.image, steps=args.steps, max_maps=args.maps)
     path, overwrote = page.save(out, force=args.force)
     size = path.stat().st_size

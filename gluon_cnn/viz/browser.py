@@ -66,6 +66,9 @@ def screenshot(page, png, width: int = 1400, height: Optional[int] = None) -> Pa
         if height is None:
             full = driver.execute_script('return document.documentElement.scrollHeight')
             driver.set_window_size(width, min(int(full) + 40, 6000))
+        else:  # the window's own bars take part of its height: make the page's view `height`
+            inner = driver.execute_script('return window.innerHeight')
+            driver.set_window_size(width, 2 * height - int(inner))
         png.parent.mkdir(parents=True, exist_ok=True)
         if not driver.save_screenshot(str(png)):
             raise ConfigError(f'--screenshot {png}: the browser could not write it')

@@ -13,10 +13,9 @@ from typing import List, NamedTuple, Optional
 
 import numpy as np
 from mxnet import gluon
-from mxnet.gluon import nn
 
 from .. import data as gdata
-from ..backend import internals
+from ..backend import blocks
 from ..runs.config import TrainConfig
 from ..errors import ConfigError
 from ..models import ModelInfo, model_info
@@ -27,10 +26,6 @@ from ..runs.record import METRICS_FILE, read_record
 __all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
            'predict',
            'confusion_matrix']
-
-# Blocks we treat as one layer even though Gluon gives them a child (the fused activation).
-_UNITS = (internals.ConvLayer, internals.PoolingLayer, nn.Dense)
-
 
 # ----------------------------------------------------------------------------- runs
 @dataclasses.dataclass
@@ -73,7 +68,7 @@ def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
 class Layer(NamedTuple):
     name: str    # Gluon's name without the model prefix, e.g. 'conv1'
     path: str    # child path, as the tracer names it, e.g. '2' (LeNet's second conv)
-    kind: str    # 'conv' | 'pool' | 'dense' | the class name of any other leaf
+    kind: str    # backend.blocks.layer_kind: 'conv', 'pool', 'dense', 'act', 'norm', ...
     block: gluon.Block
 
     @property
@@ -84,25 +79,7 @@ class Layer(NamedTuple):
 
 def layers(net: gluon.Block) -> List[Layer]:
     """The layers of `net` in registration order: convs, pools, denses and other leaf blocks."""
-    found = []
-
-    def walk(block, path):
-        for key, child in internals.children(block).items():
-            p = f'{path}.{key}' if path else key
-            if isinstance(child, _UNITS) or not internals.children(child):
-                found.append(Layer(_short_name(net, child), p, _kind(child), child))
-            else:
-                walk(child, p)
-    walk(net, '')
-    return found
-
-
-def _kind(block) -> str:
-    for cls, kind in ((internals.ConvLayer, 'conv'), (internals.PoolingLayer, 'pool'),
-                      (nn.Dense, 'dense')):
-        if isinstance(block, cls):
-            return kind
-    return type(block).__name__
+    return [Layer(_short_name(net, b), p, blocks.layer_kind(b), b) for p, b in blocks.leaves(net)]
 
 
 def _short_name(net, block) -> str:
@@ -132,20 +109,12 @@ def capture(net: gluon.Block, X, wanted: Optional[list] = None) -> tuple:
     Forward hooks see the layers only when the net runs imperatively, so a hybridized net is
     switched back with `hybridize(False)`.
     """
-    net.hybridize(False)
     targets = wanted if wanted is not None else layers(net)
-    seen, handles = {}, []
+    seen, out = blocks.capture_io(net, X, [layer.block for layer in targets])
+    by_block = {}
     for layer in targets:
-        def hook(block, inputs, output, layer=layer):
-            # first call only (shared weights)
-            seen.setdefault(layer.path, Captured(layer, tuple(inputs[0].shape), output))
-        handles.append(layer.block.register_forward_hook(hook))
-    try:
-        out = net(X)
-    finally:
-        for h in handles:
-            h.detach()
-    return list(seen.values()), out
+        by_block.setdefault(id(layer.block), layer)
+    return [Captured(by_block[key], tuple(x.shape), y) for key, (x, y) in seen.items()], out
 
 
 # ----------------------------------------------------------------------------- predictions

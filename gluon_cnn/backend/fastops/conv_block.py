@@ -16,13 +16,13 @@ through (Hybrid)Sequential containers are replaced, as in `gluon_cnn.training.wi
 from mxnet.gluon import nn
 
 from .. import internals
+from ..blocks import is_container, walk
 from ..views import replaced, sequentials
 
 __all__ = ['FastConv2D', 'fused', 'fuse_pairs', 'MAX_CHANNELS']
 
 MAX_CHANNELS = 16  # input and output channels up to which a Conv2D is run by fastops_conv
 _ACTS = {None: 0, 'sigmoid': 1, 'relu': 2, 'tanh': 3}
-_SEQUENTIAL = (nn.Sequential, nn.HybridSequential)
 
 
 def _kwargs(block) -> dict:
@@ -112,10 +112,7 @@ def fuse_pairs(net, max_channels: int = MAX_CHANNELS) -> list:
 
 def _first_layer(net):
     """The block that sees the net's input first, through Sequential containers."""
-    block = net
-    while isinstance(block, _SEQUENTIAL) and len(internals.children(block)):
-        block = next(iter(internals.children(block).values()))
-    return block
+    return next((b for _, b in walk(net, is_container) if not is_container(b)), net)
 
 
 def fused(net, max_channels: int = MAX_CHANNELS, data_grad_first: bool = False):
