@@ -46,6 +46,11 @@ endif
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
 
+# The 2nd edition's `d2l` package (gluon_cnn.book2), installed without its declared dependencies:
+# it pins numpy==1.23.5, which has no wheels for Python 3.12+, and matplotlib 3.7.2, pandas 2.0.3
+# and jupyter 1.0.0 beside them. setup.cfg lists what d2l/mxnet.py imports instead.
+D2L_VERSION := 1.0.3
+
 setup: $(STAMP) data graphviz fastops
 
 # Graphviz's dot, for `viz graph` (mx.viz.plot_network); its test skips without it.
@@ -71,6 +76,7 @@ $(STAMP): setup.cfg pyproject.toml setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(MXNET_NODEPS),$(PY) -m pip install -q --no-deps mxnet==1.9.1)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps d2l==$(D2L_VERSION)
 	touch $@
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist (offline); gluon_cnn.data also looks in

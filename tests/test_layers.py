@@ -15,7 +15,7 @@ PACKAGE = Path(gluon_cnn.__file__).parent
 FLOORS = [
     ('ground', ['errors', 'mx', 'data', 'shapes', 'ops']),
     ('library', ['models', 'trace', 'training', 'runs', 'viz']),
-    ('application', ['app', 'book', 'exercises', 'papers', 'sweep', 'topics', 'launch']),
+    ('application', ['app', 'book', 'book2', 'exercises', 'papers', 'sweep', 'topics', 'launch']),
 ]
 FLOOR = {top: i for i, (_, tops) in enumerate(FLOORS) for top in tops}
 APPLICATION = len(FLOORS) - 1
