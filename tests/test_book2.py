@@ -8,6 +8,7 @@ training door (d2l.Trainer, d2l.train_ch6).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,35 @@ def test_section_runs_as_printed(edition, number, request, tmp_path):
     if trains:  # what the training printed or plotted is numbers, not NaN
         text = '\n'.join(sections.printed(c) for c in nb.cells)
         assert 'nan' not in text.lower()
+
+
+# ----------------------------------------------------------------------------- trace
+TRACE_SCRIPT = '''
+import contextlib, io, sys
+from gluon_cnn.book2.sections import section
+cells = section('en', '7.6').cells
+open('book_lenet.py', 'w').write(cells[0] + '\\n\\n' + cells[1] + '\\n\\ndef lenet():\\n    return LeNet()\\n')
+sys.path.insert(0, '')
+from book_lenet import *  # the book's LeNet(d2l.Classifier), as printed
+book = io.StringIO()
+with contextlib.redirect_stdout(book):
+    exec(cells[2])  # the book's layer_summary cell
+from gluon_cnn.trace.__main__ import main
+ours = io.StringIO()
+with contextlib.redirect_stdout(ours):
+    assert main(['book_lenet:lenet']) == 0
+print(book.getvalue()); print('TRACE'); print(ours.getvalue())
+'''
+
+
+def test_trace_of_a_2nd_edition_classifier_matches_layer_summary(tmp_path):
+    """python -m gluon_cnn.trace module:function on the English LeNet (a d2l.Classifier): its
+    rows are the book's layer_summary, layer by layer (class and output shape)."""
+    out = _python(TRACE_SCRIPT, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    book, ours = out.stdout.split('TRACE')
+    expected = [(name, shape) for name, shape in
+                re.findall(r'^(\w+) output shape:\s+(\(.*?\))', book, re.M)]
+    rows = re.findall(r'^\s*\d+ \((\w+)[^)]*\)(?: \[\d\])?\s+(\(.*?\))', ours, re.M)
+    assert len(expected) == 7
+    assert rows == expected
