@@ -29,7 +29,8 @@ QUICK = {('en', '7.6'), ('zh', '7.3')}  # LeNet through d2l.Trainer; NiN through
 
 # ----------------------------------------------------------------------------- extraction
 def test_each_edition_has_its_sections_with_code():
-    numbers = {ed: [s.number for s in sections.load_sections(ed) if s.cells] for ed in 'en zh'.split()}
+    numbers = {ed: [s.number for s in sections.load_sections(ed) if s.cells]
+               for ed in ('en', 'zh')}
     assert numbers['en'] == ['7.2', '7.3', '7.4', '7.5', '7.6'] + [f'8.{i}' for i in range(1, 9)]
     assert numbers['zh'] == ['6.2', '6.3', '6.4', '6.5', '6.6'] + [f'7.{i}' for i in range(1, 8)]
 
@@ -138,7 +139,7 @@ def test_without_the_hook_gluon_downloads_and_fails_offline(tmp_path):
 
 def test_headless_ipython_runs_lenet_and_draws_with_agg(tmp_path):
     """§7.6 in a terminal IPython without a display: the plots go to Agg."""
-    script = f'''
+    script = '''
 from IPython.core.interactiveshell import InteractiveShell
 from gluon_cnn.book2.sections import section
 shell = InteractiveShell.instance()
@@ -180,7 +181,8 @@ TRACE_SCRIPT = '''
 import contextlib, io, sys
 from gluon_cnn.book2.sections import section
 cells = section('en', '7.6').cells
-open('book_lenet.py', 'w').write(cells[0] + '\\n\\n' + cells[1] + '\\n\\ndef lenet():\\n    return LeNet()\\n')
+source = cells[0] + '\\n\\n' + cells[1] + '\\n\\ndef lenet():\\n    return LeNet()\\n'
+open('book_lenet.py', 'w').write(source)
 sys.path.insert(0, '')
 from book_lenet import *  # the book's LeNet(d2l.Classifier), as printed
 book = io.StringIO()

@@ -36,7 +36,8 @@ from d2l import mxnet as d2l_
 points = []
 add = d2l_.Animator.add
 def recording_add(self, x, y):
-    points.append([x, [None if v is None else float(v) for v in (y if hasattr(y, '__len__') else [y])]])
+    ys = y if hasattr(y, '__len__') else [y]
+    points.append([x, [None if v is None else float(v) for v in ys]])
     return add(self, x, y)
 d2l_.Animator.add = recording_add
 '''
