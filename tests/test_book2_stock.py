@@ -29,8 +29,8 @@ SIZES = {'train': 2048, 't10k': 512}
 
 BEFORE = '''
 import random, numpy, mxnet
-from mxnet.gluon.data.vision import datasets
-datasets.check_sha1 = lambda *args, **kwargs: True  # the files below are not Gluon's originals
+from mxnet.gluon import utils
+utils.check_sha1 = lambda *args, **kwargs: True  # Gluon's download(): the files are not its own
 random.seed(0); numpy.random.seed(0); mxnet.random.seed(0)
 from d2l import mxnet as d2l_
 points = []
