@@ -126,7 +126,7 @@ test-horovod: horovod
 # test-book2: every section's MXNet cells, as printed, in a Jupyter kernel, training cut short
 # (GLUON_CNN_BOOK_QUICK); `make test` runs two of them.
 test-book2: setup
-	$(PY) -m pytest -q -m book2 tests/test_book2.py $(ARGS)
+	GLUON_CNN_TEST_BOOK2=1 $(PY) -m pytest -q tests/test_book2.py -k section_runs $(ARGS)
 
 # test-stock-d2l: the same training sections give the same printed lines and plotted points as
 # stock d2l 1.0.3 with its own pins (numpy 1.23.5, matplotlib 3.7.2; IPython < 9 for 3.7.2), in
