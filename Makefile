@@ -22,10 +22,11 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
 endif
 
 .PHONY: setup data train test lint notebooks notebooks-check bench papers clean which-python \
-        supported horovod test-horovod fastops docs check-docs graphviz
+        supported horovod test-horovod fastops docs check-docs graphviz test-book2 stock-d2l \
+        test-stock-d2l
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
-ifneq ($(filter-out clean data which-python supported,$(or $(MAKECMDGOALS),setup)),)
+ifneq ($(filter-out clean data which-python supported stock-d2l,$(or $(MAKECMDGOALS),setup)),)
   PYVER := $(call version_of,$(PYTHON))
   ifeq ($(strip $(PYTHON)),)
     $(error no supported Python found: gluon-cnn runs on CPython $(SUPPORTED); install one or pass PYTHON=/path/to/python3.X)
@@ -45,6 +46,11 @@ endif
 # installed without its declared dependencies (setup.cfg lists what it imports; gluon_cnn.backend.compat
 # restores the numpy names it reads).
 MXNET_NODEPS := $(filter 3.13,$(PYVER))
+
+# The 2nd edition's `d2l` package (gluon_cnn.book2), installed without its declared dependencies:
+# it pins numpy==1.23.5, which has no wheels for Python 3.12+, and matplotlib 3.7.2, pandas 2.0.3
+# and jupyter 1.0.0 beside them. setup.cfg lists what d2l/mxnet.py imports instead.
+D2L_VERSION := 1.0.3
 
 setup: $(STAMP) data graphviz fastops
 
@@ -71,6 +77,7 @@ $(STAMP): setup.cfg pyproject.toml setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(MXNET_NODEPS),$(PY) -m pip install -q --no-deps mxnet==1.9.1)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps d2l==$(D2L_VERSION)
 	touch $@
 
 # Fashion-MNIST from Debian's dataset-fashion-mnist (offline); gluon_cnn.data also looks in
@@ -114,6 +121,29 @@ $(HOROVOD_STAMP): $(STAMP)
 # the tests `make test` skips without Horovod
 test-horovod: horovod
 	$(PY) -m pytest -q tests/test_parallel.py -k horovod
+
+# ---- the 2nd edition's code (d2l en v1.0.3 ch.7-8, d2l zh ch.6-7; docs/book.md) ----
+# test-book2: every section's MXNet cells, as printed, in a Jupyter kernel, training cut short
+# (GLUON_CNN_BOOK_QUICK); `make test` runs two of them.
+test-book2: setup
+	GLUON_CNN_TEST_BOOK2=1 $(PY) -m pytest -q tests/test_book2.py -k section_runs $(ARGS)
+
+# test-stock-d2l: the same training sections give the same printed lines and plotted points as
+# stock d2l 1.0.3 with its own pins (numpy 1.23.5, matplotlib 3.7.2; IPython < 9 for 3.7.2), in
+# .venv-stock on Python 3.11, the newest its pins install on, given the same data and seeds.
+STOCK_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11.*/bin/python3.11) \
+                            $(shell command -v python3.11))
+STOCK_VENV   ?= .venv-stock
+stock-d2l: $(STOCK_VENV)/.installed
+$(STOCK_VENV)/.installed:
+	@[ -n "$(STOCK_PYTHON)" ] || { echo "error: stock d2l needs Python 3.11; pass STOCK_PYTHON=/path/to/python3.11" >&2; exit 2; }
+	rm -rf $(STOCK_VENV) && $(STOCK_PYTHON) -m venv $(STOCK_VENV)
+	$(STOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(STOCK_VENV)/bin/python -m pip install -q mxnet==1.9.1 d2l==$(D2L_VERSION) 'ipython<9'
+	touch $@
+
+test-stock-d2l: setup stock-d2l
+	STOCK_D2L_PYTHON=$(STOCK_VENV)/bin/python $(PY) -m pytest -q tests/test_book2_stock.py $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -6,7 +6,10 @@ starts; pip puts this one there with the package (setup.py, for regular and edit
 Start-up stays cheap: nothing is imported here. A finder waits first on `sys.meta_path` for the
 first `import mxnet`; then it loads gluon_cnn/backend/compat.py (numpy and the shims, never mxnet
 nor the rest of gluon_cnn), steps aside, and MXNet is found and loaded as usual.
-Set GLUON_CNN_NO_STARTUP=1 to turn it off.
+A second finder waits for the 2nd edition's `from d2l import mxnet as d2l` (d2l 1.0.3): once
+d2l.mxnet has run, it hands the module to gluon_cnn.book2.adopt, which makes it read the local
+Fashion-MNIST files (and cuts training short in quick mode), so the book's lines run unchanged.
+Set GLUON_CNN_NO_STARTUP=1 to turn both off.
 """
 import os
 import sys
@@ -23,6 +26,41 @@ class BeforeMXNet:
             uninstall()
             load_compat()
         return None  # the regular finders load mxnet
+
+
+class AfterD2L:
+    """A meta path finder for `d2l.mxnet` that lets the regular finders find it, then runs
+    gluon_cnn.book2.adopt(module) right after the module has been executed."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != 'd2l.mxnet':
+            return None
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, 'exec_module'):
+            return spec
+        sys.meta_path.remove(cls)
+        spec.loader = AdoptingLoader(spec.loader)
+        return spec
+
+
+class AdoptingLoader:
+    """The regular loader of d2l.mxnet, followed by gluon_cnn.book2.adopt."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        from gluon_cnn.book2 import adopt  # mxnet is loaded by now: d2l.mxnet imported it
+        adopt(module)
+
+    def __getattr__(self, name):  # get_source, get_code, ... for tracebacks and inspect
+        return getattr(self.loader, name)
 
 
 def load_compat():
@@ -51,10 +89,13 @@ def load_compat():
 
 
 def install():
-    """Put the finder first on sys.meta_path (once); nothing when mxnet is already imported."""
-    if os.environ.get('GLUON_CNN_NO_STARTUP') or 'mxnet' in sys.modules:
+    """Put the finders first on sys.meta_path (once each); BeforeMXNet not when mxnet is
+    already imported, AfterD2L not when d2l.mxnet is."""
+    if os.environ.get('GLUON_CNN_NO_STARTUP'):
         return
-    if BeforeMXNet not in sys.meta_path:
+    if 'd2l.mxnet' not in sys.modules and AfterD2L not in sys.meta_path:
+        sys.meta_path.insert(0, AfterD2L)
+    if 'mxnet' not in sys.modules and BeforeMXNet not in sys.meta_path:
         sys.meta_path.insert(0, BeforeMXNet)
 
 

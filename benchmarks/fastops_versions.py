@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / 'gluon_cnn' / 'mx' / 'fastops' / 'fastops.cc'
+SOURCE = ROOT / 'gluon_cnn' / 'backend' / 'fastops' / 'fastops.cc'
 
 
 def child(source: str, model: str, steps: int) -> None:

@@ -20,7 +20,7 @@ FLOORS = [
     ('ground', [['errors', 'cli', 'repo', 'durable', 'backend', 'data', 'shapes', 'ops']]),
     ('library', [['models'], ['training'], ['runs'], ['trace'], ['viz']]),
     ('application', [['app', 'launch'], ['sweep'], ['papers'],
-                     ['book', 'exercises', 'design_choices']]),
+                     ['book', 'book2', 'exercises', 'design_choices']]),
 ]
 # each top-level name's (floor, step): an import must go to a lower floor, or to an earlier step
 # of the same floor, or stay in its own folder; peers in one step are checked for cycles below

@@ -2,11 +2,14 @@
 `MNIST` as the book builds them (d2l zh §5.6), offline.
 
 Nothing changes until `read_gluon_datasets_locally()` is called; `gluon_cnn.book` calls it when it
-is imported, so the book's code runs as printed on a machine with the IDX files and no internet.
+is imported, and gluon_cnn.book2 when the 2nd edition's `d2l.mxnet` is, so the book's code runs
+as printed on a machine with the IDX files and no internet.
 Each dataset's `root` is looked in first, then `gluon_cnn.data`'s usual places; with no local
 files Gluon downloads as before, and a download that fails (offline) is one DataError saying
 where to put the files. Everything else in gluon-cnn reads IDX files itself.
 """
+from typing import Optional
+
 from ..errors import DataError
 from ..backend import internals
 from .files import DATASETS, DEBIAN_DIR, FILES, find_data_dir
@@ -15,9 +18,16 @@ from .splits import load_dataset
 __all__ = ['read_gluon_datasets_locally', 'folder_with']
 
 
-def read_gluon_datasets_locally() -> None:
+# examples kept of each local split (None: all); the 2nd edition's quick mode sets it
+_limit = [None]
+
+
+def read_gluon_datasets_locally(limit: Optional[int] = None) -> None:
     """From now on, Gluon's MNIST and FashionMNIST read local IDX files where there are some.
-    Idempotent."""
+    Idempotent. limit: keep the first `limit` examples of each split read locally (training cut
+    short, gluon_cnn.book2's quick mode); a later call without it keeps the one set."""
+    if limit is not None:
+        _limit[0] = limit
     internals.read_mnist_locally(_local_split, _download_failed)
 
 
@@ -50,4 +60,5 @@ def _local_split(dataset: str, train: bool, root):
         splits = load_dataset(dataset, folder_with(root, dataset), download=False)
     except DataError:
         return None
-    return splits[0] if train else splits[1]
+    images, labels = splits[0] if train else splits[1]
+    return (images, labels) if _limit[0] is None else (images[:_limit[0]], labels[:_limit[0]])
