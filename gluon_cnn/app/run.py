@@ -177,7 +177,7 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held,
     record = dataclasses.replace(record, history=history)
     if way.rank != 0:
         return record
-    from ..viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
+    from ..viz.plots import plot_curves, save as save_png  # matplotlib only when it is needed
     title = f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'
     with _explain_stop(out, cfg.lr):  # a failed write says what is intact, how to finish
         with writing(out / RECORD_FILE):

@@ -17,7 +17,7 @@ from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import nn
 
 from ..errors import ConfigError
-from .figures import new_figure
+from .plots import new_figure
 
 __all__ = ['STYLE_LAYERS', 'CONTENT_LAYERS', 'read_image', 'preprocess', 'postprocess',
            'load_vgg19', 'feature_net', 'extract_features', 'gram', 'content_loss', 'style_loss',
@@ -146,8 +146,9 @@ class Styled(NamedTuple):
 
 def transfer(net: nn.Sequential, content_X, style_X, steps: int = 500, lr: float = 0.01,
              lr_decay_every: int = 200, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
-             weights=WEIGHTS, log=None) -> Styled:
-    """Adam on the image from content_X, lowering the weighted content, style and TV losses."""
+             weights=WEIGHTS, log=None, tick=None) -> Styled:
+    """Adam on the image from content_X, lowering the weighted content, style and TV losses.
+    log: called with a line every 50 steps; tick: after each step."""
     ctx = content_X.context
     contents_Y, _ = extract_features(net, content_X, content_layers, style_layers)
     _, styles_Y = extract_features(net, style_X, content_layers, style_layers)
@@ -170,6 +171,8 @@ def transfer(net: nn.Sequential, content_X, style_X, steps: int = 500, lr: float
             break
         total.backward()
         trainer.step(1)
+        if tick:
+            tick()
         if log and (i + 1) % 50 == 0:
             log(f'step {i + 1:4d}: content {history[-1][0]:.2f}, style {history[-1][1]:.2f}, '
                 f'TV {history[-1][2]:.2f}')
