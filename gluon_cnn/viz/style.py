@@ -38,7 +38,7 @@ def read_image(path) -> np.ndarray:
     """An image file (PNG, JPEG, grey or colour) as RGB uint8 (H, W, 3)."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with warnings.catch_warnings():  # over half the bomb limit: refused too, not minutes of work
+        with warnings.catch_warnings():  # half the bomb limit: refused too, not minutes of work
             warnings.simplefilter('error', Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return np.asarray(img.convert('RGB'))
