@@ -25,7 +25,9 @@ def _symbol(run_dir: Path):
     run = load_run(run_dir)
     shape = run.info.data_shape(run.cfg.resize)
     path = run_dir / SYMBOL_FILE
-    if not path.is_file():
+    if path.exists() and not path.is_file():
+        raise _damaged(path, ValueError('not a file'))
+    if not path.exists():
         why_not = export_symbol(run.net, run_dir, shape)
         if why_not:
             raise ConfigError(f'--run {run_dir}: no graph to draw: {why_not}')
