@@ -20,7 +20,7 @@ from gluon_cnn import get_model
 from gluon_cnn.app import train_command as train_cli
 from gluon_cnn import data as gdata
 from gluon_cnn import viz
-from gluon_cnn.viz.__main__ import main as viz_main
+from gluon_cnn.viz.command import main as viz_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

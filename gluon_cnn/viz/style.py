@@ -19,7 +19,7 @@ import numpy as np
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import nn
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..runs.checkpoint import load_params
 from .plots import new_figure
 
@@ -75,8 +75,11 @@ def load_vgg19(weights: Optional[str] = None, ctx=None) -> gluon.Block:
     if weights is not None:
         if not Path(weights).is_file():
             raise ConfigError(f'--weights {weights}: no such file')
-        load_params(net, Path(weights), ctx, what='is not the parameters of model_zoo vgg19, or '
-                    'is damaged')  # its reason is MXNet's own line, not a traceback's header
+        try:  # the reason given is MXNet's own line, not a traceback's header
+            load_params(net, Path(weights), ctx, what='is not the parameters of model_zoo vgg19, '
+                        'or is damaged')
+        except CheckpointError as e:
+            raise ConfigError(f'--weights {e}') from None
         return net
     root = os.path.join(mx.base.data_dir(), 'models')  # $MXNET_HOME now, not at import
     from mxnet.gluon.model_zoo import model_store
