@@ -479,7 +479,7 @@ def test_failed_write_ends_the_run_and_resume_finishes_it(tmp_path, monkeypatch,
     ours) ends the run with a WriteError naming the file and the cause; the last good
     checkpoint loads, and --resume (nothing changed) finishes the run."""
     import gluon_cnn.app.run as runmod
-    import gluon_cnn.viz.figures as figures
+    import gluon_cnn.viz.plots as figures
     from gluon_cnn import WriteError
     where, name, cause = WRITE_FAULTS[fault]
     if where == 'nd.save':
