@@ -336,6 +336,8 @@ def _usage_error(argv, capsys) -> str:
     (['maximize', '--layer', 'output', '--units', '-1'], '--units'),
     (['rf', '--layer', '2', '--unit', '-1,0'], '--unit'),
     (['explain', '--maps', '0'], '--maps'),
+    (['all', '--steps', '0'], '--steps'),
+    (['all', '--image', '-1'], '--image'),
 ], ids=lambda v: ' '.join(v) if isinstance(v, list) else None)
 def test_numeric_flags_are_refused_at_parse_time(argv, flag, capsys):
     err = _usage_error([argv[0], '--run', 'no-such-run', *argv[1:]], capsys)
