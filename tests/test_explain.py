@@ -24,6 +24,7 @@ from gluon_cnn import shapes
 from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.runs.config import TrainConfig
 from gluon_cnn.models import get_model
+from gluon_cnn.runs import load as runload
 from gluon_cnn.runs.record import RunRecord, write_record
 from gluon_cnn.trace import trace
 from gluon_cnn.backend import internals
@@ -31,7 +32,6 @@ from gluon_cnn.viz import browser, explain, load_run
 from gluon_cnn.viz.__main__ import main as viz_main
 from gluon_cnn.viz.explainer import decode, explain_run, json_script, preprocess_image
 from gluon_cnn.viz import explainer as explainer_pkg
-from gluon_cnn.viz import probe
 from mxnet.gluon import nn
 
 NO_BROWSER = browser.missing()
@@ -83,7 +83,7 @@ def resnet_page(resnet_run, tmp_path_factory):
 
 def _model_input(run_dir):
     run = load_run(run_dir)
-    it, _ = probe.test_iter(run, batch_size=1, limit=1)  # test image 0, fed as in training
+    it, _ = runload.test_iter(run, batch_size=1, limit=1)  # test image 0, fed as in training
     return run, next(iter(it))[0]
 
 
@@ -290,7 +290,7 @@ def test_overwrite_rule(lenet_run, resnet_run, tmp_path, capsys):
 
 def test_default_image_is_one_the_net_gets_right(lenet_run):
     run, _ = _model_input(lenet_run)
-    it, test = probe.test_iter(run, batch_size=500, limit=500)
+    it, test = runload.test_iter(run, batch_size=500, limit=500)
     X, y = next(iter(it))
     right = np.flatnonzero(run.net(X).asnumpy().argmax(axis=1) == y.asnumpy())
     d = explain_run(lenet_run, steps=0).data

@@ -19,9 +19,10 @@ from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.runs.export import EXPORT_PARAMS, SYMBOL_FILE, export_symbol, import_symbol
 from gluon_cnn.trace import trace
 from gluon_cnn.viz import dream, fields, fooling
-from gluon_cnn.viz.__main__ import main as viz_main
-from gluon_cnn.viz import probe
-from gluon_cnn.viz.probe import capture, find_layer, load_run
+from gluon_cnn.viz.command import main as viz_main
+from gluon_cnn.runs import load as runs_load
+from gluon_cnn.runs.load import load_run
+from gluon_cnn.viz.probe import capture, find_layer
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +40,7 @@ def relu_run(tmp_path_factory):
 
 
 def _images(run, n=4):
-    it, test = probe.test_iter(run, batch_size=n, limit=n)
+    it, test = runs_load.test_iter(run, batch_size=n, limit=n)
     X, _ = next(iter(it))
     return X.asnumpy(), test.labels[:n].astype(int)
 

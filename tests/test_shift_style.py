@@ -20,9 +20,10 @@ from PIL import Image
 from gluon_cnn import ConfigError, get_model
 from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.training.engine import evaluate_accuracy
-from gluon_cnn.viz import probe, report, shift, style
-from gluon_cnn.viz.__main__ import main as viz_main
-from gluon_cnn.viz.probe import load_run
+from gluon_cnn.runs import load as runs_load
+from gluon_cnn.viz import probe, run_figures, shift, style
+from gluon_cnn.viz.command import main as viz_main
+from gluon_cnn.runs.load import load_run
 
 
 def _train(out, *args):
@@ -88,7 +89,7 @@ def test_shift_zero_accuracy_is_the_engines(runs):
     for run in runs:
         X, y = shift.test_arrays(run, 700)
         acc = shift.shift_accuracy(run.net, X, y, [0, 3], 'x')
-        it, _ = probe.test_iter(run, batch_size=256, limit=700)
+        it, _ = runs_load.test_iter(run, batch_size=256, limit=700)
         assert acc[0] == evaluate_accuracy(run.net, it, ctx=mx.cpu())
         assert acc[1] != acc[0]
 
@@ -99,7 +100,7 @@ def test_shift_cli(runs, tmp_path, capsys):
                      '--max', '3', '--images', '300', '--out', str(out)]) == 0
     assert matplotlib.image.imread(str(out))[..., :3].std() > 0.02
     capsys.readouterr()
-    assert viz_main(['shift', '--run', str(runs[0].dir), '--max', '-1', '--out', str(out)]) == 2
+    assert viz_main(['shift', '--run', str(runs[0].dir), '--max', '28', '--out', str(out)]) == 2
     assert capsys.readouterr().err.count('\n') == 1
 
 
@@ -191,25 +192,49 @@ def test_vgg19_without_weights_offline_says_how_to_get_them(tmp_path, monkeypatc
         style.load_vgg19()
     assert str(tmp_path / 'models') in str(e.value) and '\n' not in str(e.value)
     (tmp_path / 'junk.params').write_bytes(b'\0' * 64)
-    with pytest.raises(ConfigError, match='not the parameters of model_zoo vgg19'):
+    with pytest.raises(ConfigError, match='not the parameters of model_zoo vgg19') as e:
         style.load_vgg19(str(tmp_path / 'junk.params'))
+    assert 'Check failed' in str(e.value) and 'Traceback' not in str(e.value)  # MXNet's reason
     with pytest.raises(ConfigError, match='no such file'):
         style.load_vgg19(str(tmp_path / 'missing.params'))
+
+
+def test_style_offline_is_one_line_without_retry_lines(tmp_path, monkeypatch, capfd):
+    """Gluon's real download, to a closed loopback port: its five retry lines are not shown."""
+    monkeypatch.setenv('MXNET_HOME', str(tmp_path))
+    monkeypatch.setenv('MXNET_GLUON_REPO', 'http://127.0.0.1:9/')
+    Image.fromarray(_pictures()[2]).save(tmp_path / 'c.png')
+    assert viz_main(['style', '--content', str(tmp_path / 'c.png'), '--style',
+                     str(tmp_path / 'c.png'), '--out', str(tmp_path / 'o.png')]) == 2
+    out, err = capfd.readouterr()
+    assert out == '' and err.startswith('error: no vgg19 weights in ') and err.count('\n') == 1
+
+
+def test_style_refuses_a_decompression_bomb_in_one_line(tmp_path, capsys):
+    """An image over Pillow's pixel limit (Image.MAX_IMAGE_PIXELS; a PNG of zeros is small on
+    disk), as `explain` refuses it."""
+    Image.new('L', (14000, 14000)).save(tmp_path / 'bomb.png')  # 196 M pixels: over 2x the limit
+    Image.new('L', (10000, 10000)).save(tmp_path / 'warn.png')  # 100 M: over the limit
+    for name in ('bomb.png', 'warn.png'):
+        assert viz_main(['style', '--content', str(tmp_path / name), '--style',
+                         str(tmp_path / name), '--out', str(tmp_path / 'o.png')]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f'error: {tmp_path / name}: not an image') and 'Bomb' in err, err
 
 
 # ----------------------------------------------------------------------------- maximize
 def test_class_images_show_the_softmax_of_their_class(runs, monkeypatch):
     seen = {}
-    real = report.figures.plot_image_grid
+    real = run_figures.plots.plot_image_grid
 
     def keep(images, titles, **kwargs):
         seen['images'], seen['titles'] = images, titles
         return real(images, titles, **kwargs)
-    monkeypatch.setattr(report.figures, 'plot_image_grid', keep)
+    monkeypatch.setattr(run_figures.plots, 'plot_image_grid', keep)
     run = runs[0]
-    report.maximize_figure(run, None, [0, 7], steps=20)
+    run_figures.maximize_figure(run, None, [0, 7], steps=20)
     p = mx.nd.softmax(run.net(mx.nd.array(seen['images'][:, None]))).asnumpy()
     for k, (title, unit) in enumerate(zip(seen['titles'], [0, 7])):
         assert title.endswith(f'p = {p[k, unit]:.2f}'), title
-    report.maximize_figure(run, '2', [0], steps=5)
+    run_figures.maximize_figure(run, '2', [0], steps=5)
     assert 'p =' not in seen['titles'][0]                          # not for hidden units

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import mxnet as mx
+import numpy as np
 import pytest
 
 from gluon_cnn import DataError, get_model, trace
@@ -126,9 +127,7 @@ NUMERIC = [  # (module main, argv, the one line)
      '2,000,000 this answers in seconds; pass --max-kernel 999 or less'),
     ('gluon_cnn.exercises', ['--limit', '0'], 'error: --limit must be positive, got 0'),
     ('gluon_cnn.exercises', ['5.5.1', '--epochs', '-1'], 'error: --epochs must be positive'),
-    ('gluon_cnn.viz', ['all', '--run', '.', '--steps', '0'], 'error: --steps must be positive'),
-    ('gluon_cnn.viz', ['all', '--run', '.', '--image', '-1'], 'error: --image must be >= 0'),
-]
+]  # viz's flags are refused as they are parsed (tests/test_viz.py)
 
 
 @pytest.mark.parametrize('module, argv, says', NUMERIC)
@@ -297,3 +296,94 @@ def test_gluon_dataset_offline_is_one_line_saying_where_to_put_the_files(tmp_pat
     assert msg.startswith("fashion-mnist: no local files and Gluon's download failed "
                           "(ConnectionError: ")
     assert 'put train-images-idx3-ubyte.gz, ' in msg and f'in {root}, $GLUON_CNN_DATA' in msg
+
+
+# ----------------------------------------------------------------------------- a full stdout
+@pytest.mark.parametrize('argv', [['-m', 'gluon_cnn.trace', 'lenet'],
+                                  ['-m', 'gluon_cnn.exercises', '--list'],
+                                  ['-m', 'gluon_cnn.shapes', 'solve', '32', '28'],
+                                  ['-m', 'gluon_cnn.viz', 'layers', '--run', 'VIZ_RUN']],
+                         ids=['trace', 'exercises', 'shapes', 'viz'])
+def test_full_stdout_is_one_line_and_a_nonzero_exit(argv, viz_run):
+    """`> /dev/full`: ENOSPC on stdout is the WriteError line, exit 2, no traceback and no
+    'Exception ignored' from the interpreter's last flush."""
+    argv = [str(viz_run) if a == 'VIZ_RUN' else a for a in argv]
+    with open('/dev/full', 'w') as full:
+        proc = subprocess.run([PY, *argv], stdout=full, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT, env=ENV, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == 'error: could not write to stdout: No space left on device (ENOSPC)\n'
+
+
+def test_train_on_a_full_stdout_says_how_to_resume(tmp_path):
+    out = tmp_path / 'run'
+    with open('/dev/full', 'w') as full:
+        proc = subprocess.run([PY, '-u', 'train.py', '--limit', '256', '--epochs', '2',
+                               '--batch-size', '64', '--out', str(out)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1, proc.stderr
+    assert proc.stderr.startswith('error: could not write to stdout: No space left on device')
+    assert f'python train.py --resume {out}' in proc.stderr
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def test_atomic_write_on_a_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
+    """ENOSPC at the fsync (where a full disk shows on delayed allocation): a WriteError naming
+    the final file and the cause; the old file is whole and no temporary file is left."""
+    from gluon_cnn import durable
+    from gluon_cnn.errors import WriteError
+    path = tmp_path / 'page.html'
+    path.write_text('the good page')
+
+    def full(fd):
+        raise OSError(28, os.strerror(28))
+    monkeypatch.setattr(durable.os, 'fsync', full)
+    with pytest.raises(WriteError) as e:
+        durable.write_text_atomic(path, 'a new page' * 1000)
+    assert str(e.value) == f'could not write {path}: No space left on device (ENOSPC)'
+    assert path.read_text() == 'the good page'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['page.html']
+
+
+def test_savefig_goes_through_the_atomic_writer(tmp_path, monkeypatch):
+    """A PNG replaced on a full disk (viz's --out over a good figure) keeps the good one."""
+    from gluon_cnn import durable
+    from gluon_cnn.errors import WriteError
+    from gluon_cnn.viz import plots
+    path = tmp_path / 'fig.png'
+    good = plots.save(plots.plot_image_grid(np.eye(8)[None]), path).read_bytes()
+    monkeypatch.setattr(durable.os, 'fsync', lambda fd: (_ for _ in ()).throw(OSError(28, 'x')))
+    with pytest.raises(WriteError):
+        plots.save(plots.plot_image_grid(np.ones((2, 8, 8))), path)
+    assert path.read_bytes() == good and len(list(tmp_path.iterdir())) == 1
+
+
+WRITER = '''
+import sys, time
+from pathlib import Path
+from gluon_cnn.cli import run_cli
+from gluon_cnn.durable import write_atomic
+
+def slow(tmp):
+    with open(tmp, 'w') as f:
+        f.write('half of a new file')
+        f.flush()
+        print('writing', flush=True)
+        time.sleep(60)
+
+sys.exit(run_cli(lambda: write_atomic(Path(sys.argv[1]), slow)))
+'''
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP], ids=['SIGTERM', 'SIGHUP'])
+def test_a_signal_mid_write_keeps_the_old_file(tmp_path, sig):
+    path = tmp_path / 'out.png'
+    path.write_text('the good file')
+    proc = subprocess.Popen([PY, '-c', WRITER, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
+    assert proc.stdout.readline() == 'writing\n'  # the temporary file is half written now
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.count('\n') == 1, err
+    assert path.read_text() == 'the good file'
+    assert [p.name for p in tmp_path.iterdir()] == ['out.png']

@@ -20,7 +20,7 @@ from gluon_cnn import get_model
 from gluon_cnn.app import train_command as train_cli
 from gluon_cnn import data as gdata
 from gluon_cnn import viz
-from gluon_cnn.viz.__main__ import main as viz_main
+from gluon_cnn.viz.command import main as viz_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,3 +307,101 @@ def test_engine_calls_the_bar_once_per_batch():
                  on_epoch=None, progress=Bar)
     assert calls == [('new', 1, 1, 4), 64, 64, 64, 8, 'close', ('testing', 1), ('tested', 200),
                      'done']
+
+
+# ----------------------------------------------------------------------------- faults
+def _usage_error(argv, capsys) -> str:
+    """The one usage line of viz for argv (argparse exits 2 before any work)."""
+    with pytest.raises(SystemExit) as e:
+        viz_main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count('\n') == 1, err
+    return err
+
+
+@pytest.mark.parametrize('argv, flag', [
+    (['fool', '--target', '-1'], '--target'),         # Python indexing would make it class 9
+    (['fool', '--target', '10'], '--target'),
+    (['fool', '--target', 'sneakers'], '--target'),
+    (['fool', '--target', '1', '--seed', '-3'], '--seed'),
+    (['fool', '--target', '1', '--threshold', 'nan'], '--threshold'),
+    (['fool', '--target', '1', '--threshold', '1.5'], '--threshold'),
+    (['fool', '--from-image', '0', '--eps', 'inf'], '--eps'),
+    (['fool', '--from-image', '-1'], '--from-image'),
+    (['dream', '--layer', '2', '--octaves', '1000000'], '--octaves'),
+    (['dream', '--layer', '2', '--steps', '0'], '--steps'),
+    (['shift', '--max', '100000'], '--max'),
+    (['shift', '--images', '0'], '--images'),
+    (['maximize', '--layer', '2', '--l1', 'nan'], '--l1'),
+    (['maximize', '--layer', 'output', '--units', '-1'], '--units'),
+    (['rf', '--layer', '2', '--unit', '-1,0'], '--unit'),
+    (['explain', '--maps', '0'], '--maps'),
+    (['all', '--steps', '0'], '--steps'),
+    (['all', '--image', '-1'], '--image'),
+], ids=lambda v: ' '.join(v) if isinstance(v, list) else None)
+def test_numeric_flags_are_refused_at_parse_time(argv, flag, capsys):
+    err = _usage_error([argv[0], '--run', 'no-such-run', *argv[1:]], capsys)
+    assert err.startswith(f'python -m gluon_cnn.viz {argv[0]}: error: argument {flag}'), err
+
+
+def test_class_names_and_the_class_list_in_help(capsys):
+    """Every Fashion-MNIST label (the data module's list) parses to its index, spelled loosely."""
+    from gluon_cnn.viz.command import parse_class
+    for k, name in enumerate(gdata.FASHION_MNIST_LABELS):
+        assert parse_class(name) == k == parse_class(name.upper().replace(' ', '-'))
+        assert parse_class(str(k)) == k
+    with pytest.raises(SystemExit):
+        viz_main(['fool', '--help'])
+    text = ' '.join(capsys.readouterr().out.split())  # as wrapped for the terminal
+    assert all(f'{k} {name}' in text for k, name in enumerate(gdata.FASHION_MNIST_LABELS))
+
+
+def test_shift_larger_than_the_image_is_one_line(tiny_run, capsys):
+    assert viz_main(['shift', '--run', str(tiny_run[0]), '--max', '28']) == 2
+    assert capsys.readouterr().err.startswith('error: --max 28: the images of ')
+
+
+@pytest.mark.parametrize('out', ['fig', 'fig.jpg', 'a' * 300 + '.png', 'file.txt/fig.png'])
+def test_bad_out_paths_are_one_line_before_any_work(tiny_run, tmp_path, out, capsys):
+    """No .png (which used to print `wrote X` and write X.png), a wrong suffix, a component over
+    255 bytes, a file where a folder should be: a WriteError, exit 2, nothing written."""
+    (tmp_path / 'file.txt').write_text('')
+    code = viz_main(['fool', '--run', str(tiny_run[0]), '--target', 'sneaker',
+                     '--out', str(tmp_path / out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith('error: --out') and err.count('\n') == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['file.txt']
+
+
+def test_out_is_optional_and_a_replaced_file_is_reported(tiny_run, tmp_path, capsys):
+    import shutil
+    run = shutil.copytree(tiny_run[0], tmp_path / 'run')
+    for word in ('wrote', 'overwrote'):
+        assert viz_main(['rf', '--run', str(run), '--layer', '2', '--unit', '1,1']) == 0
+        assert capsys.readouterr().out == f'{word} {run / "rf.png"}\n'
+    assert_not_blank(load_png(run / 'rf.png'))
+
+
+@pytest.mark.parametrize('damage', ['empty', 'truncated', 'random bytes', 'NUL bytes', '{}',
+                                    'bad node', 'a folder'])
+def test_graph_on_a_damaged_symbol_file_is_one_line(tiny_run, tmp_path, damage, capsys):
+    import json
+    import os
+    import shutil
+    run = shutil.copytree(tiny_run[0], tmp_path / 'run')
+    sym = run / 'model-symbol.json'
+    text = sym.read_text()
+    graph = json.loads(text)
+    graph['nodes'][3]['inputs'] = [[999, 0, 0]]
+    damaged = {'empty': b'', 'truncated': text[:300].encode(), 'random bytes': os.urandom(2000),
+               'NUL bytes': b'{"nodes": [' + bytes(64), '{}': b'{}',
+               'bad node': json.dumps(graph).encode()}
+    if damage == 'a folder':
+        sym.unlink()
+        sym.mkdir()
+    else:
+        sym.write_bytes(damaged[damage])
+    assert viz_main(['graph', '--run', str(run), '--out', str(tmp_path / 'g.png')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: {sym}') and err.count('\n') == 1, err
+    assert not (tmp_path / 'g.png').exists()

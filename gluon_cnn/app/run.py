@@ -166,7 +166,7 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held,
     record = dataclasses.replace(record, history=history)
     if not runtime.leads:
         return None
-    from ..viz.figures import plot_curves, save as save_png  # matplotlib only when it is needed
+    from ..viz.plots import plot_curves, save as save_png  # matplotlib only when it is needed
     title = f'{cfg.model}, lr {cfg.lr}, batch {cfg.batch_size}'
     with explain_stop(out, cfg.lr):  # a failed write says what is intact, how to finish
         with writing(out / METRICS_FILE):

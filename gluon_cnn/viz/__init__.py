@@ -14,16 +14,19 @@ In Python (Jupyter shows the returned Figures inline; nothing here changes the b
 >>> explain(run.net, x)          # the explainer page, inline (an iframe)
 """
 from .explainer import Explained, explain, explain_run
-from .figures import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid, plot_kernels,
-                      plot_misclassified, save)
-from .maximization import Maximized, inference_gradients, maximize
-from .probe import Captured, Run, capture, confusion_matrix, find_layer, layers, load_run, predict
+from ..runs.load import Run, load_run
+from .dream import dream_figure
+from .fields import rf_figure
+from .fooling import attack_figure, fool_figure
 from .graph import network_graph, write_graph
-from .seeing import attack_figure, dream_figure, fool_figure, rf_figure
+from .maximization import Maximized, inference_gradients, maximize
+from .plots import (plot_confusion, plot_curves, plot_feature_maps, plot_image_grid, plot_kernels,
+                    plot_misclassified, save)
+from .probe import Captured, capture, confusion_matrix, find_layer, layers, predict
+from .run_figures import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,
+                          write_all)
 from .shift import shift_figure
 from .style import style_figure, transfer
-from .report import (feature_maps_figure, kernels_figure, maximize_figure, test_set_figures,
-                     write_all)
 
 __all__ = ['plot_confusion', 'plot_curves', 'plot_feature_maps', 'plot_image_grid', 'plot_kernels',
            'plot_misclassified', 'save', 'Maximized', 'inference_gradients', 'maximize', 'Run',

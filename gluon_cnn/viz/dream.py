@@ -8,18 +8,20 @@ blocks and spread back, so early steps paint large shapes and later ones fine de
 rolls the image by a few random pixels before each gradient, so the dream does not lock onto
 one pixel grid.
 """
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..errors import ConfigError
 from ..backend import npmode
+from ..errors import ConfigError
+from ..runs.load import Run, test_image
 from .maximization import inference_gradients
-from .probe import Layer, capture
+from .plots import new_figure, show_image
+from .probe import Layer, capture, find_layer
 
-__all__ = ['Dreamed', 'layer_energy', 'dream']
+__all__ = ['Dreamed', 'layer_energy', 'dream', 'dream_figure']
 
 
 class Dreamed(NamedTuple):
@@ -55,7 +57,7 @@ def _coarse(g: np.ndarray, f: int) -> np.ndarray:
 
 def dream(net: gluon.Block, layer: Layer, x: np.ndarray, value_range=(0.0, 1.0),
           octaves: int = 3, steps: int = 20, lr: float = 0.01, jitter: int = 2, seed: int = 0,
-          ctx=None) -> Dreamed:
+          ctx=None, tick: Optional[Callable[[], None]] = None) -> Dreamed:
     """Gradient ascent on mean(a^2) of `layer` from image x (C, H, W).
 
     octaves : number of scales, factors 2^(octaves-1), ..., 2, 1; each must divide the image.
@@ -81,5 +83,28 @@ def dream(net: gluon.Block, layer: Layer, x: np.ndarray, value_range=(0.0, 1.0),
             g = _coarse(np.roll(g, (-dy, -dx), axis=(2, 3)), f)
             x = np.clip(x + lr * (hi - lo) * g / (np.abs(g).mean() + 1e-12), lo, hi)
             x = x.astype(np.float32)
+            if tick:
+                tick()
         objective.append(_energy_grad(net, layer, x, ctx)[0])
     return Dreamed(x[0], start, np.array(objective))
+
+
+# ----------------------------------------------------------------------------- figures
+def dream_figure(run: Run, layer: str, image: int = 0, octaves: int = 3, steps: int = 20,
+                 seed: int = 0, tick: Optional[Callable[[], None]] = None):
+    """Deep Dream on `layer` from test image `image`: the image, the dream, what changed."""
+    target = find_layer(run.net, layer)
+    x, label = test_image(run, image)
+    vr = run.info.value_range
+    d = dream(run.net, target, x, vr, octaves=octaves, steps=steps, seed=seed, tick=tick)
+    fig = new_figure(9, 3.4)
+    axes = fig.subplots(1, 3)
+    show_image(axes[0], x[0], f'test #{image}: {run.class_names()[label]}\n'
+               f'energy {d.objective[0]:.3g}', vr)
+    show_image(axes[1], d.image[0], f'dream, {octaves} octaves\nenergy {d.objective[-1]:.3g}',
+               vr)
+    change = d.image[0] - x[0]
+    m = max(np.abs(change).max(), 1e-6)
+    show_image(axes[2], change, 'dream - image', (-m, m), cmap='seismic')
+    fig.suptitle(f'{run.cfg.model}: raising mean(a²) of layer {target.label}', fontsize=10)
+    return fig

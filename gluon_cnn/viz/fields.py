@@ -5,20 +5,23 @@ convolutional neural networks"), which is smaller and peaked in the middle.
 For nets that are one chain of layers (LeNet, VGG, AlexNet); the box comes from the tracer's
 rows and `gluon_cnn.shapes.receptive_field_start`, so its side is the tracer's RF.
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
+from matplotlib.patches import Rectangle
 from mxnet import gluon
 
 from .. import shapes
-from ..errors import ConfigError
 from ..backend import npmode
+from ..errors import ConfigError
+from ..runs.load import Run, test_image, test_iter
 from ..trace import trace
 from .maximization import inference_gradients
-from .probe import Layer, capture
+from .plots import new_figure, show_image
+from .probe import Layer, capture, find_layer
 
-__all__ = ['Box', 'theoretical_box', 'effective_field']
+__all__ = ['Box', 'theoretical_box', 'effective_field', 'rf_figure']
 
 
 class Box(NamedTuple):
@@ -70,3 +73,34 @@ def effective_field(net: gluon.Block, layer: Layer, unit: Tuple[int, int], X: np
         total = a[:, :, i, j].sum()
     total.backward()
     return np.abs(X.grad.asnumpy()).sum(axis=1).mean(axis=0)  # (N, C, H, W) -> (H, W)
+
+
+# ----------------------------------------------------------------------------- figures
+def rf_figure(run: Run, layer: str, unit: Tuple[int, int], image: Optional[int] = None,
+              images: int = 16):
+    """The tracer's receptive-field box of unit (i, j) of `layer` over the image, with the
+    effective field |∂a/∂x| as a heat map (on test image `image`, or averaged over `images`)."""
+    target = find_layer(run.net, layer)
+    shape = run.info.data_shape(run.cfg.resize)[1:]
+    box = theoretical_box(run.net, target, unit, shape)
+    if image is None:
+        it, _ = test_iter(run, batch_size=images, limit=images)
+        X = next(iter(it))[0].asnumpy()
+        x, what = X[0], f'mean over {len(X)} test images'
+    else:
+        x, _ = test_image(run, image)
+        X, what = x[None], f'test #{image}'
+    heat = effective_field(run.net, target, unit, X)
+    fig = new_figure(8, 4)
+    axes = fig.subplots(1, 2)
+    vr = run.info.value_range
+    show_image(axes[0], x[0], f'{what if image is not None else "test #0"}', vr)
+    axes[1].imshow(heat, cmap='inferno', interpolation='nearest')
+    axes[1].set_title(f'effective field |∂a/∂x| ({what})', fontsize=9)
+    axes[1].set_xticks([]), axes[1].set_yticks([])
+    for ax in axes:
+        ax.add_patch(Rectangle((box.left - 0.5, box.top - 0.5), box.width, box.height,
+                               fill=False, ec='cyan', lw=2))
+    fig.suptitle(f'{run.cfg.model}: unit {unit[0]},{unit[1]} of layer {target.label}: '
+                 f'receptive field {box.height}x{box.width} (the tracer\'s RF)', fontsize=10)
+    return fig

@@ -11,16 +11,20 @@ of a real image that flips its class.
   smallest one that changes the class.
 Pixels always stay in the run's value range. Same seed, same result.
 """
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 from ..backend import npmode
+from ..errors import ConfigError
+from ..runs.load import Run, test_image
 from .maximization import inference_gradients
+from .plots import new_figure, show_image
 
-__all__ = ['Fooled', 'Attack', 'softmax', 'fool_from_noise', 'fgsm', 'pgd', 'smallest_flip']
+__all__ = ['Fooled', 'Attack', 'softmax', 'fool_from_noise', 'fgsm', 'pgd', 'smallest_flip',
+           'fool_figure', 'attack_figure']
 
 
 class Fooled(NamedTuple):
@@ -69,7 +73,7 @@ def _log_softmax_grad(net, x: np.ndarray, classes, ctx) -> tuple:
 
 def fool_from_noise(net: gluon.Block, target: int, shape: tuple, value_range=(0.0, 1.0),
                     threshold: float = 0.99, steps: int = 500, lr: float = 0.05, seed: int = 0,
-                    ctx=None) -> Fooled:
+                    ctx=None, tick: Optional[Callable[[], None]] = None) -> Fooled:
     """Gradient ascent on log softmax_target from uniform noise, until softmax >= threshold.
 
     shape : one input's (C, H, W). The steps are Adam's (Kingma & Ba, 2015; lucid's optimizer
@@ -87,6 +91,8 @@ def fool_from_noise(net: gluon.Block, target: int, shape: tuple, value_range=(0.
         trace.append(float(np.exp(logp[0])))
         if trace[-1] >= threshold or t > steps:
             break
+        if tick:
+            tick()
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         step = (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
@@ -136,23 +142,28 @@ def pgd(net: gluon.Block, x: np.ndarray, label: int, eps: float, value_range=(0.
 
 def smallest_flip(net: gluon.Block, x: np.ndarray, label: int, max_eps: float,
                   value_range=(0.0, 1.0), method: str = 'pgd', tries: int = 32, steps: int = 20,
-                  seed: int = 0, target: Optional[int] = None, ctx=None) -> Optional[Attack]:
+                  seed: int = 0, target: Optional[int] = None, ctx=None,
+                  tick: Optional[Callable[[], None]] = None) -> Optional[Attack]:
     """The smallest radius up to max_eps whose attack changes the predicted class (None if none).
 
     FGSM is not monotone in eps (one long step can overshoot), so its radii are tried upwards on
     a grid of `tries`, from one gradient. PGD is searched by bisection (`tries` halvings at most,
-    stopping at max_eps / 256), keeping the smallest radius that flips.
+    stopping at max_eps / 256), keeping the smallest radius that flips. tick: called after each
+    radius tried.
     """
+    tick = tick or (lambda: None)
     ctx, batch = ctx or mx.cpu(), np.asarray(x, dtype=np.float32)[None]
     if method == 'fgsm':
         _, grad = _log_softmax_grad(net, batch, [label if target is None else target], ctx)
         for eps in np.linspace(max_eps / tries, max_eps, tries):
             adv = _fgsm_step(net, batch, label, float(eps), value_range, ctx, grad, target)
             a = _result(net, batch, adv, float(eps), 'fgsm', ctx, target)
+            tick()
             if a.flipped:
                 return a
         return None
     best = pgd(net, x, label, max_eps, value_range, steps, seed, target, ctx)
+    tick()
     if not best.flipped:
         return None
     lo, hi = 0.0, max_eps
@@ -161,8 +172,74 @@ def smallest_flip(net: gluon.Block, x: np.ndarray, label: int, max_eps: float,
             break
         mid = (lo + hi) / 2
         a = pgd(net, x, label, mid, value_range, steps, seed, target, ctx)
+        tick()
         if a.flipped:
             best, hi = a, mid
         else:
             lo = mid
     return best
+
+
+# ----------------------------------------------------------------------------- figures
+def fool_figure(run: Run, target: int, threshold: float = 0.99, steps: int = 500,
+                seed: int = 0, tick: Optional[Callable[[], None]] = None):
+    """Nguyen et al. (2015): noise, the image softmax calls `target`, and its confidence."""
+    shape = run.info.data_shape(run.cfg.resize)[1:]
+    names = run.class_names()
+    if not 0 <= target < len(names):
+        raise ConfigError(f'--target {target}: the classes are 0..{len(names) - 1}')
+    f = fool_from_noise(run.net, target, shape, run.info.value_range, threshold, steps, seed=seed,
+                        tick=tick)
+    fig = new_figure(8, 2.8)
+    axes = fig.subplots(1, 3, width_ratios=[1, 1, 1.6])
+    vr = run.info.value_range
+    show_image(axes[0], f.start[0], 'start: uniform noise', vr)
+    p = softmax(run.net, f.image[None])[0]
+    show_image(axes[1], f.image[0], f'softmax({names[target]}) = {p[target]:.3f}', vr)
+    axes[2].plot(f.confidence)
+    axes[2].axhline(threshold, ls='--', c='gray', lw=1)
+    axes[2].set(xlabel='step', ylabel=f'softmax({names[target]})', ylim=(0, 1.02))
+    state = 'reached' if f.reached else 'not reached'
+    fig.suptitle(f'{run.cfg.model}: an image it calls {names[target]} (softmax {threshold:g} '
+                 f'{state} in {len(f.confidence) - 1} steps)', fontsize=10)
+    return fig
+
+
+def attack_figure(run: Run, image: int, max_eps: float = 0.25, target: Optional[int] = None,
+                  seed: int = 0, tick: Optional[Callable[[], None]] = None):
+    """FGSM and PGD on test image `image`: the smallest L∞ change up to max_eps that flips it.
+
+    Rows: FGSM (Goodfellow et al. 2015), PGD (Madry et al. 2018). Columns: the image, the
+    change (red up, blue down, on ±eps), the changed image, softmax before and after.
+    """
+    x, label = test_image(run, image)
+    names = run.class_names()
+    vr = run.info.value_range
+    pred = int(softmax(run.net, x[None])[0].argmax())
+    fig = new_figure(10, 5.2)
+    axes = fig.subplots(2, 4, width_ratios=[1, 1, 1, 1.8])
+    for row, method in zip(axes, ('fgsm', 'pgd')):
+        a = smallest_flip(run.net, x, pred, max_eps, vr, method, seed=seed, target=target,
+                          tick=tick)
+        show_image(row[0], x[0], f'test #{image}: {names[label]}\npredicted {names[pred]}', vr)
+        if a is None:
+            for ax in row[1:]:
+                ax.axis('off')
+            row[1].text(0, 0.5, f'{method.upper()}: no eps <= {max_eps:g} flips it',
+                        transform=row[1].transAxes)
+            continue
+        delta = a.image[0] - x[0]
+        show_image(row[1], delta, f'{method.upper()} change, eps = {a.eps:.3f}\n'
+              f'max |change| = {np.abs(delta).max():.3f}', (-a.eps, a.eps), cmap='seismic')
+        new = int(a.after.argmax())
+        show_image(row[2], a.image[0], f'now {names[new]}\n({a.after[new]:.2f})', vr)
+        k = np.arange(len(names))
+        row[3].bar(k - 0.2, a.before, 0.4, label='before')
+        row[3].bar(k + 0.2, a.after, 0.4, label='after')
+        row[3].set_xticks(k, [n[:7] for n in names], rotation=60, fontsize=7)
+        row[3].set(ylim=(0, 1), ylabel='softmax')
+        row[3].legend(fontsize=7)
+    aim = f'to {names[target]}' if target is not None else 'to another class'
+    fig.suptitle(f'{run.cfg.model}: the smallest L∞ change {aim} (pixels in [{vr[0]:g}, '
+                 f'{vr[1]:g}])', fontsize=10)
+    return fig

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import mxnet as mx
 
+from ..durable import write_bytes_atomic
 from ..errors import ConfigError
 from ..runs.export import SYMBOL_FILE, export_symbol
-from .probe import load_run
+from ..runs.load import load_run
 
 __all__ = ['network_graph', 'write_graph']
 
@@ -23,11 +24,38 @@ def _symbol(run_dir: Path):
     """The run's symbol, (1, C, H, W) input shape and model name; exported if not yet there."""
     run = load_run(run_dir)
     shape = run.info.data_shape(run.cfg.resize)
-    if not (run_dir / SYMBOL_FILE).is_file():
+    path = run_dir / SYMBOL_FILE
+    if path.exists() and not path.is_file():
+        raise _damaged(path, ValueError('not a file'))
+    if not path.exists():
         why_not = export_symbol(run.net, run_dir, shape)
         if why_not:
             raise ConfigError(f'--run {run_dir}: no graph to draw: {why_not}')
-    return mx.sym.load(str(run_dir / SYMBOL_FILE)), shape, run.cfg.model
+    try:
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as e:
+        raise _damaged(path, ValueError(f'not UTF-8 text: byte {e.start}')) from None
+    if not text.strip('\x00 \n\t'):
+        raise _damaged(path, ValueError('the file is empty'))
+    try:
+        return mx.sym.load_json(text.replace('\x00', ' ')), shape, run.cfg.model
+    except UnicodeDecodeError:  # MXNet's message quoted bytes past the end of a truncated file
+        raise _damaged(path, ValueError('MXNet cannot parse it as a symbol graph')) from None
+    except _DAMAGED as e:
+        raise _damaged(path, e) from None
+
+
+# what MXNet's JSON reader and plot_network raise on a damaged graph file
+_DAMAGED = (mx.base.MXNetError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError,
+            AttributeError)
+
+
+def _damaged(path: Path, e: Exception) -> ConfigError:
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    useful = [l for l in lines if 'Check failed' in l or 'Error at' in l] or lines
+    reason = useful[0][:160] if useful else type(e).__name__
+    return ConfigError(f'{path} is damaged ({type(e).__name__}: {reason}); delete it and run '
+                       'graph again, which exports it anew from model.params')
 
 
 def network_graph(run_dir, title: str = None):
@@ -39,19 +67,22 @@ def network_graph(run_dir, title: str = None):
                           "pip install 'graphviz<0.9'") from None
     run_dir = Path(run_dir)
     sym, shape, model = _symbol(run_dir)
-    return mx.viz.plot_network(sym, title=title or model, save_format='png', shape={'data': shape},
-                               node_attrs={'fixedsize': 'false'})
+    try:
+        return mx.viz.plot_network(sym, title=title or model, save_format='png',
+                                   shape={'data': shape}, node_attrs={'fixedsize': 'false'})
+    except _DAMAGED as e:
+        raise _damaged(run_dir / SYMBOL_FILE, e) from None
 
 
 def write_graph(run_dir, out) -> Path:
-    """Render the run's graph to a PNG file `out`; ConfigError when Graphviz's dot is missing."""
+    """Render the run's graph to a PNG file `out` (through the atomic writer); ConfigError when
+    Graphviz's dot is missing."""
     if shutil.which('dot') is None:
         raise ConfigError("drawing a graph needs Graphviz's dot program: apt-get install graphviz "
                           '(Debian/Ubuntu), brew install graphviz (macOS)')
     dot = network_graph(run_dir)
-    out = Path(out)
-    dot.format = 'png'
-    rendered = Path(dot.render(filename=out.stem, directory=str(out.parent), cleanup=True))
-    if rendered != out:
-        rendered.replace(out)
-    return out
+    try:
+        png = dot.pipe(format='png')
+    except (OSError, RuntimeError) as e:  # dot failed (graphviz's CalledProcessError is either)
+        raise ConfigError(f"Graphviz's dot could not draw the graph: {str(e)[:160]}") from None
+    return write_bytes_atomic(out, png)

@@ -10,7 +10,7 @@ The units are optimized together as one batch, one image per unit: in inference 
 examples of a batch do not interact, so d(sum_k a_k(x_k))/dx_k = da_k/dx_k.
 """
 from contextlib import contextmanager
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -89,7 +89,7 @@ def _activations(net, layer: Optional[Layer], units: Sequence[int], X, spatial: 
 def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], shape: tuple,
              value_range: tuple = (0.0, 1.0), steps: int = 200, lr: float = 0.05, l1: float = 0.0,
              spatial: str = 'center', seed: int = 0, x0: Optional[np.ndarray] = None,
-             ctx=None) -> Maximized:
+             ctx=None, tick: Optional[Callable[[], None]] = None) -> Maximized:
     """Gradient ascent on the input for each unit in `units` of `layer` (None: the net's output).
 
     shape : one input's (C, H, W).
@@ -100,6 +100,7 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
         exactly background; 0 turns it off.
     spatial : 'center' maximizes a conv channel's centre unit, 'mean' its mean over the map.
     x0 : starting images (K, C, H, W); default mid-grey with a little noise (seeded by `seed`).
+    tick : called after each finished step (a progress bar's update).
 
     Each unit keeps its own step size with backtracking: a step that does not raise
     J = a(x) / s - l1 * sum|x - background| (s: the mean |da/dx| at the start) is undone and the
@@ -146,4 +147,6 @@ def maximize(net: gluon.Block, layer: Optional[Layer], units: Sequence[int], sha
         up = j_t > j                               # keep the step where J rose, undo it elsewhere
         x[up], a[up], g[up], j[up] = trial[up], a_t[up], g_t[up], j_t[up]
         step = np.where(up, np.minimum(step * 1.25, 4 * lr * (hi - lo)), step * 0.5)
+        if tick:
+            tick()
     return Maximized(x, start, a)

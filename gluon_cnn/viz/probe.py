@@ -1,67 +1,20 @@
-"""Looking inside a trained run: rebuild its net, name its layers, capture their outputs, predict.
+"""Looking inside a net: name its layers, capture their outputs, predict (a run folder is
+loaded by `gluon_cnn.runs.load`).
 
-A run folder (`gluon_cnn.app.run`'s --out) holds model.params and its run record, whose config
-says how to rebuild the net (`get_model(config.model, **config.model_kwargs)`) and feed it test
-images.
 Layers are named by their child path (`0`, `2`; `features.0` in a nested net), the names the
 tracer prints (`python -m gluon_cnn.trace`), and also answer to Gluon's own names without the
 model prefix (`conv0`, `pool1`, `dense2`).
 """
-import dataclasses
-from pathlib import Path
 from typing import List, NamedTuple, Optional
 
 import numpy as np
 from mxnet import gluon
 
-from .. import data as gdata
 from ..backend import blocks
-from ..runs.config import TrainConfig
 from ..errors import ConfigError
-from ..models import ModelInfo, model_info
-from ..models.arguments import build_model
-from ..runs.checkpoint import load_params
-from ..runs.record import METRICS_FILE, read_record
 
-__all__ = ['Run', 'load_run', 'test_iter', 'Layer', 'layers', 'find_layer', 'Captured', 'capture',
-           'predict',
-           'confusion_matrix']
+__all__ = ['Layer', 'layers', 'find_layer', 'Captured', 'capture', 'predict', 'confusion_matrix']
 
-# ----------------------------------------------------------------------------- runs
-@dataclasses.dataclass
-class Run:
-    dir: Path
-    cfg: TrainConfig
-    net: gluon.Block
-    history: list
-
-    @property
-    def info(self) -> ModelInfo:
-        return model_info(self.cfg.model)
-
-
-def load_run(run_dir, ctx=None) -> Run:
-    """The trained net of a run folder (imperative, on ctx) with its config and epoch history."""
-    run_dir = Path(run_dir)
-    params = run_dir / 'model.params'
-    record = read_record(run_dir)
-    if not params.is_file():
-        raise ConfigError(f'--run {run_dir}: no {params.name} there (the run has not finished); '
-                          f'train with `python train.py --out {run_dir}` first')
-    cfg = record.config
-    net = build_model(cfg.model, cfg.model_kwargs, flag=f'{run_dir / METRICS_FILE}: model_kwargs')
-    load_params(net, params, ctx, what=f'does not fit the {cfg.model} its {METRICS_FILE} '
-                f'describes, or is damaged', fix=f'; retrain with `python train.py --out '
-                f'{run_dir} --overwrite`')
-    return Run(run_dir, cfg, net, record.history)
-
-
-def test_iter(run: Run, batch_size: int = 500, limit: Optional[int] = None):
-    """(iterator, raw test Split): test images fed as in training (pad, value range, resize)."""
-    _, test = gdata.load_dataset(run.cfg.dataset, run.cfg.data_dir)
-    it = gdata.ArrayIter(test, batch_size, limit=limit, resize=run.cfg.resize, pad=run.info.pad,
-                         value_range=run.info.value_range)
-    return it, test
 
 
 # ----------------------------------------------------------------------------- layers

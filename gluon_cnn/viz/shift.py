@@ -7,7 +7,7 @@ Pooling makes the maps after it coarser, so a small shift changes them less; a n
 strided instead of pooled (`lenet-strided`) subsamples with no such averaging, which is why Go
 nets do without pooling: "subsampling destroys the pattern" (Hung-yi Lee, ML lecture: CNN).
 """
-from typing import List, NamedTuple, Optional, Sequence
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -15,8 +15,9 @@ from mxnet import gluon
 
 from ..backend import npmode
 from ..trace import trace
-from .figures import new_figure
-from .probe import Run, capture, test_iter
+from ..runs.load import Run, test_iter
+from .plots import new_figure
+from .probe import capture
 
 __all__ = ['shift', 'shift_accuracy', 'LayerChange', 'layer_changes', 'test_arrays',
            'shift_figure']
@@ -42,13 +43,16 @@ def _outputs(net: gluon.Block, X: np.ndarray, batch_size: int = 500, ctx=None) -
 
 
 def shift_accuracy(net: gluon.Block, X: np.ndarray, y: np.ndarray, shifts: Sequence[int],
-                   axis: str = 'x', fill: float = 0.0) -> np.ndarray:
+                   axis: str = 'x', fill: float = 0.0,
+                   tick: Optional[Callable[[], None]] = None) -> np.ndarray:
     """Accuracy on X (N, C, H, W) moved by each of `shifts` pixels along axis 'x' (right) or 'y'
     (down), background-filled: one accuracy per shift."""
     acc = []
     for s in shifts:
         moved = shift(X, s, 0, fill) if axis == 'y' else shift(X, 0, s, fill)
         acc.append(float((_outputs(net, moved).argmax(axis=1) == y).mean()))
+        if tick:
+            tick()
     return np.array(acc)
 
 
@@ -97,9 +101,10 @@ def test_arrays(run: Run, limit: int) -> tuple:
 
 
 def shift_figure(run: Run, max_shift: int = 6, compare: Optional[Run] = None,
-                 images: int = 1000, pixels: int = 1):
+                 images: int = 1000, pixels: int = 1, tick: Optional[Callable[[], None]] = None):
     """Left: test accuracy against a horizontal and a vertical shift of 0..max_shift pixels.
-    Right: each layer's relative change under a `pixels` shift. For the run and `compare`."""
+    Right: each layer's relative change under a `pixels` shift. For the run and `compare`.
+    tick: called after each accuracy curve point (2 (max_shift + 1) per run)."""
     runs = [run] + ([compare] if compare is not None else [])
     fig = new_figure(11, 4.2)
     acc_ax, change_ax = fig.subplots(1, 2, width_ratios=[1, 1.2])
@@ -109,7 +114,7 @@ def shift_figure(run: Run, max_shift: int = 6, compare: Optional[Run] = None,
         X, y = test_arrays(r, images)
         fill = r.info.value_range[0]
         for axis, style in (('x', '-'), ('y', '--')):
-            acc = shift_accuracy(r.net, X, y, shifts, axis, fill)
+            acc = shift_accuracy(r.net, X, y, shifts, axis, fill, tick)
             acc_ax.plot(shifts, acc, style, marker='o', ms=3, color=color,
                         label=f"{r.cfg.model}, {'right' if axis == 'x' else 'down'}")
         changes = [c for c in layer_changes(r.net, X[:200], pixels, fill)

@@ -7,7 +7,10 @@ The book's choices: VGG-19 `features` layers 0, 5, 10, 19, 28 (the first conv of
 style and 25 (the last conv of block 4) for content, weights 1 / 1e3 / 10, Adam at lr 0.01 for 500
 steps, lr x 0.1 every 200, images resized to 150 x 225 and normalized by ImageNet's mean and std.
 """
+import contextlib
+import io
 import os
+import warnings
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence
 
@@ -16,8 +19,9 @@ import numpy as np
 from mxnet import autograd, gluon, init, nd
 from mxnet.gluon import nn
 
-from ..errors import ConfigError
-from .figures import new_figure
+from ..errors import CheckpointError, ConfigError
+from ..runs.checkpoint import load_params
+from .plots import new_figure
 
 __all__ = ['STYLE_LAYERS', 'CONTENT_LAYERS', 'read_image', 'preprocess', 'postprocess',
            'load_vgg19', 'feature_net', 'extract_features', 'gram', 'content_loss', 'style_loss',
@@ -34,10 +38,17 @@ def read_image(path) -> np.ndarray:
     """An image file (PNG, JPEG, grey or colour) as RGB uint8 (H, W, 3)."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert('RGB'))
-    except (OSError, UnidentifiedImageError) as e:
-        raise ConfigError(f'{path}: not an image PIL can read ({e})') from None
+        with warnings.catch_warnings():  # half the bomb limit: refused too, not minutes of work
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return np.asarray(img.convert('RGB'))
+    except FileNotFoundError:
+        raise ConfigError(f'{path}: no such file') from None
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+        # a decompression bomb: more pixels than Pillow's limit (Image.MAX_IMAGE_PIXELS)
+        raise ConfigError(f'{path}: not an image PIL can read ({type(e).__name__}: '
+                          f'{str(e)[:120]})') from None
 
 
 def preprocess(img: np.ndarray, shape: tuple) -> nd.NDArray:
@@ -64,23 +75,24 @@ def load_vgg19(weights: Optional[str] = None, ctx=None) -> gluon.Block:
     if weights is not None:
         if not Path(weights).is_file():
             raise ConfigError(f'--weights {weights}: no such file')
-        try:
-            net.load_parameters(str(weights), ctx=ctx)
-        except (mx.base.MXNetError, AssertionError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ConfigError(f'--weights {weights}: not the parameters of model_zoo vgg19 '
-                              f'({first[:120]})') from None
+        try:  # the reason given is MXNet's own line, not a traceback's header
+            load_params(net, Path(weights), ctx, what='is not the parameters of model_zoo vgg19, '
+                        'or is damaged')
+        except CheckpointError as e:
+            raise ConfigError(f'--weights {e}') from None
         return net
     root = os.path.join(mx.base.data_dir(), 'models')  # $MXNET_HOME now, not at import
     from mxnet.gluon.model_zoo import model_store
     try:
-        path = model_store.get_model_file('vgg19', root=root)
+        with contextlib.redirect_stdout(io.StringIO()):  # Gluon prints a line per failed retry
+            path = model_store.get_model_file('vgg19', root=root)
     except (OSError, ValueError):  # no internet (requests' errors are OSErrors), a bad download
         raise ConfigError(
             f'no vgg19 weights in {root} and the download failed: on a machine with internet run '
             "python -c \"import mxnet as mx; mx.gluon.model_zoo.vision.vgg19(pretrained=True)\" "
             'and copy the vgg19-*.params file here, or pass --weights FILE') from None
-    net.load_parameters(path, ctx=ctx)
+    load_params(net, Path(path), ctx, what='is not the parameters of model_zoo vgg19, or is '
+                'damaged', fix='; delete it to download it again')
     return net
 
 
@@ -146,8 +158,9 @@ class Styled(NamedTuple):
 
 def transfer(net: nn.Sequential, content_X, style_X, steps: int = 500, lr: float = 0.01,
              lr_decay_every: int = 200, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
-             weights=WEIGHTS, log=None) -> Styled:
-    """Adam on the image from content_X, lowering the weighted content, style and TV losses."""
+             weights=WEIGHTS, log=None, tick=None) -> Styled:
+    """Adam on the image from content_X, lowering the weighted content, style and TV losses.
+    log: called with a line every 50 steps; tick: after each step."""
     ctx = content_X.context
     contents_Y, _ = extract_features(net, content_X, content_layers, style_layers)
     _, styles_Y = extract_features(net, style_X, content_layers, style_layers)
@@ -170,6 +183,8 @@ def transfer(net: nn.Sequential, content_X, style_X, steps: int = 500, lr: float
             break
         total.backward()
         trainer.step(1)
+        if tick:
+            tick()
         if log and (i + 1) % 50 == 0:
             log(f'step {i + 1:4d}: content {history[-1][0]:.2f}, style {history[-1][1]:.2f}, '
                 f'TV {history[-1][2]:.2f}')

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...data import ArrayIter, Split, get_labels, load_dataset
 from ...errors import ConfigError
-from ..probe import load_run
+from ...runs.load import load_run
 from .encoding import b64
 from .image import SIDE, preprocess_image
 from .page import Explained, marker

@@ -1,5 +1,6 @@
-"""Every figure of a trained run, from its folder: `write_all(run_dir)` is `python -m gluon_cnn.viz
-all`."""
+"""The figures of `python -m gluon_cnn.viz all`, drawn from a run folder: training curves,
+kernels, feature maps, confusion matrix, the most confident mistakes, and x* of the last conv
+layer, the last hidden layer and the classes (`write_all(run_dir)`)."""
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -7,10 +8,11 @@ import numpy as np
 
 from ..data import get_labels
 from ..errors import ConfigError
-from . import figures
+from ..runs.load import Run, load_run, test_iter
+from . import plots
 from .fooling import softmax
 from .maximization import maximize
-from .probe import Run, capture, confusion_matrix, find_layer, layers, load_run, predict, test_iter
+from .probe import capture, confusion_matrix, find_layer, layers, predict
 
 __all__ = ['kernels_figure', 'feature_maps_figure', 'test_set_figures', 'maximize_figure',
            'default_targets', 'write_all']
@@ -28,7 +30,7 @@ def kernels_figure(run: Run, layer: Optional[str] = None):
         raise ConfigError(f'{run.cfg.model}: {layer or "the net"} has no conv kernels to show')
     conv = convs[0]
     w = conv.block.weight.data().asnumpy()
-    return figures.plot_kernels(w, title=f'{run.cfg.model} {conv.label}: {w.shape[0]} kernels '
+    return plots.plot_kernels(w, title=f'{run.cfg.model} {conv.label}: {w.shape[0]} kernels '
                                           f'{w.shape[2]}x{w.shape[3]}')
 
 
@@ -48,7 +50,7 @@ def feature_maps_figure(run: Run, index: int = 0, max_channels: int = 16):
         ('' if pred == true else f'\npredicted {_label(run, pred)}')
     maps = [(c.layer.label, c.output.asnumpy()[0]) for c in outs if len(c.output.shape) == 4 and
             (c.layer.kind in ('conv', 'pool') or c.input_shape != tuple(c.output.shape))]
-    return figures.plot_feature_maps(X.asnumpy()[0, 0], maps, caption, max_channels=max_channels)
+    return plots.plot_feature_maps(X.asnumpy()[0, 0], maps, caption, max_channels=max_channels)
 
 
 def test_set_figures(run: Run, show: int = 32):
@@ -59,7 +61,7 @@ def test_set_figures(run: Run, show: int = 32):
     classes = out.shape[1]
     cm = confusion_matrix(y, pred, classes)
     names = get_labels(run.cfg.dataset, range(classes))
-    confusion = figures.plot_confusion(cm, names, title=f'{run.cfg.model}: {len(y):,} test images, '
+    confusion = plots.plot_confusion(cm, names, title=f'{run.cfg.model}: {len(y):,} test images, '
                                        f'accuracy {np.trace(cm) / len(y):.3f}')
     # softmax confidence is meaningful only for nets trained with softmax cross-entropy
     p = np.exp(out - out.max(axis=1, keepdims=True))
@@ -67,7 +69,7 @@ def test_set_figures(run: Run, show: int = 32):
     conf = p[np.arange(len(y)), pred]
     wrong = np.flatnonzero(pred != y)
     wrong = wrong[np.argsort(-conf[wrong], kind='stable')][:show]
-    mistakes = figures.plot_misclassified(
+    mistakes = plots.plot_misclassified(
         test.images[wrong], [names[t] for t in y[wrong]], [names[q] for q in pred[wrong]],
         None if run.info.loss else conf[wrong],
         title=f'{run.cfg.model}: the {len(wrong)} most confident of {int((pred != y).sum()):,} '
@@ -82,7 +84,7 @@ def _input_shape(run: Run) -> tuple:
 
 def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int]] = None,
                     l1s: Sequence[float] = (0.0,), steps: int = 200, spatial: str = 'center',
-                    max_units: int = 16):
+                    max_units: int = 16, tick: Optional[Callable[[], None]] = None):
     """x* for units of `layer` (None: the class scores), one row of images per L1 weight.
 
     Class images are titled with their score a (the logit maximized) and p, the softmax
@@ -98,7 +100,7 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
     rows, titles = [], []
     for l1 in l1s:
         r = maximize(run.net, target, units, shape, value_range, steps=steps, l1=l1,
-                     spatial=spatial)
+                     spatial=spatial, tick=tick)
         rows.append(r.images[:, 0])
         names = [_label(run, u) if target is None else f'{target.path}[{u}]' for u in units]
         row = f'L1 {l1:g}: ' if len(l1s) > 1 else ''
@@ -111,7 +113,7 @@ def maximize_figure(run: Run, layer: Optional[str], units: Optional[Sequence[int
     what = 'class scores' if target is None else target.label + \
         (f' ({spatial} unit)' if target.kind != 'dense' else '')
     reg = f', L1 weight {l1s[0]:g}' if len(l1s) == 1 and l1s[0] else ''
-    return figures.plot_image_grid(
+    return plots.plot_image_grid(
         np.concatenate(rows), titles, ncols=len(units) if len(l1s) > 1 else min(len(units), 8),
         vrange=value_range, size=1.25,
         title=f'{run.cfg.model}: x* maximizing each unit a of {what}{reg}')
@@ -148,11 +150,11 @@ def write_all(run_dir, out_dir=None, image: int = 0, steps: int = 200,
     written = []
 
     def put(stem, fig):
-        written.append(figures.save(fig, out / f'{stem}.png'))
+        written.append(plots.save(fig, out / f'{stem}.png'))
         log(f'wrote {written[-1]}')
 
     if run.history:
-        put('curves', figures.plot_curves(run.history, title=f'{run.cfg.model}, lr {run.cfg.lr}, '
+        put('curves', plots.plot_curves(run.history, title=f'{run.cfg.model}, lr {run.cfg.lr}, '
                                           f'batch {run.cfg.batch_size}'))
     put('filters', kernels_figure(run))
     put('feature_maps', feature_maps_figure(run, image))

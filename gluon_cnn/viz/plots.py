@@ -1,4 +1,5 @@
-"""The figures, drawn from plain numpy arrays on matplotlib's Agg canvas.
+"""Plots from plain numpy arrays on matplotlib's Agg canvas: training curves, kernels, feature
+maps, the confusion matrix, mistakes, image grids; and `save`, which writes a figure as a PNG.
 
 We never import pyplot and never call `matplotlib.use()`: each figure is a `Figure` with its own
 `FigureCanvasAgg`, as matplotlib recommends for servers. So nothing needs a display, and a Jupyter
@@ -12,7 +13,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ['new_figure', 'save', 'plot_curves', 'plot_kernels', 'plot_feature_maps',
+from ..durable import write_atomic
+
+__all__ = ['new_figure', 'save', 'show_image', 'plot_curves', 'plot_kernels', 'plot_feature_maps',
            'plot_confusion', 'plot_misclassified', 'plot_image_grid', 'tile']
 
 DPI = 100
@@ -29,11 +32,20 @@ def new_figure(width: float, height: float, layout: Optional[str] = 'constrained
 
 
 def save(fig: Figure, path) -> Path:
-    """Write `fig` as PNG at its own size (width * DPI x height * DPI pixels); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor='white')
-    return path
+    """Write `fig` as PNG at its own size (width * DPI x height * DPI pixels); returns the path.
+
+    Through the atomic writer (the format named, since its temporary file has no .png suffix): an
+    earlier file at `path` stays whole if the write fails.
+    """
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, format='png', dpi=DPI,
+                                                      facecolor='white'))
+
+
+def show_image(ax, img: np.ndarray, title: str, vrange: tuple, cmap: str = 'gray'):
+    """One image (H, W) in `ax` on the value range `vrange`, titled, without ticks."""
+    ax.imshow(img, cmap=cmap, vmin=vrange[0], vmax=vrange[1], interpolation='nearest')
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([]), ax.set_yticks([])
 
 
 # ----------------------------------------------------------------------------- training curves
