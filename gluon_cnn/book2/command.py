@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..cli import ArgumentParser, run_cli
+from ..durable import write_text_atomic
 from ..errors import ConfigError
 from . import extract, quick, sections
 
@@ -46,8 +47,7 @@ def write_cells(edition: str, git_dir: Path, ref: str) -> Path:
               'extracted_by': 'python -m gluon_cnn.book2 extract (d2lbook tab rules)',
               'sections': [s._asdict() for s in extract.sections(git_dir, book, ref)]}
     path = sections.CELLS / f'{edition}.json'
-    path.write_text(json.dumps(record, ensure_ascii=False, indent=1) + '\n', encoding='utf-8')
-    return path
+    return write_text_atomic(path, json.dumps(record, ensure_ascii=False, indent=1) + '\n')
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ papers/results/ by the command each table names, so they too are regenerated, no
 import re
 from pathlib import Path
 
+from ..durable import write_text_atomic
 from ..repo import papers_dir, repo_root, results_dir
 from ..runs.record import RunRecord, read_record
 
@@ -63,7 +64,7 @@ def update(check: bool = False, folder: Path = None) -> list:
         if new != old:
             stale.append(path)
             if not check:
-                path.write_text(new)
+                write_text_atomic(path, new)
     return stale
 
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
+from ..durable import write_bytes_atomic
 from ..errors import ConfigError
 
 __all__ = ['CHROMIUM', 'CHROMEDRIVER', 'missing', 'chromium', 'screenshot']
@@ -69,9 +70,8 @@ def screenshot(page, png, width: int = 1400, height: Optional[int] = None) -> Pa
         else:  # the window's own bars take part of its height: make the page's view `height`
             inner = driver.execute_script('return window.innerHeight')
             driver.set_window_size(width, 2 * height - int(inner))
-        png.parent.mkdir(parents=True, exist_ok=True)
-        if not driver.save_screenshot(str(png)):
-            raise ConfigError(f'--screenshot {png}: the browser could not write it')
+        shot = driver.get_screenshot_as_png()
     finally:
         driver.quit()
-    return png
+    png.parent.mkdir(parents=True, exist_ok=True)
+    return write_bytes_atomic(png, shot)  # a signal or a full disk leaves the old PNG or none
