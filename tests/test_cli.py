@@ -117,13 +117,9 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def finished_run(tmp_path_factory):
-    """A real 2-epoch run folder, trained once for the tests below."""
-    from gluon_cnn.app.run import run
-    out = tmp_path_factory.mktemp('done')
-    run(TrainConfig(model='lenet', epochs=2, batch_size=64, limit=256, out=str(out)),
-        log=lambda s: None)
-    return out
+def finished_run(small_run):
+    """A real 2-epoch run folder (conftest's, trained once per session), read only below."""
+    return small_run.out
 
 
 @pytest.mark.parametrize('epochs', [['--epochs', '1'], ['--epochs', '2'], []])
