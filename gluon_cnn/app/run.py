@@ -59,7 +59,7 @@ def load_run_data(cfg: TrainConfig, ctx, info=None):
     train_split, test_split = gdata.load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.limit is not None and cfg.limit > len(train_split.labels):
         raise ConfigError(f'--limit {cfg.limit} is larger than the {len(train_split.labels):,} '
-                          f'training examples of {cfg.dataset}')
+                          f'training examples of {cfg.dataset}', field='--limit')
     kw = dict(ctx=ctx, resize=cfg.resize, pad=info.pad, value_range=info.value_range)
     return (gdata.ArrayIter(train_split, cfg.batch_size, shuffle=True, seed=cfg.seed,
                             limit=cfg.limit, **kw),
@@ -221,7 +221,7 @@ def _check_epochs_left(out: Path, ckpt, epochs: int):
     if epochs < ckpt.epoch or (epochs == ckpt.epoch and finished):
         raise ConfigError(f'--resume {out}: the run has done {ckpt.epoch} epochs already, so '
                           f'--epochs {epochs} leaves nothing to train; pass --epochs '
-                          f'{ckpt.epoch + 1} or more to train on')
+                          f'{ckpt.epoch + 1} or more to train on', field='--epochs', path=out)
 
 
 @contextlib.contextmanager
@@ -236,7 +236,7 @@ def _lock_run_folder(out: Path, write_pid: bool = True):
             f.seek(0)
             pid = f.read().strip() or '?'
             raise ConfigError(f'--out {out} is in use by a live run (pid {pid}); wait for it to '
-                              f'end, or pass another --out') from None
+                              f'end, or pass another --out', field='--out', path=out) from None
         if write_pid:
             f.truncate(0)  # the holder's pid, for the message above ('a+' appends at 0 now)
             f.write(f'{os.getpid()}\n')
@@ -263,7 +263,8 @@ def default_out(cfg: TrainConfig, root='runs', create: bool = True) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})') from None
+            raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})',
+                              field='--out', path=out) from None
     raise ConfigError(f'{stem}-*: 10,000 run folders this second; pass --out DIR')
 
 
@@ -307,7 +308,7 @@ def _refuse_results(out: Path, locked: bool = False):
         else:
             what, go_on = 'an unfinished run', f'continue it with --resume {out}'
         raise ConfigError(f'--out {out} holds {what} ({found}); {go_on}, or pass --overwrite '
-                          f'to start over there, or another --out')
+                          f'to start over there, or another --out', field='--out', path=out)
 
 
 def _clear_results(out: Path):
@@ -343,16 +344,16 @@ def _resume_point(out: Path):
     if checkpoint.has_checkpoints(out):
         return checkpoint.load_checkpoint(out)
     if not out.is_dir():
-        raise CheckpointError(f'--resume {out}: no such directory')
+        raise CheckpointError(f'--resume {out}: no such directory', path=out)
     if not (out / RECORD_FILE).is_file():
         raise CheckpointError(f'--resume {out}: no checkpoint there and no {RECORD_FILE}, so no '
                               f'run to continue (a run writes {RECORD_FILE} as it starts and a '
-                              f'checkpoint at the end of each epoch)')
+                              f'checkpoint at the end of each epoch)', path=out)
     done = len(read_record(out).history)
     if done:
         raise CheckpointError(f'--resume {out}: {RECORD_FILE} records {done} epochs but no '
                               f'checkpoint is there ({out / checkpoint.SUBDIR} is missing); '
-                              f'start over with --out {out} --overwrite')
+                              f'start over with --out {out} --overwrite', path=out)
     return None
 
 
@@ -375,7 +376,9 @@ def _check_input(net, cfg: TrainConfig, info):
             pass
     if not fix and cfg.model_kwargs:
         fix = '; check --model-kwargs (a kernel or a depth too large for this input?)'
-    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs ({why}){fix}')
+    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs ({why}){fix}',
+                      field='--resize' if fix.startswith('; pass --resize') or not cfg.model_kwargs
+                      else '--model-kwargs')
 
 
 def resume_config(run_dir, overrides: dict) -> TrainConfig:
@@ -394,7 +397,7 @@ def resume_config(run_dir, overrides: dict) -> TrainConfig:
             raise ConfigError(f'{run_dir / RECORD_FILE} is missing or damaged and {ckpt.path} '
                               f'is older than checkpoints that keep the config; restore '
                               f'{RECORD_FILE} by hand or start over with --overwrite') from e
-        where = f'{ckpt.path / "meta.json"}'
+        where = ckpt.path / 'meta.json'
         saved = dataclasses.asdict(config_from_dict(ckpt.config, where))
     saved['out'] = str(run_dir)
     fixed = sorted(k for k, v in overrides.items()
@@ -403,7 +406,7 @@ def resume_config(run_dir, overrides: dict) -> TrainConfig:
         flags = ', '.join('--' + k.replace('_', '-') for k in fixed)
         allowed = ', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES)
         raise ConfigError(f'--resume continues {run_dir} as it was configured; {flags} cannot '
-                          f'change (only {allowed} can)')
+                          f'change (only {allowed} can)', field=flags.split(', ')[0], path=run_dir)
     return TrainConfig(**{**saved, **overrides})
 
 
@@ -432,9 +435,9 @@ def _explain_stop(out: Path, lr: float):
     except BrokenPipeError:  # `train.py | head`: the run stops; stderr says how to continue
         raise BrokenPipeError(f'stdout closed; {_last_checkpoint(out)}') from None
     except DivergedError as e:
-        raise DivergedError(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
+        raise e.again(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
     except WriteError as e:
-        raise WriteError(f'{e}; {_last_checkpoint(out)}') from None
+        raise e.again(f'{e}; {_last_checkpoint(out)}') from None
     except KeyboardInterrupt as e:
         raise KeyboardInterrupt(f'{str(e) or "Ctrl-C"}; {_last_checkpoint(out)}') from None
 
@@ -459,4 +462,5 @@ def _prepare_out(out: Path):
         probe.write_text('')
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})') from None
+        raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})', field='--out',
+                          path=out) from None

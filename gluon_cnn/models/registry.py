@@ -97,7 +97,7 @@ def model_info(name: str) -> ModelInfo:
         return _REGISTRY[name]
     except KeyError:
         raise ConfigError(f"unknown model {name!r}; "
-                          f"valid names: {', '.join(list_models())}") from None
+                          f"valid names: {', '.join(list_models())}", field='--model') from None
 
 
 def get_model(name: str, **kwargs):
