@@ -114,6 +114,7 @@ def test_bad_flag_value_is_a_usage_error(capsys):
     assert e.value.code == 2 and "invalid int value: 'ten'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_script_exit_code(tmp_path):
     """The real process: exit status 2, one line on stderr, nothing on stdout."""
     cmd = [sys.executable, str(ROOT / 'train.py'), '--model', 'nope', '--out', str(tmp_path / 'r')]
@@ -178,6 +179,7 @@ def test_summary_says_when_a_run_ends_at_chance(accs, losses, cfg, says):
 TINY = ['--limit', '512', '--batch-size', '64', '--epochs', '1', '--quiet']
 
 
+@pytest.mark.slow
 def test_missed_target_is_one_line_exit_3(tmp_path):
     """The real process: a run short of --target-acc ends in one line and exit 3 (not 2), after
     its summary, with its run folder complete."""
@@ -193,6 +195,7 @@ def test_missed_target_is_one_line_exit_3(tmp_path):
     assert (out / 'model.params').is_file()
 
 
+@pytest.mark.slow
 def test_target_reached_exactly_passes(tmp_path, capsys):
     """The same seeded run with the target at its own accuracy passes; a hair above it fails."""
     first = tmp_path / 'a'

@@ -245,17 +245,23 @@ class StopAfter:
 
 
 @pytest.fixture(scope='module')
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp('run')
-    return run(RUN.replace(out=str(out)), log=lambda s: None)
+def uninterrupted(trained_run):
+    """RUN's settings trained through train.py (conftest's factory), never interrupted."""
+    out = trained_run(model='lenet-bn', epochs=3, lr=0.1, batch_size=64, optimizer='momentum',
+                      limit=512, lr_schedule='cosine', augment='crop-flip', seed=3).out
+    record = read_record(out)
+    assert record.config == RUN.replace(out=str(out))  # what run(RUN) below reproduces
+    return record
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(tmp_path, uninterrupted):
     again = run(RUN.replace(out=str(tmp_path)), log=lambda s: None)
     assert numbers(again) == numbers(uninterrupted)
     assert len(numbers(again)) == 3 and numbers(again)[-1][1] < numbers(again)[0][1]  # it learned
 
 
+@pytest.mark.slow
 def test_interrupted_then_resumed_run_matches(tmp_path, uninterrupted):
     cfg = RUN.replace(out=str(tmp_path))
     with pytest.raises(KeyboardInterrupt, match='^Ctrl-C; the last checkpoint is epoch 1'):
@@ -268,6 +274,7 @@ def test_interrupted_then_resumed_run_matches(tmp_path, uninterrupted):
     assert checkpoint.latest_epoch(tmp_path) == 3
 
 
+@pytest.mark.slow
 def test_resume_may_not_change_the_model(tmp_path, uninterrupted):
     from gluon_cnn import ConfigError
     with pytest.raises(ConfigError) as e:
@@ -275,6 +282,7 @@ def test_resume_may_not_change_the_model(tmp_path, uninterrupted):
     assert (e.value.field, e.value.path) == ('--model', Path(uninterrupted.config.out))
 
 
+@pytest.mark.slow
 def test_divergence_names_epoch_and_batch_and_keeps_checkpoint(tmp_path):
     """lenet-relu trains at lr 0.05 for an epoch, then is resumed at lr 1000 and diverges in epoch
     2.
@@ -369,6 +377,7 @@ def test_loss_watch_lets_a_plateau_and_a_noisy_start_pass():
     assert e.value.loss == pytest.approx(4.0)  # finite: exploded, not NaN
 
 
+@pytest.mark.slow
 def test_exploding_run_stops_and_keeps_the_good_checkpoint(tmp_path):
     """Sigmoid LeNet trains an epoch at the book's lr, then is resumed at lr 100: its loss grows
     past 10x its start without ever becoming NaN, and the epoch-1 checkpoint stays."""
@@ -385,6 +394,7 @@ def test_exploding_run_stops_and_keeps_the_good_checkpoint(tmp_path):
     assert (tmp_path / 'checkpoints' / 'epoch-0001' / 'params.nd').read_bytes() == good
 
 
+@pytest.mark.slow
 def test_exploding_loss_ends_the_cli_run_with_one_line(tmp_path):
     """The command that used to print losses of 434 and 503 and exit 0."""
     r = subprocess.run([sys.executable, str(ROOT / 'train.py'), '--model', 'lenet-relu', '--lr',
@@ -397,6 +407,7 @@ def test_exploding_loss_ends_the_cli_run_with_one_line(tmp_path):
     assert '--lr 100' in r.stderr and 'epoch 2,' not in r.stdout
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_exits_cleanly_and_resumes_exactly(tmp_path, uninterrupted):
     """SIGTERM in epoch 2 of a real `train.py` process: exit 130 within seconds with one line, the
     epoch-1 checkpoint intact; resuming it ends with the numbers of the uninterrupted in-process
@@ -449,6 +460,7 @@ def wait_for_line(proc, prefix):
     raise AssertionError(f'no line starting {prefix!r}: {proc.stderr.read()}')
 
 
+@pytest.mark.slow
 def test_live_run_folder_refuses_a_second_run_and_a_dead_one_does_not(tmp_path, capsys):
     """A second run into a folder a live run is writing gets one line and leaves the first
     running; once that run is SIGKILLed (no cleanup runs), the folder is free again."""
@@ -484,6 +496,7 @@ WRITE_FAULTS = {  # what fails: (where it is patched, the file named, the cause 
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fault', sorted(WRITE_FAULTS))
 def test_failed_write_ends_the_run_and_resume_finishes_it(tmp_path, monkeypatch, fault):
     """A write that fails in epoch 2 or after it (MXNet's own error for its files, OSError for
@@ -526,6 +539,7 @@ def test_failed_write_ends_the_run_and_resume_finishes_it(tmp_path, monkeypatch,
     assert (tmp_path / 'model.params').is_file() and (tmp_path / 'curves.png').is_file()
 
 
+@pytest.mark.slow
 def test_file_size_limit_mid_run_is_one_line_and_resumable(tmp_path):
     """A real EFBIG: after epoch 1, the run's file size limit drops below a checkpoint's size
     (SIGXFSZ ignored, as a shell's `ulimit -f` run would have it). Exit 2 with one line naming
