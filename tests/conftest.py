@@ -47,3 +47,28 @@ def small_run(trained_run) -> TrainedRun:
     """The one small finished run most run-folder tests read: the book's lenet, 2 epochs on 256
     images, batch 64, seed 2 (test_run_folders' QUICK settings)."""
     return trained_run(seed=2)
+
+
+# Slow by what they need: a training on thousands of real images, or a real browser.
+SLOW_FIXTURES = {'relu_run', 'runs', 'lenet_run', 'driver'}
+# Whole files of real processes: fresh venvs, executed notebooks.
+SLOW_FILES = {'test_startup.py', 'test_notebooks.py'}
+# Tests that start real processes, in files other branches are editing; the mark moves onto each
+# test (`@pytest.mark.slow`, as in the other files) when those branches are merged.
+SLOW_TESTS = {
+    'test_terminal.py': {'test_closed_pipe_ends_quietly',
+                         'test_train_cut_short_by_a_closed_pipe_is_resumable',
+                         'test_train_piped_to_head_mid_run_keeps_its_checkpoint',
+                         'test_usage_error_is_one_line_and_see_help',
+                         'test_sigkilled_launcher_leaves_no_role_running'},
+    'test_trace_sources.py': {'test_function_in_a_module_of_the_current_folder'},
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Add the `slow` mark where the rules above say so (see `make test-fast`)."""
+    for item in items:
+        name = item.path.name
+        if (name in SLOW_FILES or SLOW_FIXTURES & set(getattr(item, 'fixturenames', ()))
+                or item.originalname in SLOW_TESTS.get(name, ())):
+            item.add_marker(pytest.mark.slow)
