@@ -21,9 +21,9 @@ PYTHON := $(shell for p in python3 $(addprefix python,$(NEWEST_FIRST)) \
   case " $(SUPPORTED) " in (*" $$v "*) command -v $$p; exit 0;; esac; done)
 endif
 
-.PHONY: setup data train test lint notebooks notebooks-check bench papers clean which-python \
-        supported horovod test-horovod fastops docs check-docs graphviz test-book2 stock-d2l \
-        test-stock-d2l
+.PHONY: setup data train test test-fast lint notebooks notebooks-check bench papers clean \
+        which-python supported horovod test-horovod fastops docs check-docs graphviz test-book2 \
+        stock-d2l test-stock-d2l
 
 # Refuse an unsupported interpreter in one line before anything is built (not for clean).
 ifneq ($(filter-out clean data which-python supported stock-d2l,$(or $(MAKECMDGOALS),setup)),)
@@ -104,6 +104,12 @@ train: setup
 # pytest's exit 5 means it collected no tests (a typo in ARGS, say): a failure, said so.
 test: setup
 	@$(PY) -m pytest $(ARGS) || { rc=$$?; \
+	  [ $$rc -ne 5 ] || echo "error: pytest collected no tests (ARGS=$(ARGS))" >&2; exit $$rc; }
+
+# the core without the tests marked slow (real processes, real-data training, launches): for
+# the edit-test loop; `make test` (CI) still runs everything
+test-fast: setup
+	@$(PY) -m pytest -m 'not slow' $(ARGS) || { rc=$$?; \
 	  [ $$rc -ne 5 ] || echo "error: pytest collected no tests (ARGS=$(ARGS))" >&2; exit $$rc; }
 
 # Horovod is optional (`--kvstore horovod`, README "Horovod"): built from source against the

@@ -150,10 +150,11 @@ def writing(path, also=()):
         yield
     except OSError as e:
         name = e.filename or path
-        raise WriteError(f'could not write {name}: {_strerror(e.errno) if e.errno else e}'
-                         ) from None
+        raise WriteError(f'could not write {name}: {_strerror(e.errno) if e.errno else e}',
+                         path=Path(name)) from None
     except also as e:
-        raise WriteError(f'could not write {path}: {_likely_cause(Path(path))}') from e
+        raise WriteError(f'could not write {path}: {_likely_cause(Path(path))}',
+                         path=Path(path)) from e
 
 
 def _strerror(code: int) -> str:

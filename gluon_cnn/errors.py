@@ -9,25 +9,62 @@ __all__ = ['GluonCNNError', 'DataError', 'ConfigError', 'CheckpointError', 'Dive
 
 
 class GluonCNNError(Exception):
-    """Base class: something the user can fix. `str(e)` is the one line the CLI prints."""
+    """Base class: something the user can fix. `str(e)` is the one line the CLI prints; the
+    subclass's `fields` say what is at fault in a form code (and tests) can read, so nothing has
+    to parse the English. A field the raiser does not know is None."""
 
     exit_code = 2  # what the CLI exits with
+    fields: tuple = ()
+
+    def __init__(self, message: str = '', **fields):
+        unknown = set(fields) - set(self.fields)
+        if unknown:
+            raise TypeError(f'{type(self).__name__} has no field {", ".join(sorted(unknown))}')
+        super().__init__(message)
+        for name in self.fields:
+            setattr(self, name, fields.get(name))
+
+    def again(self, message: str) -> 'GluonCNNError':
+        """The same error with another message (say, a hint appended); the fields travel along."""
+        return type(self)(message, **{name: getattr(self, name) for name in self.fields})
 
 
 class DataError(GluonCNNError):
-    """Missing, truncated or corrupt dataset files (names the file and the problem)."""
+    """Missing, truncated or corrupt dataset files (names the file and the problem).
+
+    Field: `path`, the file or folder at fault.
+    """
+
+    fields = ('path',)
 
 
 class ConfigError(GluonCNNError):
-    """An impossible flag or argument: unknown model, non-positive epochs, unwritable --out."""
+    """An impossible flag or argument: unknown model, non-positive epochs, unwritable --out.
+
+    Fields: `field`, the flag or setting at fault as the user writes it ('--lr', '--model-kwargs',
+    or a run record's 'batch_size'); `path`, the file or folder involved, if any.
+    """
+
+    fields = ('field', 'path')
 
 
 class CheckpointError(GluonCNNError):
-    """A checkpoint that is missing, incomplete or corrupt."""
+    """A checkpoint that is missing, incomplete or corrupt.
+
+    Field: `path`, the file or folder at fault (the damaged file, or the run folder).
+    """
+
+    fields = ('path',)
 
 
 class DivergedError(GluonCNNError):
-    """The training loss became NaN or inf, or exploded."""
+    """The training loss became NaN or inf, or exploded.
+
+    Fields: `epoch` and `batch` (1-based) where it was caught, `batches` in that epoch, `loss` the
+    value that gave it away, and `lr` the learning rate it diverged at.
+    """
+
+    fields = ('epoch', 'batch', 'batches', 'loss', 'lr')
 
 
 class TargetMissedError(GluonCNNError):
@@ -38,7 +75,12 @@ class TargetMissedError(GluonCNNError):
 
 
 class WriteError(GluonCNNError):
-    """A file of a run could not be written: a full disk, a file size limit, an I/O error."""
+    """A file of a run could not be written: a full disk, a file size limit, an I/O error.
+
+    Field: `path`, the file that could not be written.
+    """
+
+    fields = ('path',)
 
 
 class TraceError(GluonCNNError):

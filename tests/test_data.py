@@ -88,11 +88,11 @@ def test_not_found_lists_every_place(tmp_path, monkeypatch):
 
 
 def test_explicit_dir_is_the_only_place(tmp_path):
-    with pytest.raises(DataError, match='no such directory'):
-        gdata.find_data_dir('fashion-mnist', tmp_path / 'missing')
-    (tmp_path / 'empty').mkdir()
-    with pytest.raises(DataError, match='no fashion-mnist IDX files'):
-        gdata.find_data_dir('fashion-mnist', tmp_path / 'empty')
+    for folder in (tmp_path / 'missing', tmp_path / 'empty'):  # absent, then without IDX files
+        with pytest.raises(DataError) as e:
+            gdata.find_data_dir('fashion-mnist', folder)
+        assert e.value.path == folder and str(e.value).startswith(f'--data-dir {folder}: ')
+        folder.mkdir()
 
 
 def test_mnist_from_data_dir(tmp_path):

@@ -97,7 +97,8 @@ def test_book_parameter_counts(name, params):
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ConfigError) as e:
         get_model('lenet-9000')
-    assert 'lenet-9000' in str(e.value) and ', '.join(MODELS) in str(e.value)
+    assert e.value.field == '--model'
+    assert str(e.value) == f"unknown model 'lenet-9000'; valid names: {', '.join(MODELS)}"
 
 
 def test_lenet_choices_can_be_overridden():

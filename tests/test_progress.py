@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from mxnet import nd
 
 from gluon_cnn.training.progress import EpochBar, epoch_bars
@@ -90,6 +91,7 @@ def test_abort_leaves_the_last_state_on_its_own_line():
     assert out.getvalue() == text
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_terminal_ends_on_a_clean_line(tmp_path):
     """train.py on a pseudo-terminal, SIGINT while the bar shows: 'interrupted:' starts a line."""
     pid, fd = pty.fork()
@@ -128,6 +130,7 @@ def test_ctrl_c_on_a_terminal_ends_on_a_clean_line(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 130
 
 
+@pytest.mark.slow
 def test_piped_output_has_no_bar(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / 'train.py'), '--limit', '512', '--epochs',
                           '1', '--out', str(tmp_path / 'r')], capture_output=True, text=True,

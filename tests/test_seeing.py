@@ -5,9 +5,7 @@ Oracles: the net itself called directly (softmax by nd.softmax, the layer's acti
 forward hook), the L∞ distance and value range measured on the arrays, the tracer's receptive
 field, autograd's support of the input gradient, and Gluon's SymbolBlock.imports for the export.
 """
-import io
 import shutil
-import sys
 
 import matplotlib.image
 import mxnet as mx
@@ -15,7 +13,6 @@ import numpy as np
 import pytest
 
 from gluon_cnn import get_model
-from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.runs.export import EXPORT_PARAMS, SYMBOL_FILE, export_symbol, import_symbol
 from gluon_cnn.trace import trace
 from gluon_cnn.viz import dream, fields, fooling
@@ -26,17 +23,10 @@ from gluon_cnn.viz.probe import capture, find_layer
 
 
 @pytest.fixture(scope='module')
-def relu_run(tmp_path_factory):
-    """lenet-relu trained 2 epochs on 2,048 images through train.py (ReLU: unbounded scores)."""
-    out = tmp_path_factory.mktemp('run')
-    real, sys.stdout = sys.stdout, io.StringIO()
-    try:
-        code = train_cli.main(['--model', 'lenet-relu', '--limit', '2048', '--epochs', '2',
-                               '--batch-size', '64', '--lr', '0.1', '--out', str(out), '--quiet'])
-    finally:
-        sys.stdout = real
-    assert code == 0
-    return load_run(out)
+def relu_run(trained_run):
+    """lenet-relu trained 2 epochs on 2,048 images through train.py (ReLU: unbounded scores);
+    test_shift_style reads the same run (conftest trains it once)."""
+    return load_run(trained_run(model='lenet-relu', limit=2048, lr=0.1).out)
 
 
 def _images(run, n=4):

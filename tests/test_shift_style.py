@@ -5,8 +5,6 @@ Oracles: nd.Convolution on random input (equivariance), gluon_cnn.training.engin
 evaluate_accuracy, a numpy Gram matrix X X^T / (c h w), the net's own softmax (nd.softmax), and
 Gluon's model store run with no network.
 """
-import io
-import sys
 
 import matplotlib.image
 import mxnet as mx
@@ -18,7 +16,6 @@ from mxnet.gluon.model_zoo import model_store, vision
 from PIL import Image
 
 from gluon_cnn import ConfigError, get_model
-from gluon_cnn.app import train_command as train_cli
 from gluon_cnn.training.engine import evaluate_accuracy
 from gluon_cnn.runs import load as runs_load
 from gluon_cnn.viz import probe, run_figures, shift, style
@@ -26,23 +23,13 @@ from gluon_cnn.viz.command import main as viz_main
 from gluon_cnn.runs.load import load_run
 
 
-def _train(out, *args):
-    real, sys.stdout = sys.stdout, io.StringIO()
-    try:
-        code = train_cli.main(['--limit', '2048', '--epochs', '2', '--batch-size', '64', '--lr',
-                               '0.1', '--out', str(out), '--quiet', *args])
-    finally:
-        sys.stdout = real
-    assert code == 0
-    return load_run(out)
-
-
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    """lenet-relu and lenet-strided (ReLU too), each 2 epochs on 2,048 images via train.py."""
-    return (_train(tmp_path_factory.mktemp('pooled'), '--model', 'lenet-relu'),
-            _train(tmp_path_factory.mktemp('strided'), '--model', 'lenet-strided',
-                   '--model-kwargs', '{"act": "relu"}'))
+def runs(trained_run):
+    """lenet-relu and lenet-strided (ReLU too), each 2 epochs on 2,048 images via train.py (the
+    lenet-relu run is test_seeing's too: conftest trains it once)."""
+    return (load_run(trained_run(model='lenet-relu', limit=2048, lr=0.1).out),
+            load_run(trained_run(model='lenet-strided', limit=2048, lr=0.1,
+                                 model_kwargs='{"act": "relu"}').out))
 
 
 # ----------------------------------------------------------------------------- shift

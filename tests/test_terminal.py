@@ -23,7 +23,6 @@ from gluon_cnn.errors import TraceError
 from gluon_cnn import launch
 from gluon_cnn.app.run import resume_config, run
 from gluon_cnn.runs import checkpoint
-from gluon_cnn.runs.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, 'PYTHONPATH': str(ROOT)}
@@ -191,11 +190,8 @@ def test_mxnet_error_outside_a_layer_is_a_trace_error():
 
 # ----------------------------------------------------------------------------- viz
 @pytest.fixture(scope='module')
-def viz_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp('viz')
-    run(TrainConfig(model='lenet', epochs=1, batch_size=64, limit=256, out=str(out)),
-        log=lambda s: None)
-    return out
+def viz_run(small_run):
+    return small_run.out  # copied before it is damaged
 
 
 @pytest.mark.parametrize('damage', ['truncated', 'other model'])

@@ -4,7 +4,6 @@ Oracles: the figure's declared size in pixels, MXNet's own Convolution/Pooling o
 captured feature maps, engine.evaluate_accuracy and np.bincount for the confusion matrix, and the
 net itself (called directly) for the activations that maximization must raise.
 """
-import io
 import sys
 from pathlib import Path
 
@@ -40,20 +39,10 @@ def train_py():
 
 
 @pytest.fixture(scope='module')
-def tiny_run(tmp_path_factory, train_py):
-    """The book's lenet trained 2 epochs on 512 images through `train.py --quiet`, and its stdout.
-    """
-    out = tmp_path_factory.mktemp('run')
-    buf = io.StringIO()
-    real = sys.stdout
-    sys.stdout = buf  # not a TTY: no progress bar
-    try:
-        code = train_py.main(['--limit', '512', '--epochs', '2', '--batch-size', '64',
-                              '--lr', '0.5', '--out', str(out), '--quiet'])
-    finally:
-        sys.stdout = real
-    assert code == 0
-    return out, buf.getvalue()
+def tiny_run(small_run):
+    """The book's lenet trained 2 epochs on 256 images through `train.py --quiet`, and its stdout
+    (conftest's small run, trained once per session)."""
+    return small_run.out, small_run.stdout
 
 
 # ----------------------------------------------------------------------------- figures alone

@@ -45,7 +45,7 @@ def load_run_data(cfg: TrainConfig, ctx, info=None):
                                       ('--limit-test', cfg.limit_test, test_split, 'test')):
         if limit is not None and limit > len(split.labels):
             raise ConfigError(f'{flag} {limit} is larger than the {len(split.labels):,} '
-                              f'{which} examples of {cfg.dataset}')
+                              f'{which} examples of {cfg.dataset}', field=flag)
     kw = dict(ctx=ctx, resize=cfg.resize, pad=info.pad, value_range=info.value_range)
     return (gdata.ArrayIter(train_split, cfg.batch_size, shuffle=True, seed=cfg.seed,
                             limit=cfg.limit, **kw),
@@ -208,4 +208,6 @@ def _check_input(net, cfg: TrainConfig, info):
             pass
     if not fix and cfg.model_kwargs:
         fix = '; check --model-kwargs (a kernel or a depth too large for this input?)'
-    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs ({why}){fix}')
+    raise ConfigError(f'{cfg.model} cannot take {shape[-2]}x{shape[-1]} inputs ({why}){fix}',
+                      field='--resize' if fix.startswith('; pass --resize') or not cfg.model_kwargs
+                      else '--model-kwargs')

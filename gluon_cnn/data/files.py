@@ -51,12 +51,12 @@ def find_data_dir(dataset: str = 'fashion-mnist', data_dir=None, download: bool 
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
         if not folder.is_dir():
-            raise DataError(f'--data-dir {folder}: no such directory')
+            raise DataError(f'--data-dir {folder}: no such directory', path=folder)
         if not _complete(folder):
             missing = [s + '[.gz]' for split in FILES for s in FILES[split]
                        if not files_in(folder, split)]
             raise DataError(f"--data-dir {folder}: no {dataset} IDX files there "
-                            f"(need {', '.join(sorted(set(missing)))})")
+                            f"(need {', '.join(sorted(set(missing)))})", path=folder)
         return folder
     looked = []
     for where, folder in _candidates(dataset):

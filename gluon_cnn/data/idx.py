@@ -33,7 +33,8 @@ def read_idx(path) -> np.ndarray:
             gz = head[:2] == b'\x1f\x8b'
             if path.suffix == '.gz' and not gz and not _is_idx_magic(head):
                 raise DataError(f'{path}: not a gzip file (it starts with {head!r}; a failed '
-                                'download often saves an error page under the file name)')
+                                'download often saves an error page under the file name)',
+                                path=path)
             size = raw.seek(0, os.SEEK_END)
             raw.seek(0)
             f = gzip.GzipFile(fileobj=raw) if gz else raw
@@ -46,19 +47,20 @@ def read_idx(path) -> np.ndarray:
                 if need != have:
                     what = 'truncated' if need > have else 'longer than its header says'
                     raise DataError(f'{path}: {what}: header {shape} needs {need:,} data bytes, '
-                                    f'file holds {have:,}')
+                                    f'file holds {have:,}', path=path)
                 buf = f.read(need)
                 if len(buf) != need:
                     raise DataError(f'{path}: truncated: expected {need:,} data bytes, '
-                                    f'read {len(buf):,}')
+                                    f'read {len(buf):,}', path=path)
     except FileNotFoundError:
-        raise DataError(f'{path}: no such file') from None
+        raise DataError(f'{path}: no such file', path=path) from None
     except EOFError:  # gzip: "Compressed file ended before the end-of-stream marker was reached"
-        raise DataError(f'{path}: truncated gzip file (the compressed stream ends early)') from None
+        raise DataError(f'{path}: truncated gzip file (the compressed stream ends early)',
+                        path=path) from None
     except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f'{path}: corrupt gzip stream ({e})') from None
+        raise DataError(f'{path}: corrupt gzip stream ({e})', path=path) from None
     except OSError as e:
-        raise DataError(f'{path}: cannot read ({e.strerror or e})') from None
+        raise DataError(f'{path}: cannot read ({e.strerror or e})', path=path) from None
     return np.frombuffer(buf, dtype=dtype).astype(np.dtype(dtype).newbyteorder('='), copy=False) \
         .reshape(shape)
 
@@ -75,18 +77,19 @@ def _read_gzip_payload(f, need: int, compressed: int, shape, path: Path) -> byte
     """
     if need > _MAX_DEFLATE_RATIO * compressed:
         raise DataError(f'{path}: header {shape} needs {need:,} data bytes, more than '
-                        f'{compressed:,} compressed bytes can hold: truncated, or a corrupt header')
+                        f'{compressed:,} compressed bytes can hold: truncated, or a corrupt header',
+                        path=path)
     buf = bytearray(need)
     view, got = memoryview(buf), 0
     while got < need:
         k = f.readinto(view[got:])
         if not k:
             raise DataError(f'{path}: truncated: header {shape} needs {need:,} data bytes, '
-                            f'the stream holds {got:,}')
+                            f'the stream holds {got:,}', path=path)
         got += k
     if f.read(1):
         raise DataError(f'{path}: longer than its header says: header {shape} needs {need:,} data '
-                        'bytes, the stream holds more')
+                        'bytes, the stream holds more', path=path)
     return buf
 
 
@@ -94,14 +97,15 @@ def _read_header(f, path: Path):
     """Magic (0, 0, type, ndim) and the ndim big-endian uint32 dimensions."""
     magic = f.read(4)
     if len(magic) < 4:
-        raise DataError(f'{path}: truncated: no IDX header')
+        raise DataError(f'{path}: truncated: no IDX header', path=path)
     zero, code, ndim = struct.unpack('>HBB', magic)
     if zero != 0 or code not in _IDX_DTYPES or not 1 <= ndim <= 4:
-        raise DataError(f'{path}: not an IDX file (wrong magic number 0x{magic.hex()})')
+        raise DataError(f'{path}: not an IDX file (wrong magic number 0x{magic.hex()})', path=path)
     dims = f.read(4 * ndim)
     if len(dims) < 4 * ndim:
-        raise DataError(f'{path}: truncated: IDX header cut short')
+        raise DataError(f'{path}: truncated: IDX header cut short', path=path)
     shape = struct.unpack(f'>{ndim}I', dims)
     if math.prod(shape) * np.dtype(_IDX_DTYPES[code]).itemsize >= _MAX_IDX_BYTES:
-        raise DataError(f'{path}: header claims shape {shape}, over 4 GiB: a corrupt header')
+        raise DataError(f'{path}: header claims shape {shape}, over 4 GiB: a corrupt header',
+                        path=path)
     return _IDX_DTYPES[code], shape

@@ -38,12 +38,12 @@ def load_dataset(dataset: str = 'fashion-mnist', data_dir=None, download: bool =
         if not len(split.labels):
             raise DataError(f'{paths[name][0]}: 0 images in the {name} split; nothing to '
                             f'{"train on" if name == "train" else "test on"} (a truncated or '
-                            f'placeholder file? get the full {dataset} files)')
+                            f'placeholder file? get the full {dataset} files)', path=paths[name][0])
     if train.images.shape[1:] != test.images.shape[1:]:
         (h, w), (th, tw) = train.images.shape[1:], test.images.shape[1:]
         raise DataError(f'{paths["test"][0]}: test images are {th}x{tw} but the training images '
                         f'in {paths["train"][0].name} are {h}x{w}; both splits must be of one '
-                        f'size')
+                        f'size', path=paths['test'][0])
     return train, test
 
 
@@ -52,15 +52,16 @@ def _load_split(images_path: Path, labels_path: Path) -> Split:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(f'{images_path}: expected uint8 images (N, H, W), got {images.dtype} '
-                        f'{images.shape}')
+                        f'{images.shape}', path=images_path)
     if labels.ndim != 1 or labels.dtype != np.uint8:
         raise DataError(f'{labels_path}: expected uint8 labels (N,), '
-                        f'got {labels.dtype} {labels.shape}')
+                        f'got {labels.dtype} {labels.shape}', path=labels_path)
     if len(images) != len(labels):
         raise DataError(f'{images_path.parent}: {len(images):,} images in {images_path.name} but '
-                        f'{len(labels):,} labels in {labels_path.name}')
+                        f'{len(labels):,} labels in {labels_path.name}', path=images_path.parent)
     if len(labels) and labels.max() >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise DataError(f'{labels_path}: label {labels[bad]} at index {bad} is out of range 0-9')
+        raise DataError(f'{labels_path}: label {labels[bad]} at index {bad} is out of range 0-9',
+                        path=labels_path)
     images.flags.writeable = labels.flags.writeable = False  # shared by the lru_cache
     return Split(images, labels)

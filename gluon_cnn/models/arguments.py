@@ -120,11 +120,11 @@ def build_model(name: str, kwargs: Optional[dict] = None, flag: str = '--model-k
     unknown = sorted(set(kwargs) - set(accepted)) if accepted is not None else []
     if unknown:
         raise ConfigError(f'{flag}: {name} takes no argument {", ".join(map(repr, unknown))}; '
-                          f'{takes}')
+                          f'{takes}', field=flag)
     try:
         return build(**kwargs)
     except Exception as e:  # noqa: BLE001 -- any refusal of a user's value becomes one line
         why = str(e).strip().splitlines()[0][:160] if str(e).strip() else ''
         raise ConfigError(f'{flag} {json.dumps(kwargs)}: {name} cannot be built with these '
                           f'values ({type(e).__name__}{": " + why if why else ""})'
-                          f'{"; " + takes if takes else ""}') from None
+                          f'{"; " + takes if takes else ""}', field=flag) from None

@@ -99,7 +99,7 @@ def model_info(name: str) -> ModelInfo:
     except KeyError:
         hint = did_you_mean(str(name), list_models())
         raise ConfigError(f"unknown model {name!r}; valid names: {', '.join(list_models())}"
-                          + (f'; did you mean {hint}?' if hint else '')) from None
+                          + (f'; did you mean {hint}?' if hint else ''), field='--model') from None
 
 
 def get_model(name: str, **kwargs):

@@ -220,17 +220,17 @@ def load_checkpoint(run_dir) -> Checkpoint:
     one is intact, that one is returned with a `note` saying so."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise CheckpointError(f'--resume {run_dir}: no such directory')
+        raise CheckpointError(f'--resume {run_dir}: no such directory', path=run_dir)
     root = run_dir / SUBDIR
     latest = root / 'latest'
     if not has_checkpoints(run_dir):
         raise CheckpointError(f'--resume {run_dir}: no checkpoint there ({latest} is missing; '
-                              'a run writes one at the end of each epoch)')
+                              'a run writes one at the end of each epoch)', path=run_dir)
     try:
         first = _verify(root, _read_latest(latest))
         return Checkpoint(first, _verified_meta(first))
     except CheckpointError as e:
-        damage = str(e)
+        damage = e
     # newest first; a folder named epoch-* that is not a directory is no checkpoint
     for older in sorted((p for p in root.glob('epoch-*') if p.is_dir()), reverse=True):
         try:
@@ -239,7 +239,7 @@ def load_checkpoint(run_dir) -> Checkpoint:
             continue
         return Checkpoint(older, meta, f'{damage}; using {older.name}, the newest intact '
                                        f'checkpoint (epoch {meta["epoch"]})')
-    raise CheckpointError(damage)
+    raise damage
 
 
 def _read_latest(latest: Path) -> str:
@@ -247,13 +247,14 @@ def _read_latest(latest: Path) -> str:
     try:
         name = latest.read_bytes().decode('ascii').strip()
     except FileNotFoundError:
-        raise CheckpointError(f'{latest}: missing') from None
+        raise CheckpointError(f'{latest}: missing', path=latest) from None
     except OSError as e:
-        raise CheckpointError(f'{latest}: unreadable ({e.strerror})') from None
+        raise CheckpointError(f'{latest}: unreadable ({e.strerror})', path=latest) from None
     except UnicodeDecodeError:
-        raise CheckpointError(f'{latest}: damaged (not a checkpoint name)') from None
+        raise CheckpointError(f'{latest}: damaged (not a checkpoint name)', path=latest) from None
     if not name.startswith('epoch-') or '/' in name or name in ('.', '..'):
-        raise CheckpointError(f'{latest}: names {name[:40]!r}, which is not a checkpoint folder')
+        raise CheckpointError(f'{latest}: names {name[:40]!r}, which is not a checkpoint folder',
+                              path=latest)
     return name
 
 
@@ -261,7 +262,7 @@ def _verify(root: Path, name: str) -> Path:
     path = root / name
     if not path.is_dir():
         raise CheckpointError(f'{root / "latest"}: names {name!r}, which is not a checkpoint '
-                              f'folder')
+                              f'folder', path=root / 'latest')
     return path
 
 
@@ -273,10 +274,11 @@ def _verified_meta(path: Path) -> dict:
         if not isinstance(meta, dict):
             raise ValueError('not a JSON object')
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-        raise CheckpointError(f'{path / "meta.json"}: corrupt checkpoint ({e})') from None
+        raise CheckpointError(f'{path / "meta.json"}: corrupt checkpoint ({e})',
+                              path=path / 'meta.json') from None
     if meta.get('format') != FORMAT:
         raise CheckpointError(f'{path}: checkpoint format {meta.get("format")!r}, this version '
-                              f'reads format {FORMAT}')
+                              f'reads format {FORMAT}', path=path)
     sums = meta.get('sha256')
     if not isinstance(sums, dict):
         sums = {}
@@ -286,14 +288,16 @@ def _verified_meta(path: Path) -> dict:
         except OSError:
             ok = False
         if not ok:
-            raise CheckpointError(f'{path / f}: corrupt checkpoint (missing, or checksum mismatch)')
+            raise CheckpointError(f'{path / f}: corrupt checkpoint (missing, or checksum mismatch)',
+                                  path=path / f)
     missing = {'epoch', 'history', 'rng', 'optimizer'} - set(meta)
     if missing or set(sums) != {'params.nd', 'optimizer.nd'}:
         raise CheckpointError(f'{path / "meta.json"}: incomplete checkpoint '
-                              f'(missing {", ".join(sorted(missing)) or "checksums"})')
+                              f'(missing {", ".join(sorted(missing)) or "checksums"})',
+                              path=path / 'meta.json')
     if not isinstance(meta['epoch'], int) or not isinstance(meta['history'], list):
         raise CheckpointError(f'{path / "meta.json"}: corrupt checkpoint (epoch or history of '
-                              f'the wrong type)')
+                              f'the wrong type)', path=path / 'meta.json')
     return meta
 
 
@@ -304,7 +308,7 @@ def load_params(net: gluon.Block, path: Path, ctx=None,
     try:
         net.load_parameters(str(path), ctx=ctx or mx.cpu())
     except (AssertionError, mx.base.MXNetError, OSError) as e:
-        raise CheckpointError(f'{path}: {what} ({_first_line(e)}){fix}') from None
+        raise CheckpointError(f'{path}: {what} ({_first_line(e)}){fix}', path=path) from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -324,7 +328,7 @@ def restore(ckpt: Checkpoint, net: gluon.Block, trainer: gluon.Trainer,
         arrays = nd.load(str(ckpt.path / 'optimizer.nd'))
     except mx.base.MXNetError as e:
         raise CheckpointError(f'{ckpt.path / "optimizer.nd"}: corrupt checkpoint '
-                              f'({_first_line(e)})') from None
+                              f'({_first_line(e)})', path=ckpt.path / 'optimizer.nd') from None
     if isinstance(arrays, list):  # nd.save of an empty dict loads back as an empty list
         arrays = {}
     try:
@@ -332,4 +336,5 @@ def restore(ckpt: Checkpoint, net: gluon.Block, trainer: gluon.Trainer,
         algo, keys, pos, has_gauss, cached = ckpt.meta['rng']['train_iter']
         rng.set_state((algo, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f'{ckpt.path / "meta.json"}: corrupt checkpoint ({e!r})') from None
+        raise CheckpointError(f'{ckpt.path / "meta.json"}: corrupt checkpoint ({e!r})',
+                              path=ckpt.path / 'meta.json') from None

@@ -105,51 +105,57 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             wrong = field_type_error(f.name, getattr(self, f.name))
             if wrong:
-                raise ConfigError(f'--{f.name.replace("_", "-")}: {wrong}')
+                raise ConfigError(f'--{f.name.replace("_", "-")}: {wrong}',
+                                  field=f'--{f.name.replace("_", "-")}')
         for name in ('epochs', 'batch_size'):
             if getattr(self, name) <= 0:
                 raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
-                                  f'got {getattr(self, name)}')
+                                  f'got {getattr(self, name)}', field=f'--{name.replace("_", "-")}')
         if not self.lr > 0:  # also catches NaN
-            raise ConfigError(f'--lr must be positive, got {self.lr}')
+            raise ConfigError(f'--lr must be positive, got {self.lr}', field='--lr')
         if self.wd < 0:
-            raise ConfigError(f'--wd must be >= 0, got {self.wd}')
+            raise ConfigError(f'--wd must be >= 0, got {self.wd}', field='--wd')
         for name in ('limit', 'limit_test'):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f'--{name.replace("_", "-")} must be positive, '
-                                  f'got {getattr(self, name)}')
+                                  f'got {getattr(self, name)}', field=f'--{name.replace("_", "-")}')
         if self.resize is not None and self.resize <= 0:
-            raise ConfigError(f'--resize must be positive, got {self.resize}')
+            raise ConfigError(f'--resize must be positive, got {self.resize}',
+                              field='--resize')
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"unknown --lr-schedule {self.lr_schedule!r}; "
-                              f"choose from {', '.join(LR_SCHEDULES)}")
+                              f"choose from {', '.join(LR_SCHEDULES)}", field='--lr-schedule')
         if not 0 <= self.warmup <= self.epochs:
             raise ConfigError(f'--warmup must be between 0 and --epochs ({self.epochs}), '
-                              f'got {self.warmup}')
+                              f'got {self.warmup}', field='--warmup')
         if self.warmup and self.lr_schedule != 'cosine':
-            raise ConfigError('--warmup needs --lr-schedule cosine')
+            raise ConfigError('--warmup needs --lr-schedule cosine', field='--warmup')
         if self.augment not in AUGMENTS:
             raise ConfigError(f"unknown --augment {self.augment!r}; "
-                              f"choose from {', '.join(AUGMENTS)}")
+                              f"choose from {', '.join(AUGMENTS)}", field='--augment')
         if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f'--label-smoothing must be in [0, 1), got {self.label_smoothing}')
+            raise ConfigError(f'--label-smoothing must be in [0, 1), got {self.label_smoothing}',
+                              field='--label-smoothing')
         if not isinstance(self.model_kwargs, dict):
-            raise ConfigError(f'--model-kwargs must be a JSON object, got {self.model_kwargs!r}')
+            raise ConfigError(f'--model-kwargs must be a JSON object, got {self.model_kwargs!r}',
+                              field='--model-kwargs')
         if self.widen < 0:
-            raise ConfigError(f'--widen must be >= 0 (0 turns it off), got {self.widen}')
+            raise ConfigError(f'--widen must be >= 0 (0 turns it off), got {self.widen}',
+                              field='--widen')
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown --optimizer {self.optimizer!r}; "
-                              f"choose from {', '.join(OPTIMIZERS)}")
+                              f"choose from {', '.join(OPTIMIZERS)}", field='--optimizer')
         if self.kvstore not in KVSTORES:
             raise ConfigError(f"unknown --kvstore {self.kvstore!r}; "
-                              f"choose from {', '.join(KVSTORES)}")
+                              f"choose from {', '.join(KVSTORES)}", field='--kvstore')
         if self.kvstore == 'dist_async' and (self.optimizer != 'sgd'
                                              or self.lr_schedule != 'constant'):
             raise ConfigError('--kvstore dist_async updates on the servers, whose optimizer states '
                               'and lr schedule cannot be checkpointed; use --optimizer sgd with a '
-                              'constant lr, or --kvstore dist_sync')
+                              'constant lr, or --kvstore dist_sync', field='--kvstore')
         if self.amp not in AMP_MODES:
-            raise ConfigError(f"unknown --amp {self.amp!r}; choose from {', '.join(AMP_MODES)}")
+            raise ConfigError(f"unknown --amp {self.amp!r}; choose from {', '.join(AMP_MODES)}",
+                              field='--amp')
         return self
 
     def settings(self) -> str:

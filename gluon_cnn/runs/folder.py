@@ -51,7 +51,8 @@ def default_out(cfg: TrainConfig, root='runs', create: bool = True) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})') from None
+            raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})',
+                              field='--out', path=out) from None
     raise ConfigError(f'{stem}-*: 10,000 run folders this second; pass --out DIR')
 
 
@@ -95,7 +96,7 @@ def refuse_results(out: Path, locked: bool = False):
         else:
             what, go_on = 'an unfinished run', f'continue it with --resume {out}'
         raise ConfigError(f'--out {out} holds {what} ({found}); {go_on}, or pass --overwrite '
-                          f'to start over there, or another --out')
+                          f'to start over there, or another --out', field='--out', path=out)
 
 
 def clear_results(out: Path):
@@ -123,7 +124,8 @@ def lock_run_folder(out: Path, write_pid: bool = True):
                 f.seek(0)
                 pid = f.read().strip() or '?'
                 raise ConfigError(f'--out {out} is in use by a live run (pid {pid}); wait for it '
-                                  f'to end, or pass another --out') from None
+                                  f'to end, or pass another --out', field='--out',
+                                  path=out) from None
             if not _same_file(f, path):  # the holder removed it as we opened it: take anew
                 continue
             if not write_pid:
@@ -154,7 +156,8 @@ def prepare_out(out: Path):
         probe.write_text('')
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})') from None
+        raise ConfigError(f'--out {out}: cannot write there ({e.strerror or e})',
+                              field='--out', path=out) from None
 
 
 def save_final_params(net, path: Path):

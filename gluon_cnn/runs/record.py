@@ -43,7 +43,8 @@ def config_from_dict(saved: dict, where='the saved config') -> TrainConfig:
     for k, v in known.items():
         wrong = field_type_error(k, v)
         if wrong:
-            raise ConfigError(f'{where}: config field "{k}": {wrong}')
+            raise ConfigError(f'{where}: config field "{k}": {wrong}', field=k,
+                              path=where if isinstance(where, Path) else None)
     return TrainConfig(**known)
 
 
@@ -59,16 +60,16 @@ def read_record(path) -> RunRecord:
         if has_checkpoints(file.parent):
             raise ConfigError(f'{file}: missing, but the run\'s checkpoints are there; '
                               f'`python train.py --resume {file.parent}` rebuilds it from '
-                              f'them') from None
+                              f'them', path=file) from None
         raise ConfigError(f'{path}: no {METRICS_FILE} there (not a run folder; train with '
-                          f'`python train.py --out {path}` first)') from None
+                          f'`python train.py --out {path}` first)', path=path) from None
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         hint = (f'; `python train.py --resume {file.parent}` rebuilds it from the checkpoints'
                 if has_checkpoints(file.parent) else '')
-        raise ConfigError(f'{file}: not a run record ({str(e)[:120]}){hint}') from None
+        raise ConfigError(f'{file}: not a run record ({str(e)[:120]}){hint}', path=file) from None
     epochs = data.get('epochs', [])
     if not isinstance(epochs, list) or not all(isinstance(m, dict) for m in epochs):
-        raise ConfigError(f'{file}: "epochs" must be a list of objects, one per epoch')
+        raise ConfigError(f'{file}: "epochs" must be a list of objects, one per epoch', path=file)
     extra = {k: v for k, v in data.items() if k not in ('config', 'epochs')}
     return RunRecord(config_from_dict(data['config'], file), list(epochs), extra)
 

@@ -32,7 +32,7 @@ def resume_config(run_dir, overrides: dict) -> TrainConfig:
             raise ConfigError(f'{run_dir / METRICS_FILE} is missing or damaged and {ckpt.path} '
                               f'is older than checkpoints that keep the config; restore '
                               f'{METRICS_FILE} by hand or start over with --overwrite') from e
-        where = f'{ckpt.path / "meta.json"}'
+        where = ckpt.path / 'meta.json'
         saved = dataclasses.asdict(config_from_dict(ckpt.config, where))
     saved['out'] = str(run_dir)
     fixed = sorted(k for k, v in overrides.items()
@@ -41,7 +41,8 @@ def resume_config(run_dir, overrides: dict) -> TrainConfig:
         flags = ', '.join('--' + k.replace('_', '-') for k in fixed)
         allowed = ', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES)
         raise ConfigError(f'--resume continues {run_dir} as it was configured; {flags} cannot '
-                          f'change (only {allowed} can)')
+                          f'change (only {allowed} can)', field=flags.split(', ')[0],
+                          path=run_dir)
     return TrainConfig(**{**saved, **overrides})
 
 
@@ -51,16 +52,16 @@ def resume_point(out: Path):
     if checkpoint.has_checkpoints(out):
         return checkpoint.load_checkpoint(out)
     if not out.is_dir():
-        raise CheckpointError(f'--resume {out}: no such directory')
+        raise CheckpointError(f'--resume {out}: no such directory', path=out)
     if not (out / METRICS_FILE).is_file():
         raise CheckpointError(f'--resume {out}: no checkpoint there and no {METRICS_FILE}, so no '
                               f'run to continue (a run writes {METRICS_FILE} as it starts and a '
-                              f'checkpoint at the end of each epoch)')
+                              f'checkpoint at the end of each epoch)', path=out)
     done = len(read_record(out).history)
     if done:
         raise CheckpointError(f'--resume {out}: {METRICS_FILE} records {done} epochs but no '
                               f'checkpoint is there ({out / checkpoint.SUBDIR} is missing); '
-                              f'start over with --out {out} --overwrite')
+                              f'start over with --out {out} --overwrite', path=out)
     return None
 
 
@@ -74,7 +75,7 @@ def check_epochs_left(out: Path, ckpt, epochs: int):
     if epochs < ckpt.epoch or (epochs == ckpt.epoch and finished):
         raise ConfigError(f'--resume {out}: the run has done {ckpt.epoch} epochs already, so '
                           f'--epochs {epochs} leaves nothing to train; pass --epochs '
-                          f'{ckpt.epoch + 1} or more to train on')
+                          f'{ckpt.epoch + 1} or more to train on', field='--epochs', path=out)
 
 
 def _parses(record_file: Path) -> bool:

@@ -38,9 +38,9 @@ def explain_stop(out: Path, lr: float):
     except BrokenPipeError:  # `train.py | head`: the run stops; stderr says how to continue
         raise BrokenPipeError(f'stdout closed; {_last_checkpoint(out)}') from None
     except DivergedError as e:
-        raise DivergedError(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
+        raise e.again(f'{e}; {_last_checkpoint(out, f" --lr {lr / 10:g}")}') from None
     except WriteError as e:
-        raise WriteError(f'{e}; {_last_checkpoint(out)}') from None
+        raise e.again(f'{e}; {_last_checkpoint(out)}') from None
     except KeyboardInterrupt as e:
         raise KeyboardInterrupt(f'{str(e) or "Ctrl-C"}; {_last_checkpoint(out)}') from None
 

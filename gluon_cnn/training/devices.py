@@ -25,13 +25,14 @@ def get_ctx(spec: str):
     name, _, num = spec.partition(':')
     if name not in ('cpu', 'gpu') or (num and not num.isdigit()):
         raise ConfigError(f"--ctx {spec!r}: use cpu, gpu or gpu:N (or cpu:N), or a list like "
-                          "cpu:0,cpu:1")
+                          "cpu:0,cpu:1", field='--ctx')
     i = int(num or 0)
     if name == 'cpu':
         return mx.cpu(i)
     if mx.context.num_gpus() <= i:
         raise ConfigError(f'--ctx {spec}: MXNet sees {mx.context.num_gpus()} GPU(s) (this mxnet '
-                          'build is CPU-only unless you installed mxnet-cuXXX); use --ctx cpu')
+                          'build is CPU-only unless you installed mxnet-cuXXX); use --ctx cpu',
+                          field='--ctx')
     return mx.gpu(i)
 
 
@@ -40,5 +41,5 @@ def get_ctxs(spec: str) -> list:
     a single name gives a one-element list."""
     ctxs = [get_ctx(part.strip()) for part in spec.split(',')]
     if len(set(ctxs)) != len(ctxs):
-        raise ConfigError(f'--ctx {spec}: names a device twice')
+        raise ConfigError(f'--ctx {spec}: names a device twice', field='--ctx')
     return ctxs

@@ -60,7 +60,7 @@ class LossWatch:
             means = [float(b.asnumpy().sum()) / k for b, k in zip(self.losses, self.sizes)]
             i = next((j for j, m in enumerate(means) if m > limit), len(means) - 1)
             self._raise(f'loss exploded to {means[i]:.4g} (over {EXPLODE}x the '
-                        f'{self.reference:.3g} it started at) in', i)
+                        f'{self.reference:.3g} it started at) in', i, means[i])
 
     def diverged(self):
         """Raise DivergedError naming the first batch (1-based) whose loss was not finite."""
@@ -69,9 +69,11 @@ class LossWatch:
         if not len(bad):             # every batch finite but their float32 sum overflowed
             bad = np.flatnonzero(~np.isfinite(np.cumsum(sums, dtype=np.float32)))
         i = int(bad[0]) if len(bad) else len(sums) - 1
-        self._raise(f'loss became {sums[i]} in', i)
+        self._raise(f'loss became {sums[i]} in', i, float(sums[i]))
 
-    def _raise(self, what: str, i: int):
+    def _raise(self, what: str, i: int, loss: float):
         lr = self.trainer.learning_rate
         raise DivergedError(f'{what} epoch {self.epoch}, batch {i + 1} of {self.num_batches}; '
-                            f'try a smaller learning rate (now {lr:g}, e.g. --lr {lr / 10:g})')
+                            f'try a smaller learning rate (now {lr:g}, e.g. --lr {lr / 10:g})',
+                            epoch=self.epoch, batch=i + 1, batches=self.num_batches, loss=loss,
+                            lr=lr)

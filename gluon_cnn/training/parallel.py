@@ -89,7 +89,8 @@ def connect(kvstore: str) -> Workers:
         return Workers(hvd.rank(), hvd.size(), None, 'horovod')
     if os.environ.get('DMLC_ROLE') != 'worker':
         raise ConfigError(f'--kvstore {kvstore} runs as workers of a launch: python -m '
-                          f'gluon_cnn.launch -n 2 -- python train.py --kvstore {kvstore} ...')
+                          f'gluon_cnn.launch -n 2 -- python train.py --kvstore {kvstore} ...',
+                          field='--kvstore')
     kv = mx.kv.create(kvstore)
     workers = Workers(kv.rank, kv.num_workers, kv, kvstore)
     if workers.sums_metrics:  # collective: every worker initializes the metrics key
@@ -103,7 +104,8 @@ def horovod():
         import horovod.mxnet as hvd
     except ImportError as e:
         raise ConfigError(f'--kvstore horovod needs Horovod built for MXNet ({e}); `make horovod` '
-                          'builds it into the venv (README, "Horovod")') from None
+                          'builds it into the venv (README, "Horovod")',
+                          field='--kvstore') from None
     return hvd
 
 
