@@ -164,7 +164,9 @@ def test_every_small_registry_net_trains_the_same_fused(model):
     y = nd.array(np.arange(32) % 10)
     engine.settle_shapes(net, X)
     view = fastops.fused(net)
-    if not fastops.fuse_pairs(net):  # LeNet-5: C3's partial connections are no Conv2D
+    # nothing the rule admits (lenet-strided's strided convs); or LeNet-5, whose layers sit under
+    # a forward of its own (C3's partial connections, the RBF output), where no view swaps one
+    if not fastops.fuse_pairs(net) or model.startswith('lenet5'):
         assert view is net
         return
     assert view is not net

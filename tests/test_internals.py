@@ -182,15 +182,20 @@ def _own_names(tree) -> set:
     return own
 
 
+NAMEDTUPLE_API = ('_asdict', '_fields', '_replace', '_make', '_field_defaults')
+
+
 def _private_mxnet_uses(path: Path) -> list:
-    """`x._name` attribute uses in a module, except on self/cls and our own modules' names, and
-    IPython's display protocol (`_repr_html_`)."""
+    """`x._name` attribute uses in a module, except on self/cls and our own modules' names,
+    IPython's display protocol (`_repr_html_`), namedtuples' public methods (`_asdict`, ...) and
+    our own marks (`_gluon_cnn_*`) on modules we patch."""
     tree = ast.parse(path.read_text())
     own = _own_names(tree)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr.startswith('_') and \
-                not node.attr.startswith('__') and not node.attr.startswith('_repr_'):
+                not node.attr.startswith(('__', '_repr_', '_gluon_cnn_')) and \
+                node.attr not in NAMEDTUPLE_API:
             base = node.value
             if isinstance(base, ast.Name) and base.id in own:
                 continue
