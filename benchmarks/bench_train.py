@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
@@ -434,14 +436,6 @@ def parse_args(argv=None):
     p.add_argument('--quiet', action='store_true', help='no per-epoch lines and no table')
     p.add_argument('--json', help='also write the raw per-epoch figures to this file')
     return p.parse_args(argv)
-
-
-def machine() -> str:
-    """`lscpu`'s model name and the logical CPUs this process sees."""
-    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-    model = next((line.split(':', 1)[1].strip() for line in out.splitlines()
-                  if line.startswith('Model name')), 'unknown CPU')
-    return f'{model}, {os.cpu_count()} logical CPUs'
 
 
 def describe_env() -> str:

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import machine  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(ROOT / 'train.py'), '--epochs', '2', '--quiet']
 LAUNCH2 = [sys.executable, '-m', 'gluon_cnn.launch', '-n', '2', '--timeout', '600', '--']
@@ -37,14 +39,6 @@ try:
     ARMS['two local workers, horovod'] = (HOROVOD2, ['--kvstore', 'horovod'])
 except ImportError:
     pass
-
-
-def machine() -> str:
-    out = subprocess.run(['lscpu'], capture_output=True, text=True).stdout
-    model = next((line.split(':', 1)[1].strip() for line in out.splitlines()
-                  if line.startswith('Model name')), 'unknown CPU')
-    import os
-    return f'{model}, {os.cpu_count()} logical CPUs'
 
 
 def run_arm(prefix, flags, limit: int) -> tuple:

@@ -65,15 +65,18 @@ def compile_flags() -> list:
     """-O3 -fopenmp, plus AVX2/FMA when this CPU has them, and AVX-512F/VL (which give the
     256-bit code 32 vector registers) when it has those too: chosen per building machine, not
     -march=native, so a CI machine of the same family builds for what it has.
-    GLUON_CNN_FASTOPS_PROFILE=1 adds -DFASTOPS_PROFILE (per-phase times on stderr)."""
+    The benchmarks' builds only: GLUON_CNN_FASTOPS_PROFILE=1 adds -DFASTOPS_PROFILE (per-phase
+    times on stderr), GLUON_CNN_FASTOPS_BENCH=1 -DFASTOPS_BENCH (the `fastops_copy` operator that
+    measures a custom operator call); the library users get has neither."""
     flags = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fopenmp']
     cpu = _cpu_flags()
     if {'avx2', 'fma'} <= cpu:
         flags += ['-mavx2', '-mfma']
         if {'avx512f', 'avx512vl'} <= cpu:
             flags += ['-mavx512f', '-mavx512vl', '-mprefer-vector-width=256']
-    if os.environ.get('GLUON_CNN_FASTOPS_PROFILE') == '1':
-        flags.append('-DFASTOPS_PROFILE')
+    for name in ('PROFILE', 'BENCH'):
+        if os.environ.get(f'GLUON_CNN_FASTOPS_{name}') == '1':
+            flags.append(f'-DFASTOPS_{name}')
     return flags
 
 

@@ -14,7 +14,8 @@
 // The input gradient is the stride-1 convolution of the zero-padded output gradient with the
 // flipped, transposed filters. Weight and bias gradients are summed per thread in double.
 //
-// fastops_copy: y = x, one memcpy: measures what a custom operator call costs in MXNet.
+// fastops_copy (-DFASTOPS_BENCH, the benchmark's build only): y = x, one memcpy: measures what a
+// custom operator call costs in MXNet.
 #include <omp.h>
 
 #include <algorithm>
@@ -643,7 +644,8 @@ REGISTER_OP(fastops_conv)
     .setInferShape(conv_shape)
     .setCreateOpState(conv_state, "cpu");
 
-// fastops_copy: y = x
+#ifdef FASTOPS_BENCH
+// fastops_copy: y = x, for benchmarks/fastops_ab.py only (built with GLUON_CNN_FASTOPS_BENCH=1)
 MXReturnValue copy_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
                          int* num_out) {
   *num_in = 1;
@@ -681,6 +683,7 @@ REGISTER_OP(fastops_copy)
     .setInferShape(copy_shape)
     .setForward(copy_fwd, "cpu")
     .setBackward(copy_bwd, "cpu");
+#endif  // FASTOPS_BENCH
 
 }  // namespace
 
