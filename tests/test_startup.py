@@ -18,9 +18,6 @@ from pathlib import Path
 
 import pytest
 
-# 3.12+: the borrowed-site venv these tests make lacks setuptools' distutils shim
-pytestmark = pytest.mark.skipif(sys.version_info >= (3, 12), reason='3.12+: the test venv '
-                                'has no distutils shim')
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'tests' / 'scripts' / 'book_5_1.py'
 PTH = 'gluon_cnn-startup.pth'
@@ -41,7 +38,13 @@ def _venv(tmp_path: Path, editable: bool) -> Path:
                               'print(sysconfig.get_paths()["purelib"])'],
                              capture_output=True, text=True, check=True).stdout.strip()
     # a path line, read after gluon-cnn's own .pth files ('zz' sorts last)
-    Path(purelib, 'zz-borrowed.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    borrowed = Path(sysconfig.get_paths()['purelib'])
+    Path(purelib, 'zz-borrowed.pth').write_text(f'{borrowed}\n')
+    # on 3.12+ mxnet imports distutils from setuptools' shim, which its own .pth installs: read it
+    # after the path line, which makes the shim's module importable
+    shim = borrowed / 'distutils-precedence.pth'
+    if shim.is_file():
+        Path(purelib, 'zzz-distutils-precedence.pth').write_text(shim.read_text())
     cmd = [sys.executable, '-m', 'pip', '--python', str(python), 'install', '-q', '--no-deps',
            '--no-build-isolation'] + (['-e', str(ROOT)] if editable else [str(ROOT)])
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
