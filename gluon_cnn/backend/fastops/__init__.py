@@ -188,6 +188,11 @@ def load() -> bool:
     False leaves the reason in `reason()`."""
     if _state['loaded']:
         return True
+    if 'horovod.mxnet' in sys.modules:
+        # MXNet 1.9.1 dies of SIGFPE in mx.library.load once Horovod's MXNet library is loaded
+        _state['reason'] = ('fastops: Horovod is loaded in this process, and MXNet cannot load '
+                            'a second operator library beside it')
+        return False
     try:
         path = build()
         damaged = verify(path)
