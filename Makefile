@@ -149,7 +149,7 @@ $(STOCK_VENV)/.installed:
 	touch $@
 
 test-stock-d2l: setup stock-d2l
-	STOCK_D2L_PYTHON=$(STOCK_VENV)/bin/python $(PY) -m pytest -q tests/test_book2_stock.py $(ARGS)
+	STOCK_D2L_PYTHON=$(abspath $(STOCK_VENV))/bin/python $(PY) -m pytest -q tests/test_book2_stock.py $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
