@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mxnet.base import MXNetError
 
-from ..durable import writing
+from ..durable import write_atomic, writing
 from ..errors import ConfigError
 from . import checkpoint
 from .config import TrainConfig
@@ -161,11 +161,7 @@ def prepare_out(out: Path):
 
 
 def save_final_params(net, path: Path):
-    """net.save_parameters, atomically: a model.params there is always complete."""
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    try:
-        with writing(path, MXNetError):
-            net.save_parameters(str(tmp))
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """net.save_parameters through the one atomic writer: a model.params there is always
+    complete; MXNet's own write errors become a WriteError naming it too."""
+    with writing(path, MXNetError):
+        write_atomic(path, lambda tmp: net.save_parameters(str(tmp)))
