@@ -102,14 +102,19 @@ train: setup
 	$(PY) train.py $(if $(ARGS),,--target-acc $(BOOK_TARGET)) $(ARGS)
 
 # pytest's exit 5 means it collected no tests (a typo in ARGS, say): a failure, said so.
+# TEST_JOBS: pytest-xdist workers (2: the cores CI has); a file's tests stay on one worker (its module
+# fixtures are built once). Many tests wait on a child process starting Python and MXNet, one
+# core's work, so two workers finish the suite well before one. TEST_JOBS=0 runs in-process.
+TEST_JOBS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 test: setup
-	@$(PY) -m pytest $(ARGS) || { rc=$$?; \
+	@$(PYTEST) $(ARGS) || { rc=$$?; \
 	  [ $$rc -ne 5 ] || echo "error: pytest collected no tests (ARGS=$(ARGS))" >&2; exit $$rc; }
 
 # the core without the tests marked slow (real processes, real-data training, launches): for
 # the edit-test loop; `make test` (CI) still runs everything
 test-fast: setup
-	@$(PY) -m pytest -m 'not slow' $(ARGS) || { rc=$$?; \
+	@$(PYTEST) -m 'not slow' $(ARGS) || { rc=$$?; \
 	  [ $$rc -ne 5 ] || echo "error: pytest collected no tests (ARGS=$(ARGS))" >&2; exit $$rc; }
 
 # Horovod is optional (`--kvstore horovod`, README "Horovod"): built from source against the
@@ -130,9 +135,11 @@ test-horovod: horovod
 
 # ---- the 2nd edition's code (d2l en v1.0.3 ch.7-8, d2l zh ch.6-7; docs/book.md) ----
 # test-book2: every section's MXNet cells, as printed, in a Jupyter kernel, training cut short
-# (GLUON_CNN_BOOK_QUICK); `make test` runs two of them.
+# (GLUON_CNN_BOOK_QUICK), two kernels at a time (BOOK2_JOBS; starting a kernel and importing
+# mxnet is one core's work); `make test` runs two of them. CI runs it on every Python.
+BOOK2_JOBS ?= 2
 test-book2: setup
-	GLUON_CNN_TEST_BOOK2=1 $(PY) -m pytest -q tests/test_book2.py -k section_runs $(ARGS)
+	GLUON_CNN_TEST_BOOK2=1 $(PY) -m pytest -n $(BOOK2_JOBS) tests/test_book2.py -k section_runs $(ARGS)
 
 # test-stock-d2l: the same training sections give the same printed lines and plotted points as
 # stock d2l 1.0.3 with its own pins (numpy 1.23.5, matplotlib 3.7.2; IPython < 9 for 3.7.2), in
