@@ -31,9 +31,9 @@ def reference(x, w, b, k, s, p, act, pool, pk, ps):
     return y
 
 
-def fast(x, w, b, k, s, p, act, pool, pk, ps):
+def fast(x, w, b, k, s, p, act, pool, pk, ps, layout=0):
     attrs = dict(kh=k[0], kw=k[1], sh=s[0], sw=s[1], ph=p[0], pw=p[1], act=ACTS[act],
-                 no_bias=int(b is None), pool={None: 0, 'max': 1, 'avg': 2}[pool])
+                 no_bias=int(b is None), pool={None: 0, 'max': 1, 'avg': 2}[pool], layout=layout)
     if pool:
         attrs.update(pkh=pk[0], pkw=pk[1], psh=ps[0], psw=ps[1])
     args = (x, w) if b is None else (x, w, b)
@@ -82,16 +82,31 @@ LENET = [  # the book's shapes: zh LeNet (max pooling) and en LeNet (padding 2, 
 ]
 
 
-@pytest.mark.parametrize('case', LENET + [random_case(np.random.RandomState(s)) for s in range(24)])
+# the output-channel layout's edges: channel counts off a multiple of 8 (lanes past K), one and
+# two vectors, batch 1, strides (computed at stride, not subsampled), pooling windows that
+# overlap (stride 1) or leave rows uncovered, ties in max pooling (relu's zeros)
+ODD = [
+    ((1, 6, 14, 14, 16), ((5, 5), (1, 1), (0, 0), 'sigmoid', 'avg', (2, 2), (2, 2))),
+    ((3, 3, 11, 13, 9), ((3, 5), (1, 2), (1, 2), 'relu', 'max', (3, 2), (1, 2))),
+    ((2, 5, 15, 9, 13), ((4, 3), (2, 1), (0, 1), 'tanh', 'avg', (2, 3), (2, 1))),
+    ((4, 2, 10, 10, 5), ((3, 3), (1, 1), (0, 0), 'relu', 'max', (2, 2), (2, 2))),
+    ((2, 7, 9, 16, 8), ((2, 6), (2, 2), (1, 0), None, None, (1, 1), (1, 1))),
+    ((5, 1, 7, 7, 3), ((1, 1), (1, 1), (0, 0), 'sigmoid', None, (1, 1), (1, 1))),
+]
+
+
+@pytest.mark.parametrize('case', LENET + ODD +
+                         [random_case(np.random.RandomState(s)) for s in range(24)])
 @pytest.mark.parametrize('bias', [True, False])
-def test_matches_mxnet(case, bias):
+@pytest.mark.parametrize('layout', [1, 2], ids=['flat', 'kvec'])
+def test_matches_mxnet(case, bias, layout):
     (N, C, H, W, K), cfg = case
     rs = np.random.RandomState(N * 1000 + C * 100 + K)
     x = nd.array(rs.randn(N, C, H, W).astype(np.float32))
     w = nd.array((rs.randn(K, C, *cfg[0]) / np.sqrt(C * cfg[0][0] * cfg[0][1])).astype(np.float32))
     b = nd.array(rs.randn(K).astype(np.float32)) if bias else None
     want = outputs_and_grads(reference, (x, w, b), 1, cfg)
-    got = outputs_and_grads(fast, (x, w, b), 1, cfg)
+    got = outputs_and_grads(lambda *a: fast(*a, layout=layout), (x, w, b), 1, cfg)
     for name, g, r in zip(('y', 'dx', 'dw', 'db'), got, want):
         close(g, r, f'{name} for {case}')
 

@@ -62,6 +62,7 @@ constexpr int kSlack = 64;  // floats after every flat buffer: the kernels read 
 
 enum Act { kNone = 0, kSigmoid = 1, kRelu = 2, kTanh = 3 };
 enum Pool { kNoPool = 0, kMax = 1, kAvg = 2 };
+enum Layout { kAuto = 0, kFlat = 1, kKvec = 2 };
 
 // out[k][p] = b[k] + sum_{c,i,j} w[k*wk + (c*kh + i)*kw + j] * in[c*plane + i*win + j + p]
 // for k < KB, p < P (P a multiple of 16); out rows are `ostride` apart.
@@ -207,6 +208,105 @@ inline float act_grad(int act, float a) {
   }
 }
 
+// ---- the output-channel layout ("kvec"): one or two vectors hold all K output channels of one
+// output position (channels past K are zero filters), so no lane computes a discarded value;
+// the flat layout instead computes Wp - OW discarded columns per row (44% of conv2 in d2l-en's
+// LeNet: 10 outputs on 14-wide rows). Maps are NHWC, [position][KV] with KV = 8 * NV.
+
+// out[q][k] = act(b[k] + sum_{c,i,j} wt[((c*kh + i)*kw + j)*KV + k] * in[c*plane + i*win + q*sw + j])
+// for PB consecutive output positions q of one row
+template <int NV, int PB>
+void kvec_conv_block(const float* in, int C, int plane, int win, int kh, int kw, int sw,
+                     const float* wt, const float* bv, float* out, int act) {
+  constexpr int KV = 8 * NV;
+  v8 acc[PB][NV];
+  for (int v = 0; v < NV; ++v) {
+    const v8 b = ld(bv + 8 * v);
+    for (int q = 0; q < PB; ++q) acc[q][v] = b;
+  }
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < kh; ++i) {
+      const float* x = in + c * plane + i * win;
+      const float* wr = wt + (c * kh + i) * kw * KV;
+      for (int j = 0; j < kw; ++j) {
+        v8 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = ld(wr + j * KV + 8 * v);
+        for (int q = 0; q < PB; ++q) {
+          const v8 xb = splat(x[q * sw + j]);
+          for (int v = 0; v < NV; ++v) acc[q][v] += wv[v] * xb;
+        }
+      }
+    }
+  for (int q = 0; q < PB; ++q)
+    for (int v = 0; v < NV; ++v) st(out + q * KV + 8 * v, act_vec(act, acc[q][v]));
+}
+
+// one output row of OW positions, in blocks of up to 6 (12 accumulators for two vectors)
+template <int NV>
+void kvec_conv_row(const float* in, int C, int plane, int win, int kh, int kw, int sw,
+                   const float* wt, const float* bv, float* out, int OW, int act) {
+  constexpr int KV = 8 * NV;
+  const int blocks = (OW + 5) / 6, pb = (OW + blocks - 1) / blocks;  // even blocks: 10 = 5 + 5
+  for (int q0 = 0; q0 < OW; q0 += pb) {
+    const float* x = in + q0 * sw;
+    float* o = out + q0 * KV;
+    switch (std::min(pb, OW - q0)) {
+      case 6: kvec_conv_block<NV, 6>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+      case 5: kvec_conv_block<NV, 5>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+      case 4: kvec_conv_block<NV, 4>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+      case 3: kvec_conv_block<NV, 3>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+      case 2: kvec_conv_block<NV, 2>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+      default: kvec_conv_block<NV, 1>(x, C, plane, win, kh, kw, sw, wt, bv, o, act); break;
+    }
+  }
+}
+
+// gw[((c*kh + i)*kw + j0 + jj)*KV + k] += sum_{oh,ow} dz[(oh*OW + ow)*KV + k] *
+//                                         in[c*plane + (oh*sh + i)*win + ow*sw + j0 + jj]
+// for jj < J, summed over this example in float, then added in double
+template <int NV, int J>
+void kvec_wgrad_block(const float* dz, int OH, int OW, const float* in, int win, int sh, int sw,
+                      double* gw) {
+  constexpr int KV = 8 * NV;
+  v8 acc[J][NV];
+  for (int jj = 0; jj < J; ++jj)
+    for (int v = 0; v < NV; ++v) acc[jj][v] = splat(0.f);
+  for (int oh = 0; oh < OH; ++oh) {
+    const float* x = in + oh * sh * win;
+    const float* d = dz + oh * OW * KV;
+    for (int ow = 0; ow < OW; ++ow) {
+      v8 dv[NV];
+      for (int v = 0; v < NV; ++v) dv[v] = ld(d + ow * KV + 8 * v);
+      for (int jj = 0; jj < J; ++jj) {
+        const v8 xb = splat(x[ow * sw + jj]);
+        for (int v = 0; v < NV; ++v) acc[jj][v] += dv[v] * xb;
+      }
+    }
+  }
+  for (int jj = 0; jj < J; ++jj)
+    for (int v = 0; v < NV; ++v)
+      for (int l = 0; l < 8; ++l) gw[jj * KV + 8 * v + l] += acc[jj][v][l];
+}
+
+template <int NV>
+void kvec_wgrad(const float* dz, int OH, int OW, const float* in, int C, int plane, int win,
+                int kh, int kw, int sh, int sw, double* gw) {
+  constexpr int KV = 8 * NV;
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < kh; ++i)
+      for (int j0 = 0; j0 < kw; j0 += 5) {
+        const float* x = in + c * plane + i * win + j0;
+        double* g = gw + ((c * kh + i) * kw + j0) * KV;
+        switch (std::min(5, kw - j0)) {
+          case 5: kvec_wgrad_block<NV, 5>(dz, OH, OW, x, win, sh, sw, g); break;
+          case 4: kvec_wgrad_block<NV, 4>(dz, OH, OW, x, win, sh, sw, g); break;
+          case 3: kvec_wgrad_block<NV, 3>(dz, OH, OW, x, win, sh, sw, g); break;
+          case 2: kvec_wgrad_block<NV, 2>(dz, OH, OW, x, win, sh, sw, g); break;
+          default: kvec_wgrad_block<NV, 1>(dz, OH, OW, x, win, sh, sw, g); break;
+        }
+      }
+}
+
 int attr_int(const std::unordered_map<std::string, std::string>& attrs, const char* key, int def) {
   auto it = attrs.find(key);
   return it == attrs.end() ? def : std::stoi(it->second);
@@ -215,6 +315,7 @@ int attr_int(const std::unordered_map<std::string, std::string>& attrs, const ch
 struct Geometry {
   // attributes
   int kh, kw, sh, sw, ph, pw, act, pool, pkh, pkw, psh, psw, no_bias, data_grad;
+  int layout;      // kAuto, kFlat or kKvec (tests force one)
   // shapes
   int N, C, H, W, K;
   int Hp, Wp;      // padded input
@@ -225,6 +326,7 @@ struct Geometry {
   int P2;          // flat padded-input grid (Hp rows of Wp), rounded up: the input gradient's
   int lead, L;     // zeros before each gradient plane (the input gradient reads back that far),
                    // and the length of a plane
+  int NV, KV;      // the output-channel layout: vectors per position (0: the flat layout), lanes
 
   explicit Geometry(const std::unordered_map<std::string, std::string>& a) {
     kh = attr_int(a, "kh", 1); kw = attr_int(a, "kw", 1);
@@ -234,12 +336,14 @@ struct Geometry {
     pkh = attr_int(a, "pkh", 1); pkw = attr_int(a, "pkw", 1);
     psh = attr_int(a, "psh", pkh); psw = attr_int(a, "psw", pkw);
     no_bias = attr_int(a, "no_bias", 0); data_grad = attr_int(a, "data_grad", 1);
+    layout = attr_int(a, "layout", kAuto);
     if (pool == kNoPool) pkh = pkw = psh = psw = 1;
   }
 
   bool valid_attrs(std::string* why) const {
     if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || pkh < 1 || pkw < 1 ||
-        psh < 1 || psw < 1 || act < 0 || act > 3 || pool < 0 || pool > 2) {
+        psh < 1 || psw < 1 || act < 0 || act > 3 || pool < 0 || pool > 2 || layout < 0 ||
+        layout > 2) {
       *why = "fastops_conv: bad kernel/stride/pad/act/pool attributes";
       return false;
     }
@@ -275,6 +379,12 @@ struct Geometry {
     P2 = round16(Hp * Wp);
     lead = round16((kh - 1) * Wp + kw - 1);
     L = lead + std::max(P1, P2) + kSlack;
+    // the layout whose lanes compute fewer discarded values: K of KV lanes against the flat
+    // grid's OH x OW outputs of the P1 it computes (stride-1 rows Wp wide)
+    KV = (K + 7) / 8 * 8;
+    const bool kvec_fits = K <= 16;
+    const bool kvec_better = static_cast<double>(K) / KV > static_cast<double>(OH * OW) / P1;
+    NV = kvec_fits && (layout == kKvec || (layout == kAuto && kvec_better)) ? KV / 8 : 0;
     return true;
   }
 };
@@ -282,8 +392,9 @@ struct Geometry {
 // Per-thread scratch, kept by the operator's state between calls.
 struct Scratch {
   std::vector<float> xpad, z, da, dzg, dxg;
+  std::vector<float> an, dzv;  // the output-channel layout: activation map and dz, NHWC
   std::vector<v8> gw;
-  std::vector<double> gb;
+  std::vector<double> gwd, gb;  // gwd: the output-channel layout's weight gradient
 };
 
 void fill_padded(const Geometry& g, const float* x, float* xpad) {
@@ -426,6 +537,109 @@ void act_bwd(const Geometry& g, const float* a, const float* da, float* dzg, dou
   }
 }
 
+// ---- the output-channel layout's passes outside the convolutions (maps NHWC, KV lanes)
+
+// one window's dy for all channels, as NV vectors (lanes past K zero)
+inline void gather_dy(const Geometry& g, const float* dy, int py, int px, v8* d) {
+  for (int v = 0; v < g.NV; ++v)
+    for (int l = 0; l < 8; ++l) {
+      const int k = 8 * v + l;
+      d[v][l] = k < g.K ? dy[(k * g.PH + py) * g.PW + px] : 0.f;
+    }
+}
+
+// pooled y (NCHW) from the NHWC activation map a
+void kvec_pool_fwd(const Geometry& g, const float* a, float* y) {
+  const float inv = 1.f / (g.pkh * g.pkw);
+  for (int py = 0; py < g.PH; ++py)
+    for (int px = 0; px < g.PW; ++px)
+      for (int v = 0; v < g.NV; ++v) {
+        const float* win = a + (py * g.psh * g.OW + px * g.psw) * g.KV + 8 * v;
+        v8 m = g.pool == kMax ? ld(win) : splat(0.f);
+        for (int u = 0; u < g.pkh; ++u)
+          for (int q = 0; q < g.pkw; ++q) {
+            const v8 t = ld(win + (u * g.OW + q) * g.KV);
+            m = g.pool == kMax ? (t > m ? t : m) : m + t;
+          }
+        if (g.pool == kAvg) m = m * inv;
+        for (int l = 0; l < 8 && 8 * v + l < g.K; ++l)
+          y[((8 * v + l) * g.PH + py) * g.PW + px] = m[l];
+      }
+}
+
+// d loss / d activation (NHWC) from the pooled gradient dy (NCHW); a window's first maximum
+// gets it all, as in pool_bwd
+void kvec_pool_bwd(const Geometry& g, const float* a, const float* dy, float* da) {
+  std::memset(da, 0, sizeof(float) * g.OH * g.OW * g.KV);
+  const float inv = 1.f / (g.pkh * g.pkw);
+  v8 d[2];
+  for (int py = 0; py < g.PH; ++py)
+    for (int px = 0; px < g.PW; ++px) {
+      gather_dy(g, dy, py, px, d);
+      const int base = (py * g.psh * g.OW + px * g.psw) * g.KV;
+      for (int v = 0; v < g.NV; ++v) {
+        if (g.pool == kAvg) {
+          const v8 dv = d[v] * inv;
+          for (int u = 0; u < g.pkh; ++u)
+            for (int q = 0; q < g.pkw; ++q) {
+              float* o = da + base + (u * g.OW + q) * g.KV + 8 * v;
+              st(o, ld(o) + dv);
+            }
+          continue;
+        }
+        v8 m = ld(a + base + 8 * v);
+        for (int u = 0; u < g.pkh; ++u)
+          for (int q = 0; q < g.pkw; ++q) {
+            const v8 t = ld(a + base + (u * g.OW + q) * g.KV + 8 * v);
+            m = t > m ? t : m;
+          }
+        v8i taken = v8i{0, 0, 0, 0, 0, 0, 0, 0};
+        for (int u = 0; u < g.pkh; ++u)
+          for (int q = 0; q < g.pkw; ++q) {
+            const int off = base + (u * g.OW + q) * g.KV + 8 * v;
+            const v8i first = (ld(a + off) == m) & ~taken;
+            taken |= first;
+            st(da + off, ld(da + off) + (first ? d[v] : splat(0.f)));
+          }
+      }
+    }
+}
+
+// dz = da * act'(a), all NHWC; adds each channel's sum to gb (KV doubles)
+void kvec_act_bwd(const Geometry& g, const float* a, const float* da, float* dz, double* gb) {
+  const int P = g.OH * g.OW;
+  for (int v = 0; v < g.NV; ++v) {
+    v8 bsum = splat(0.f);
+    for (int p = 0; p < P; ++p) {
+      const int o = p * g.KV + 8 * v;
+      const v8 av = ld(a + o), dv = ld(da + o);
+      v8 z;
+      switch (g.act) {
+        case kSigmoid: z = dv * (av * (1.f - av)); break;
+        case kRelu: z = av > 0.f ? dv : splat(0.f); break;
+        case kTanh: z = dv * (1.f - av * av); break;
+        default: z = dv;
+      }
+      st(dz + o, z);
+      bsum += z;
+    }
+    for (int l = 0; l < 8; ++l) gb[8 * v + l] += bsum[l];
+  }
+}
+
+// NCHW planes (K of OH x OW) <-> NHWC (KV lanes, the lanes past K zero)
+void to_nhwc(const Geometry& g, const float* src, float* dst) {
+  const int P = g.OH * g.OW;
+  for (int p = 0; p < P; ++p)
+    for (int k = 0; k < g.KV; ++k) dst[p * g.KV + k] = k < g.K ? src[k * P + p] : 0.f;
+}
+
+void to_nchw(const Geometry& g, const float* src, float* dst) {
+  const int P = g.OH * g.OW;
+  for (int k = 0; k < g.K; ++k)
+    for (int p = 0; p < P; ++p) dst[k * P + p] = src[p * g.KV + k];
+}
+
 class ConvOp : public CustomStatefulOp {
  public:
   explicit ConvOp(const std::unordered_map<std::string, std::string>& attrs) : g_(attrs) {}
@@ -442,14 +656,37 @@ class ConvOp : public CustomStatefulOp {
     const float* w = inputs->at(1).data<float>();
     const float* b = g.no_bias ? nullptr : inputs->at(2).data<float>();
     float* y = outputs->at(0).data<float>();
-    const int KA = g.K * g.OH * g.OW;
+    const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW;  // one example's activation map
     if (g.pool != kNoPool) saved_.resize(static_cast<size_t>(g.N) * KA);
+    if (g.NV) transpose_weights(w, b);
     const int T = prepare(false);
 #pragma omp parallel for num_threads(T) schedule(static)
     for (int n = 0; n < g.N; ++n) {
       Scratch& s = scratch_[omp_get_thread_num()];
       PROF_START(0)
       fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+      if (g.NV) {
+        float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA : s.z.data();
+        for (int oh = 0; oh < g.OH; ++oh) {
+          const float* in = s.xpad.data() + oh * g.sh * g.Wp;
+          float* out = a + oh * g.OW * g.KV;
+          if (g.NV == 1)
+            kvec_conv_row<1>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
+                             out, g.OW, g.act);
+          else
+            kvec_conv_row<2>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
+                             out, g.OW, g.act);
+        }
+        PROF_STOP(0)
+        PROF_START(1)
+        float* yn = y + static_cast<size_t>(n) * g.K * g.PH * g.PW;
+        if (g.pool != kNoPool)
+          kvec_pool_fwd(g, a, yn);
+        else
+          to_nchw(g, a, yn);
+        PROF_STOP(1)
+        continue;
+      }
       conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
                 g.P1, g.act);
       PROF_STOP(0)
@@ -491,7 +728,8 @@ class ConvOp : public CustomStatefulOp {
     float* dx = g.data_grad ? outputs->at(0).data<float>() : nullptr;
     float* dw = outputs->at(1).data<float>();
     float* db = nb ? outputs->at(2).data<float>() : nullptr;
-    const int KA = g.K * g.OH * g.OW, KP = g.K * g.PH * g.PW, WK = g.C * g.kh * g.kw;
+    const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW, KP = g.K * g.PH * g.PW;
+    const int WK = g.C * g.kh * g.kw;
     if (g.pool != kNoPool && saved_.size() != static_cast<size_t>(g.N) * KA) {
       MX_ERROR_MSG << "fastops_conv: backward without a matching forward";
       return MX_FAIL;
@@ -513,6 +751,10 @@ class ConvOp : public CustomStatefulOp {
       Scratch& s = scratch_[omp_get_thread_num()];
       PROF_START(0)
       const float* dyn = dy + static_cast<size_t>(n) * KP;
+      if (g.NV) {
+        backward_kvec(s, n, dyn, x, y, dx, wf);
+        continue;
+      }
       const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
                                          : y + static_cast<size_t>(n) * KA;
       const float* da = dyn;
@@ -528,21 +770,19 @@ class ConvOp : public CustomStatefulOp {
                  g.K, g.P1, s.gw.data());
       PROF_STOP(1)
       PROF_START(2)
-      if (dx) {
-        // dxpad[q] = sum_{k,i,j} w[k][c][i][j] * dz[k][q - i*Wp - j]: reads from `back` before q
-        const int back = (g.kh - 1) * g.Wp + g.kw - 1;
-        conv_flat(s.dzg.data() + g.lead - back, g.K, g.L, g.Wp, g.kh, g.kw, wf.data(), g.C, nullptr,
-                  s.dxg.data(), g.P2, g.P2, kNone);
-        float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
-        for (int c = 0; c < g.C; ++c)
-          for (int h = 0; h < g.H; ++h)
-            std::memcpy(dxn + (c * g.H + h) * g.W, s.dxg.data() + c * g.P2 + (h + g.ph) * g.Wp + g.pw,
-                        sizeof(float) * g.W);
-      }
+      if (dx) input_grad(s, n, dx, wf);
       PROF_STOP(2)
     }
     PROF_PRINT("backward", unpool_act, wgrad, dgrad)
-    for (int q = 0; q < g.K * WK; ++q) {
+    if (g.NV) {  // per-thread sums in double, added in thread order: the same bits every run
+      for (int k = 0; k < g.K; ++k)
+        for (int q = 0; q < WK; ++q) {
+          double t = 0;
+          for (int i = 0; i < T; ++i) t += scratch_[i].gwd[q * g.KV + k];
+          dw[k * WK + q] = static_cast<float>(t);
+        }
+    }
+    for (int q = 0; q < (g.NV ? 0 : g.K * WK); ++q) {
       double t = 0;
       for (int i = 0; i < T; ++i) t += hsum(scratch_[i].gw[q]);
       dw[q] = static_cast<float>(t);
@@ -557,6 +797,71 @@ class ConvOp : public CustomStatefulOp {
   }
 
  private:
+  // the filters as wt_[((c*kh + i)*kw + j)*KV + k] and the bias as bv_[k], zero past K
+  void transpose_weights(const float* w, const float* b) {
+    const Geometry& g = g_;
+    const int taps = g.C * g.kh * g.kw;
+    wt_.assign(static_cast<size_t>(taps) * g.KV, 0.f);
+    bv_.assign(g.KV, 0.f);
+    for (int k = 0; k < g.K; ++k) {
+      for (int t = 0; t < taps; ++t) wt_[t * g.KV + k] = w[k * taps + t];
+      if (b) bv_[k] = b[k];
+    }
+  }
+
+  // one example's backward in the output-channel layout: dz (NHWC), the weight gradient from
+  // it, and (dx) the input gradient through the flat planes, as the flat layout computes it
+  void backward_kvec(Scratch& s, int n, const float* dyn, const float* x, const float* y,
+                     float* dx, const std::vector<float>& wf) {
+    const Geometry& g = g_;
+    PROF_START(0)
+    const size_t KA = static_cast<size_t>(g.KV) * g.OH * g.OW;
+    const float* a = g.pool != kNoPool ? saved_.data() + n * KA : s.an.data();
+    if (g.pool != kNoPool) {
+      kvec_pool_bwd(g, a, dyn, s.da.data());
+    } else {  // no saved map: the output is the activation map
+      to_nhwc(g, y + static_cast<size_t>(n) * g.K * g.OH * g.OW, s.an.data());
+      to_nhwc(g, dyn, s.da.data());
+    }
+    kvec_act_bwd(g, a, s.da.data(), s.dzv.data(), s.gb.data());
+    PROF_STOP(0)
+    PROF_START(1)
+    fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+    if (g.NV == 1)
+      kvec_wgrad<1>(s.dzv.data(), g.OH, g.OW, s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw,
+                    g.sh, g.sw, s.gwd.data());
+    else
+      kvec_wgrad<2>(s.dzv.data(), g.OH, g.OW, s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw,
+                    g.sh, g.sw, s.gwd.data());
+    PROF_STOP(1)
+    PROF_START(2)
+    if (dx) {
+      // dz onto the flat gradient planes (stride-1 grid, zero elsewhere), then as the flat layout
+      for (int k = 0; k < g.K; ++k) {
+        float* plane = s.dzg.data() + k * g.L + g.lead;
+        for (int oh = 0; oh < g.OH; ++oh)
+          for (int ow = 0; ow < g.OW; ++ow)
+            plane[oh * g.sh * g.Wp + ow * g.sw] = s.dzv[(oh * g.OW + ow) * g.KV + k];
+      }
+      input_grad(s, n, dx, wf);
+    }
+    PROF_STOP(2)
+  }
+
+  // dx of example n from the flat gradient planes s.dzg
+  void input_grad(Scratch& s, int n, float* dx, const std::vector<float>& wf) {
+    const Geometry& g = g_;
+    // dxpad[q] = sum_{k,i,j} w[k][c][i][j] * dz[k][q - i*Wp - j]: reads from `back` before q
+    const int back = (g.kh - 1) * g.Wp + g.kw - 1;
+    conv_flat(s.dzg.data() + g.lead - back, g.K, g.L, g.Wp, g.kh, g.kw, wf.data(), g.C, nullptr,
+              s.dxg.data(), g.P2, g.P2, kNone);
+    float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
+    for (int c = 0; c < g.C; ++c)
+      for (int h = 0; h < g.H; ++h)
+        std::memcpy(dxn + (c * g.H + h) * g.W, s.dxg.data() + c * g.P2 + (h + g.ph) * g.Wp + g.pw,
+                    sizeof(float) * g.W);
+  }
+
   static std::vector<unsigned> shape_of(const MXTensor& t) {
     return std::vector<unsigned>(t.shape.begin(), t.shape.end());
   }
@@ -570,14 +875,22 @@ class ConvOp : public CustomStatefulOp {
       Scratch& s = scratch_[i];
       s.xpad.assign(static_cast<size_t>(g.C) * g.Hp * g.Wp + g.Wp + g.kw + kSlack, 0.f);
       if (!backward) {
-        s.z.resize(static_cast<size_t>(g.K) * g.P1 + kSlack);
+        s.z.resize(g.NV ? static_cast<size_t>(g.KV) * g.OH * g.OW
+                        : static_cast<size_t>(g.K) * g.P1 + kSlack);
         continue;
       }
       // gradient planes: zero outside the outputs (act_bwd writes only those)
       s.dzg.assign(static_cast<size_t>(g.K) * g.L + kSlack, 0.f);
-      s.da.resize(static_cast<size_t>(g.K) * g.OH * g.OW);
-      s.gw.assign(static_cast<size_t>(g.K) * g.C * g.kh * g.kw, splat(0.f));
-      s.gb.assign(g.K, 0.0);
+      const size_t KA = static_cast<size_t>(g.NV ? g.KV : g.K) * g.OH * g.OW;
+      s.da.resize(KA);
+      if (g.NV) {
+        s.an.resize(KA);
+        s.dzv.resize(KA);
+        s.gwd.assign(static_cast<size_t>(g.KV) * g.C * g.kh * g.kw, 0.0);
+      } else {
+        s.gw.assign(static_cast<size_t>(g.K) * g.C * g.kh * g.kw, splat(0.f));
+      }
+      s.gb.assign(g.KV, 0.0);
       if (g.data_grad) s.dxg.resize(static_cast<size_t>(g.C) * g.P2 + kSlack);
     }
     return T;
@@ -585,6 +898,7 @@ class ConvOp : public CustomStatefulOp {
 
   Geometry g_;
   std::vector<float> saved_;  // activation map before pooling, for the backward pass
+  std::vector<float> wt_, bv_;  // the output-channel layout's filters and bias (forward)
   std::vector<Scratch> scratch_;
 };
 
