@@ -65,17 +65,23 @@ enum Pool { kNoPool = 0, kMax = 1, kAvg = 2 };
 enum Layout { kAuto = 0, kFlat = 1, kKvec = 2 };
 
 // out[k][p] = b[k] + sum_{c,i,j} w[k*wk + (c*kh + i)*kw + j] * in[c*plane + i*win + j + p]
-// for k < KB, p < P (P a multiple of 16); out rows are `ostride` apart.
+// for k < KB, p < P (P a multiple of 16); out rows are `ostride` apart. Rows of `in` (win
+// floats each) outside [zlo, zhi) are zero in every plane: the taps that would read only those
+// are skipped (the padding rows of the forward; the input gradient's zero border, where the
+// full correlation reads kh - 1 empty rows above and below the output gradient)
 v8 act_vec(int act, v8 v);
 
 template <int KB>
 void conv_block(const float* in, int C, int plane, int win, int kh, int kw, const float* w,
-                int wk, const float* b, float* out, int ostride, int P, int act) {
+                int wk, const float* b, float* out, int ostride, int P, int act, int zlo,
+                int zhi) {
   for (int p = 0; p < P; p += 16) {
     v8 a0[KB], a1[KB];
     for (int k = 0; k < KB; ++k) a1[k] = a0[k] = splat(b ? b[k] : 0.f);
+    // this block's tap row i reads rows p / win + i .. (p + 15 + kw - 1) / win + i
+    const int ilo = std::max(0, zlo - (p + 14 + kw) / win), ihi = std::min(kh, zhi - p / win);
     for (int c = 0; c < C; ++c)
-      for (int i = 0; i < kh; ++i) {
+      for (int i = ilo; i < ihi; ++i) {
         const float* x = in + c * plane + i * win + p;
         const float* wr = w + (c * kh + i) * kw;
         for (int j = 0; j < kw; ++j) {
@@ -96,19 +102,19 @@ void conv_block(const float* in, int C, int plane, int win, int kh, int kw, cons
 
 // all K output channels, blocks of up to 6
 void conv_flat(const float* in, int C, int plane, int win, int kh, int kw, const float* w, int K,
-               const float* b, float* out, int ostride, int P, int act) {
+               const float* b, float* out, int ostride, int P, int act, int zlo, int zhi) {
   const int wk = C * kh * kw;
   for (int k0 = 0; k0 < K; k0 += 6) {
     const float* wb = w + k0 * wk;
     const float* bb = b ? b + k0 : nullptr;
     float* ob = out + k0 * ostride;
     switch (std::min(6, K - k0)) {
-      case 6: conv_block<6>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
-      case 5: conv_block<5>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
-      case 4: conv_block<4>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
-      case 3: conv_block<3>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
-      case 2: conv_block<2>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
-      default: conv_block<1>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act); break;
+      case 6: conv_block<6>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
+      case 5: conv_block<5>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
+      case 4: conv_block<4>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
+      case 3: conv_block<3>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
+      case 2: conv_block<2>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
+      default: conv_block<1>(in, C, plane, win, kh, kw, wb, wk, bb, ob, ostride, P, act, zlo, zhi); break;
     }
   }
 }
@@ -688,7 +694,7 @@ class ConvOp : public CustomStatefulOp {
         continue;
       }
       conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
-                g.P1, g.act);
+                g.P1, g.act, g.ph, g.ph + g.H);
       PROF_STOP(0)
       PROF_START(1)
       // the strided grid: into y (no pooling) or into the saved map
@@ -853,8 +859,9 @@ class ConvOp : public CustomStatefulOp {
     const Geometry& g = g_;
     // dxpad[q] = sum_{k,i,j} w[k][c][i][j] * dz[k][q - i*Wp - j]: reads from `back` before q
     const int back = (g.kh - 1) * g.Wp + g.kw - 1;
+    // the planes' rows before kh - 1 and from kh - 1 + OH1 on are zero
     conv_flat(s.dzg.data() + g.lead - back, g.K, g.L, g.Wp, g.kh, g.kw, wf.data(), g.C, nullptr,
-              s.dxg.data(), g.P2, g.P2, kNone);
+              s.dxg.data(), g.P2, g.P2, kNone, g.kh - 1, g.kh - 1 + g.OH1);
     float* dxn = dx + static_cast<size_t>(n) * g.C * g.H * g.W;
     for (int c = 0; c < g.C; ++c)
       for (int h = 0; h < g.H; ++h)
