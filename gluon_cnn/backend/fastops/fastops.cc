@@ -322,6 +322,7 @@ struct Geometry {
   // attributes
   int kh, kw, sh, sw, ph, pw, act, pool, pkh, pkw, psh, psw, no_bias, data_grad;
   int layout;      // kAuto, kFlat or kKvec (tests force one)
+  int keep;        // 0: forward only (evaluation), nothing saved for a backward
   // shapes
   int N, C, H, W, K;
   int Hp, Wp;      // padded input
@@ -343,6 +344,7 @@ struct Geometry {
     psh = attr_int(a, "psh", pkh); psw = attr_int(a, "psw", pkw);
     no_bias = attr_int(a, "no_bias", 0); data_grad = attr_int(a, "data_grad", 1);
     layout = attr_int(a, "layout", kAuto);
+    keep = attr_int(a, "keep", 1);
     if (pool == kNoPool) pkh = pkw = psh = psw = 1;
   }
 
@@ -411,16 +413,16 @@ void fill_padded(const Geometry& g, const float* x, float* xpad) {
                   sizeof(float) * g.W);
 }
 
-// pooled y from the activation map a (K planes of OH x OW)
-void pool_fwd(const Geometry& g, const float* a, float* y) {
+// pooled y from the activation map a (K planes `aps` apart, of OH rows `ars` apart)
+void pool_fwd(const Geometry& g, const float* a, int ars, int aps, float* y) {
   const bool two = g.pkh == 2 && g.pkw == 2 && g.psh == 2 && g.psw == 2;
   const float inv = 1.f / (g.pkh * g.pkw);
   for (int k = 0; k < g.K; ++k)
     for (int py = 0; py < g.PH; ++py) {
       float* yr = y + (k * g.PH + py) * g.PW;
-      const float* r0 = a + (k * g.OH + py * g.psh) * g.OW;
+      const float* r0 = a + k * aps + py * g.psh * ars;
       if (two) {
-        const float* r1 = r0 + g.OW;
+        const float* r1 = r0 + ars;
         if (g.pool == kMax) {
           for (int px = 0; px < g.PW; ++px)
             yr[px] = std::max(std::max(r0[2 * px], r0[2 * px + 1]),
@@ -436,7 +438,7 @@ void pool_fwd(const Geometry& g, const float* a, float* y) {
         float m = g.pool == kMax ? -INFINITY : 0.f;
         for (int u = 0; u < g.pkh; ++u)
           for (int v = 0; v < g.pkw; ++v) {
-            const float t = win[u * g.OW + v];
+            const float t = win[u * ars + v];
             m = g.pool == kMax ? (t > m ? t : m) : m + t;
           }
         yr[px] = g.pool == kMax ? m : m * inv;
@@ -662,58 +664,7 @@ class ConvOp : public CustomStatefulOp {
     const float* w = inputs->at(1).data<float>();
     const float* b = g.no_bias ? nullptr : inputs->at(2).data<float>();
     float* y = outputs->at(0).data<float>();
-    const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW;  // one example's activation map
-    if (g.pool != kNoPool) saved_.resize(static_cast<size_t>(g.N) * KA);
-    if (g.NV) transpose_weights(w, b);
-    const int T = prepare(false);
-#pragma omp parallel for num_threads(T) schedule(static)
-    for (int n = 0; n < g.N; ++n) {
-      Scratch& s = scratch_[omp_get_thread_num()];
-      PROF_START(0)
-      fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
-      if (g.NV) {
-        float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA : s.z.data();
-        for (int oh = 0; oh < g.OH; ++oh) {
-          const float* in = s.xpad.data() + oh * g.sh * g.Wp;
-          float* out = a + oh * g.OW * g.KV;
-          if (g.NV == 1)
-            kvec_conv_row<1>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
-                             out, g.OW, g.act);
-          else
-            kvec_conv_row<2>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
-                             out, g.OW, g.act);
-        }
-        PROF_STOP(0)
-        PROF_START(1)
-        float* yn = y + static_cast<size_t>(n) * g.K * g.PH * g.PW;
-        if (g.pool != kNoPool)
-          kvec_pool_fwd(g, a, yn);
-        else
-          to_nchw(g, a, yn);
-        PROF_STOP(1)
-        continue;
-      }
-      conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
-                g.P1, g.act, g.ph, g.ph + g.H);
-      PROF_STOP(0)
-      PROF_START(1)
-      // the strided grid: into y (no pooling) or into the saved map
-      float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
-                                   : y + static_cast<size_t>(n) * KA;
-      for (int k = 0; k < g.K; ++k)
-        for (int oh = 0; oh < g.OH; ++oh) {
-          const float* zr = s.z.data() + k * g.P1 + oh * g.sh * g.Wp;
-          float* ar = a + (k * g.OH + oh) * g.OW;
-          if (g.sw == 1) {
-            std::memcpy(ar, zr, sizeof(float) * g.OW);
-          } else {
-            for (int ow = 0; ow < g.OW; ++ow) ar[ow] = zr[ow * g.sw];
-          }
-        }
-      if (g.pool != kNoPool) pool_fwd(g, a, y + static_cast<size_t>(n) * g.K * g.PH * g.PW);
-      PROF_STOP(1)
-    }
-    PROF_PRINT("forward", conv_act, pool, none)
+    run_forward(x, w, b, y, g.keep);
     return MX_SUCCESS;
   }
 
@@ -736,9 +687,10 @@ class ConvOp : public CustomStatefulOp {
     float* db = nb ? outputs->at(2).data<float>() : nullptr;
     const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW, KP = g.K * g.PH * g.PW;
     const int WK = g.C * g.kh * g.kw;
-    if (g.pool != kNoPool && saved_.size() != static_cast<size_t>(g.N) * KA) {
-      MX_ERROR_MSG << "fastops_conv: backward without a matching forward";
-      return MX_FAIL;
+    if (g.pool != kNoPool && (!saved_valid_ || saved_.size() != static_cast<size_t>(g.N) * KA)) {
+      // the forward ran without keeping the map (traced outside autograd.record): redo it
+      std::vector<float> yy(static_cast<size_t>(g.N) * KP);
+      run_forward(x, w, nb ? inputs->at(3).data<float>() : nullptr, yy.data(), true);
     }
     // flipped, transposed filters for the input gradient: wf[c][k][i][j] = w[k][c][-i][-j]
     std::vector<float> wf;
@@ -803,6 +755,74 @@ class ConvOp : public CustomStatefulOp {
   }
 
  private:
+  // y from x, w, b; keep: save what the backward needs (the activation map before pooling).
+  // Without it (evaluation: autograd not recording) the map stays in per-thread scratch, and a
+  // backward that follows recomputes it
+  void run_forward(const float* x, const float* w, const float* b, float* y, bool keep) {
+    const Geometry& g = g_;
+    const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW;  // one example's activation map
+    keep = keep && g.pool != kNoPool;  // without pooling the backward reads the output itself
+    if (keep) saved_.resize(static_cast<size_t>(g.N) * KA);
+    saved_valid_ = keep;
+    if (g.NV) transpose_weights(w, b);
+    const int T = prepare(false);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int n = 0; n < g.N; ++n) {
+      Scratch& s = scratch_[omp_get_thread_num()];
+      PROF_START(0)
+      fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
+      if (g.NV) {
+        float* a = keep ? saved_.data() + static_cast<size_t>(n) * KA : s.z.data();
+        for (int oh = 0; oh < g.OH; ++oh) {
+          const float* in = s.xpad.data() + oh * g.sh * g.Wp;
+          float* out = a + oh * g.OW * g.KV;
+          if (g.NV == 1)
+            kvec_conv_row<1>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
+                             out, g.OW, g.act);
+          else
+            kvec_conv_row<2>(in, g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, g.sw, wt_.data(), bv_.data(),
+                             out, g.OW, g.act);
+        }
+        PROF_STOP(0)
+        PROF_START(1)
+        float* yn = y + static_cast<size_t>(n) * g.K * g.PH * g.PW;
+        if (g.pool != kNoPool)
+          kvec_pool_fwd(g, a, yn);
+        else
+          to_nchw(g, a, yn);
+        PROF_STOP(1)
+        continue;
+      }
+      conv_flat(s.xpad.data(), g.C, g.Hp * g.Wp, g.Wp, g.kh, g.kw, w, g.K, b, s.z.data(), g.P1,
+                g.P1, g.act, g.ph, g.ph + g.H);
+      PROF_STOP(0)
+      PROF_START(1)
+      float* yn = y + static_cast<size_t>(n) * g.K * g.PH * g.PW;
+      if (g.pool != kNoPool && !keep && g.sh == 1 && g.sw == 1) {  // pool the grid in place
+        pool_fwd(g, s.z.data(), g.Wp, g.P1, yn);
+        PROF_STOP(1)
+        continue;
+      }
+      // the strided grid: into y (no pooling), the saved map, or (forward only) scratch
+      float* a = g.pool == kNoPool ? y + static_cast<size_t>(n) * KA
+                 : keep            ? saved_.data() + static_cast<size_t>(n) * KA
+                                   : s.an.data();
+      for (int k = 0; k < g.K; ++k)
+        for (int oh = 0; oh < g.OH; ++oh) {
+          const float* zr = s.z.data() + k * g.P1 + oh * g.sh * g.Wp;
+          float* ar = a + (k * g.OH + oh) * g.OW;
+          if (g.sw == 1) {
+            std::memcpy(ar, zr, sizeof(float) * g.OW);
+          } else {
+            for (int ow = 0; ow < g.OW; ++ow) ar[ow] = zr[ow * g.sw];
+          }
+        }
+      if (g.pool != kNoPool) pool_fwd(g, a, g.OW, g.OH * g.OW, yn);
+      PROF_STOP(1)
+    }
+    PROF_PRINT("forward", conv_act, pool, none)
+  }
+
   // the filters as wt_[((c*kh + i)*kw + j)*KV + k] and the bias as bv_[k], zero past K
   void transpose_weights(const float* w, const float* b) {
     const Geometry& g = g_;
@@ -882,6 +902,7 @@ class ConvOp : public CustomStatefulOp {
       Scratch& s = scratch_[i];
       s.xpad.assign(static_cast<size_t>(g.C) * g.Hp * g.Wp + g.Wp + g.kw + kSlack, 0.f);
       if (!backward) {
+        if (!g.NV && !g.keep) s.an.resize(static_cast<size_t>(g.K) * g.OH * g.OW);
         s.z.resize(g.NV ? static_cast<size_t>(g.KV) * g.OH * g.OW
                         : static_cast<size_t>(g.K) * g.P1 + kSlack);
         continue;
@@ -905,6 +926,7 @@ class ConvOp : public CustomStatefulOp {
 
   Geometry g_;
   std::vector<float> saved_;  // activation map before pooling, for the backward pass
+  bool saved_valid_ = false;  // saved_ is the last forward's
   std::vector<float> wt_, bv_;  // the output-channel layout's filters and bias (forward)
   std::vector<Scratch> scratch_;
 };
