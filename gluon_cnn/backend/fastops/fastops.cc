@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -334,6 +335,8 @@ struct Geometry {
   int lead, L;     // zeros before each gradient plane (the input gradient reads back that far),
                    // and the length of a plane
   int NV, KV;      // the output-channel layout: vectors per position (0: the flat layout), lanes
+  bool arg2;       // 2x2/2 max pooling of a stride-1 flat grid: the backward needs only each
+                   // window's argmax (1 byte) and the output, not the activation map
 
   explicit Geometry(const std::unordered_map<std::string, std::string>& a) {
     kh = attr_int(a, "kh", 1); kw = attr_int(a, "kw", 1);
@@ -393,6 +396,8 @@ struct Geometry {
     const bool kvec_fits = K <= 16;
     const bool kvec_better = static_cast<double>(K) / KV > static_cast<double>(OH * OW) / P1;
     NV = kvec_fits && (layout == kKvec || (layout == kAuto && kvec_better)) ? KV / 8 : 0;
+    arg2 = !NV && pool == kMax && pkh == 2 && pkw == 2 && psh == 2 && psw == 2 && sh == 1 &&
+           sw == 1;
     return true;
   }
 };
@@ -648,6 +653,111 @@ void to_nchw(const Geometry& g, const float* src, float* dst) {
     for (int p = 0; p < P; ++p) dst[k * P + p] = src[p * g.KV + k];
 }
 
+// 8 windows at a time: the even and odd columns of 16 floats, and back
+const v8i kEven = {0, 2, 4, 6, 8, 10, 12, 14}, kOdd = {1, 3, 5, 7, 9, 11, 13, 15};
+const v8i kLo = {0, 8, 1, 9, 2, 10, 3, 11}, kHi = {4, 12, 5, 13, 6, 14, 7, 15};
+inline v8i splat_i(int x) { return v8i{x, x, x, x, x, x, x, x}; }
+
+// the window's maximum m and its first position best (0..3, row-major), branch-free: the
+// comparisons are unpredictable; works on floats and on vectors of 8 windows alike
+template <typename F, typename I>
+inline void max4(F v0, F v1, F v2, F v3, I one, I two, I three, F* m, I* best) {
+  F mm = v0;
+  I b = one - one;
+  b = v1 > mm ? one : b; mm = v1 > mm ? v1 : mm;
+  b = v2 > mm ? two : b; mm = v2 > mm ? v2 : mm;
+  b = v3 > mm ? three : b; mm = v3 > mm ? v3 : mm;
+  *m = mm;
+  *best = b;
+}
+
+// 2x2/2 max pooling of the stride-1 grid z (K planes P1 apart, rows Wp apart) into y, and each
+// window's argmax (0..3, row-major in the window, the first maximum) into arg
+void pool_max2_arg(const Geometry& g, const float* z, float* y, uint8_t* arg) {
+  for (int k = 0; k < g.K; ++k)
+    for (int py = 0; py < g.PH; ++py) {
+      const float* r0 = z + k * g.P1 + 2 * py * g.Wp;
+      const float* r1 = r0 + g.Wp;
+      float* yr = y + (k * g.PH + py) * g.PW;
+      uint8_t* ar = arg + (k * g.PH + py) * g.PW;
+      int px = 0;
+      for (; px + 8 <= g.PW; px += 8) {
+        const int c = 2 * px;
+        const v8 a0 = ld(r0 + c), a1 = ld(r0 + c + 8), b0 = ld(r1 + c), b1 = ld(r1 + c + 8);
+        v8 m;
+        v8i best;
+        max4(__builtin_shuffle(a0, a1, kEven), __builtin_shuffle(a0, a1, kOdd),
+             __builtin_shuffle(b0, b1, kEven), __builtin_shuffle(b0, b1, kOdd), splat_i(1),
+             splat_i(2), splat_i(3), &m, &best);
+        st(yr + px, m);
+        for (int l = 0; l < 8; ++l) ar[px + l] = static_cast<uint8_t>(best[l]);
+      }
+      for (; px < g.PW; ++px) {
+        const int c = 2 * px;
+        int best;
+        max4(r0[c], r0[c + 1], r1[c], r1[c + 1], 1, 2, 3, yr + px, &best);
+        ar[px] = static_cast<uint8_t>(best);
+      }
+    }
+}
+
+inline v8 act_grad_vec(int act, v8 a) {
+  switch (act) {
+    case kSigmoid: return a * (1.f - a);
+    case kRelu: return a > 0.f ? splat(1.f) : splat(0.f);
+    case kTanh: return 1.f - a * a;
+    default: return splat(1.f);
+  }
+}
+
+// dz on the gradient planes from dy, the pooled output y (the activation at each window's
+// maximum) and the argmax: dy * act'(y) at the maximum, 0 at the window's other positions;
+// the same values and bias sums (row by row, in order) as pool_bwd + act_bwd
+void unpool_act_arg(const Geometry& g, const uint8_t* arg, const float* dy, const float* y,
+                    float* dzg, double* gb) {
+  const v8 zero = splat(0.f);
+  for (int k = 0; k < g.K; ++k) {
+    float* plane = dzg + k * g.L + g.lead;
+    float bsum = 0.f;
+    for (int py = 0; py < g.PH; ++py) {
+      const int o = (k * g.PH + py) * g.PW;
+      float* d0 = plane + 2 * py * g.Wp;
+      float* d1 = d0 + g.Wp;
+      float rs0 = 0.f, rs1 = 0.f;
+      int px = 0;
+      for (; px + 8 <= g.PW; px += 8) {
+        const int c = 2 * px;
+        v8i t;
+        for (int l = 0; l < 8; ++l) t[l] = arg[o + px + l];
+        const v8 d = ld(dy + o + px) * act_grad_vec(g.act, ld(y + o + px));
+        const v8 e0 = t == 0 ? d : zero, e1 = t == 1 ? d : zero;
+        const v8 e2 = t == 2 ? d : zero, e3 = t == 3 ? d : zero;
+        st(d0 + c, __builtin_shuffle(e0, e1, kLo));
+        st(d0 + c + 8, __builtin_shuffle(e0, e1, kHi));
+        st(d1 + c, __builtin_shuffle(e2, e3, kLo));
+        st(d1 + c + 8, __builtin_shuffle(e2, e3, kHi));
+        for (int l = 0; l < 8; ++l) {
+          rs0 += t[l] < 2 ? d[l] : 0.f;
+          rs1 += t[l] < 2 ? 0.f : d[l];
+        }
+      }
+      for (; px < g.PW; ++px) {
+        const int t = arg[o + px], c = 2 * px;
+        const float d = dy[o + px] * act_grad(g.act, y[o + px]);
+        d0[c] = t == 0 ? d : 0.f;
+        d0[c + 1] = t == 1 ? d : 0.f;
+        d1[c] = t == 2 ? d : 0.f;
+        d1[c + 1] = t == 3 ? d : 0.f;
+        rs0 += t < 2 ? d : 0.f;
+        rs1 += t < 2 ? 0.f : d;
+      }
+      bsum += rs0;
+      bsum += rs1;
+    }
+    gb[k] += bsum;
+  }
+}
+
 class ConvOp : public CustomStatefulOp {
  public:
   explicit ConvOp(const std::unordered_map<std::string, std::string>& attrs) : g_(attrs) {}
@@ -687,7 +797,9 @@ class ConvOp : public CustomStatefulOp {
     float* db = nb ? outputs->at(2).data<float>() : nullptr;
     const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW, KP = g.K * g.PH * g.PW;
     const int WK = g.C * g.kh * g.kw;
-    if (g.pool != kNoPool && (!saved_valid_ || saved_.size() != static_cast<size_t>(g.N) * KA)) {
+    const size_t kept = g.arg2 ? arg_.size() : saved_.size();
+    if (g.pool != kNoPool &&
+        (!saved_valid_ || kept != static_cast<size_t>(g.N) * (g.arg2 ? KP : KA))) {
       // the forward ran without keeping the map (traced outside autograd.record): redo it
       std::vector<float> yy(static_cast<size_t>(g.N) * KP);
       run_forward(x, w, nb ? inputs->at(3).data<float>() : nullptr, yy.data(), true);
@@ -713,14 +825,19 @@ class ConvOp : public CustomStatefulOp {
         backward_kvec(s, n, dyn, x, y, dx, wf);
         continue;
       }
-      const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
-                                         : y + static_cast<size_t>(n) * KA;
-      const float* da = dyn;
-      if (g.pool != kNoPool) {
-        pool_bwd(g, a, dyn, s.da.data());
-        da = s.da.data();
+      if (g.arg2) {
+        unpool_act_arg(g, arg_.data() + static_cast<size_t>(n) * KP, dyn,
+                       y + static_cast<size_t>(n) * KP, s.dzg.data(), s.gb.data());
+      } else {
+        const float* a = g.pool != kNoPool ? saved_.data() + static_cast<size_t>(n) * KA
+                                           : y + static_cast<size_t>(n) * KA;
+        const float* da = dyn;
+        if (g.pool != kNoPool) {
+          pool_bwd(g, a, dyn, s.da.data());
+          da = s.da.data();
+        }
+        act_bwd(g, a, da, s.dzg.data(), s.gb.data());
       }
-      act_bwd(g, a, da, s.dzg.data(), s.gb.data());
       PROF_STOP(0)
       PROF_START(1)
       fill_padded(g, x + static_cast<size_t>(n) * g.C * g.H * g.W, s.xpad.data());
@@ -762,7 +879,8 @@ class ConvOp : public CustomStatefulOp {
     const Geometry& g = g_;
     const int KA = (g.NV ? g.KV : g.K) * g.OH * g.OW;  // one example's activation map
     keep = keep && g.pool != kNoPool;  // without pooling the backward reads the output itself
-    if (keep) saved_.resize(static_cast<size_t>(g.N) * KA);
+    if (keep && g.arg2) arg_.resize(static_cast<size_t>(g.N) * g.K * g.PH * g.PW);
+    if (keep && !g.arg2) saved_.resize(static_cast<size_t>(g.N) * KA);
     saved_valid_ = keep;
     if (g.NV) transpose_weights(w, b);
     const int T = prepare(false);
@@ -798,6 +916,11 @@ class ConvOp : public CustomStatefulOp {
       PROF_STOP(0)
       PROF_START(1)
       float* yn = y + static_cast<size_t>(n) * g.K * g.PH * g.PW;
+      if (keep && g.arg2) {
+        pool_max2_arg(g, s.z.data(), yn, arg_.data() + static_cast<size_t>(n) * g.K * g.PH * g.PW);
+        PROF_STOP(1)
+        continue;
+      }
       if (g.pool != kNoPool && !keep && g.sh == 1 && g.sw == 1) {  // pool the grid in place
         pool_fwd(g, s.z.data(), g.Wp, g.P1, yn);
         PROF_STOP(1)
@@ -926,7 +1049,8 @@ class ConvOp : public CustomStatefulOp {
 
   Geometry g_;
   std::vector<float> saved_;  // activation map before pooling, for the backward pass
-  bool saved_valid_ = false;  // saved_ is the last forward's
+  std::vector<uint8_t> arg_;  // or (arg2) each window's argmax
+  bool saved_valid_ = false;  // saved_ / arg_ is the last forward's
   std::vector<float> wt_, bv_;  // the output-channel layout's filters and bias (forward)
   std::vector<Scratch> scratch_;
 };
