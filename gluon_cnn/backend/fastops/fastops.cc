@@ -8,11 +8,21 @@
 // How: per example (OpenMP over the batch), the padded input planes are laid out flat, rows of
 // width Wp = W + 2*pad, so that a stride-1 convolution is, for every tap (c, i, j), one long
 // contiguous multiply-add over the flat output grid (the Wp - OW extra columns per row are
-// computed and discarded). The kernels keep 6 output channels x 16 positions in registers.
-// Strided convolutions are computed at stride 1 and subsampled (the backward scatters the
-// gradient on the stride-1 grid), which is exact and costs stride^2 more work.
+// computed and discarded). The kernels keep 6 output channels x 16 positions in registers and
+// skip the tap rows that would read only zero rows (padding). Strided convolutions are computed
+// at stride 1 and subsampled (the backward scatters the gradient on the stride-1 grid), which is
+// exact and costs stride^2 more work.
+// Where fewer lanes go to waste that way (conv2 of the LeNets: 16 filters on 10- or 8-wide
+// outputs of 14- or 12-wide rows), the forward and the weight gradient run in the output-channel
+// layout instead: all K (<= 16) output channels of one position in one or two vectors, NHWC
+// maps, no discarded column, strides computed directly.
 // The input gradient is the stride-1 convolution of the zero-padded output gradient with the
-// flipped, transposed filters. Weight and bias gradients are summed per thread in double.
+// flipped, transposed filters. Weight and bias gradients are summed per thread in double and the
+// threads' sums added in thread order (the same bits every run).
+// What the backward needs is kept by the forward: the activation map before pooling, or for
+// 2x2/2 max pooling of a stride-1 grid only each window's argmax (1 byte; the output is the
+// activation there). keep=0 (evaluation, autograd not recording) keeps nothing; a backward after
+// such a forward recomputes it.
 //
 // fastops_copy (-DFASTOPS_BENCH, the benchmark's build only): y = x, one memcpy: measures what a
 // custom operator call costs in MXNet.
