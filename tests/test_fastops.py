@@ -31,9 +31,10 @@ def reference(x, w, b, k, s, p, act, pool, pk, ps):
     return y
 
 
-def fast(x, w, b, k, s, p, act, pool, pk, ps):
+def fast(x, w, b, k, s, p, act, pool, pk, ps, layout=0, keep=1):
     attrs = dict(kh=k[0], kw=k[1], sh=s[0], sw=s[1], ph=p[0], pw=p[1], act=ACTS[act],
-                 no_bias=int(b is None), pool={None: 0, 'max': 1, 'avg': 2}[pool])
+                 no_bias=int(b is None), pool={None: 0, 'max': 1, 'avg': 2}[pool], layout=layout,
+                 keep=keep)
     if pool:
         attrs.update(pkh=pk[0], pkw=pk[1], psh=ps[0], psw=ps[1])
     args = (x, w) if b is None else (x, w, b)
@@ -82,18 +83,85 @@ LENET = [  # the book's shapes: zh LeNet (max pooling) and en LeNet (padding 2, 
 ]
 
 
-@pytest.mark.parametrize('case', LENET + [random_case(np.random.RandomState(s)) for s in range(24)])
+# the output-channel layout's edges: channel counts off a multiple of 8 (lanes past K), one and
+# two vectors, batch 1, strides (computed at stride, not subsampled), pooling windows that
+# overlap (stride 1) or leave rows uncovered, ties in max pooling (relu's zeros)
+ODD = [
+    ((1, 6, 14, 14, 16), ((5, 5), (1, 1), (0, 0), 'sigmoid', 'avg', (2, 2), (2, 2))),
+    ((3, 3, 11, 13, 9), ((3, 5), (1, 2), (1, 2), 'relu', 'max', (3, 2), (1, 2))),
+    ((2, 5, 15, 9, 13), ((4, 3), (2, 1), (0, 1), 'tanh', 'avg', (2, 3), (2, 1))),
+    ((4, 2, 10, 10, 5), ((3, 3), (1, 1), (0, 0), 'relu', 'max', (2, 2), (2, 2))),
+    ((3, 2, 11, 12, 7), ((3, 3), (1, 1), (1, 0), 'relu', 'max', (2, 2), (2, 2))),  # odd rows
+    ((2, 1, 9, 9, 6), ((2, 2), (1, 1), (0, 0), 'tanh', 'max', (2, 2), (2, 2))),  # odd both
+    ((2, 7, 9, 16, 8), ((2, 6), (2, 2), (1, 0), None, None, (1, 1), (1, 1))),
+    ((5, 1, 7, 7, 3), ((1, 1), (1, 1), (0, 0), 'sigmoid', None, (1, 1), (1, 1))),
+]
+
+
+@pytest.mark.parametrize('case', LENET + ODD +
+                         [random_case(np.random.RandomState(s)) for s in range(24)])
 @pytest.mark.parametrize('bias', [True, False])
-def test_matches_mxnet(case, bias):
+@pytest.mark.parametrize('layout', [1, 2], ids=['flat', 'kvec'])
+def test_matches_mxnet(case, bias, layout):
     (N, C, H, W, K), cfg = case
     rs = np.random.RandomState(N * 1000 + C * 100 + K)
     x = nd.array(rs.randn(N, C, H, W).astype(np.float32))
     w = nd.array((rs.randn(K, C, *cfg[0]) / np.sqrt(C * cfg[0][0] * cfg[0][1])).astype(np.float32))
     b = nd.array(rs.randn(K).astype(np.float32)) if bias else None
     want = outputs_and_grads(reference, (x, w, b), 1, cfg)
-    got = outputs_and_grads(fast, (x, w, b), 1, cfg)
+    got = outputs_and_grads(lambda *a: fast(*a, layout=layout), (x, w, b), 1, cfg)
     for name, g, r in zip(('y', 'dx', 'dw', 'db'), got, want):
         close(g, r, f'{name} for {case}')
+
+
+def _arrays(case, bias=True):
+    (N, C, H, W, K), cfg = case
+    rs = np.random.RandomState(N * 1000 + C * 100 + K)
+    x = nd.array(rs.randn(N, C, H, W).astype(np.float32))
+    w = nd.array((rs.randn(K, C, *cfg[0]) / np.sqrt(C * cfg[0][0] * cfg[0][1])).astype(np.float32))
+    b = nd.array(rs.randn(K).astype(np.float32)) if bias else None
+    return (x, w, b), cfg
+
+
+FORWARD_ONLY = LENET + ODD + [random_case(np.random.RandomState(s)) for s in range(100, 108)]
+
+
+@pytest.mark.parametrize('case', FORWARD_ONLY)
+@pytest.mark.parametrize('layout', [1, 2], ids=['flat', 'kvec'])
+def test_forward_only_matches_mxnet(case, layout):
+    """keep=0 (evaluation: nothing saved for a backward) gives MXNet's outputs; a backward after
+    it (a graph traced outside autograd.record, then trained) recomputes the map and gives
+    MXNet's gradients; and a training forward after an evaluation one saves again."""
+    arrays, cfg = _arrays(case)
+    want = outputs_and_grads(reference, arrays, 2, cfg)
+    y = fast(*arrays, *cfg, layout=layout, keep=0)
+    close(y.asnumpy(), want[0], f'forward-only y for {case}')
+    got = outputs_and_grads(lambda *a: fast(*a, layout=layout, keep=0), arrays, 2, cfg)
+    for name, g, r in zip(('y', 'dx', 'dw', 'db'), got, want):
+        close(g, r, f'{name} after a forward-only pass, {case}')
+
+
+def test_fused_view_traced_for_evaluation_still_trains():
+    """The engine's view is first called (and traced) outside autograd.record, for evaluation;
+    a hybridized view traced there and then trained gives the stock net's gradients."""
+    mx.random.seed(3)
+    net = get_model('lenet')
+    net.initialize(mx.init.Xavier())
+    X = nd.random.uniform(shape=(8, 1, 28, 28))
+    engine.settle_shapes(net, X)
+    view = fastops.fused(net)
+    view.hybridize(static_alloc=True, static_shape=True)
+    close(view(X).asnumpy(), net(X).asnumpy(), 'evaluation')
+    grads = []
+    for block in (net, view):
+        for p in net.collect_params().values():
+            p.zero_grad()
+        with autograd.record():
+            out = block(X)
+        out.backward()
+        grads.append([p.grad().asnumpy().copy() for p in net.collect_params().values()])
+    for got, want in zip(grads[1], grads[0]):
+        close(got, want, 'gradients of a view traced for evaluation')
 
 
 def test_data_grad_off_still_gives_weight_grads():

@@ -4,7 +4,9 @@
 of x, w and b in one pass), for NCHW float32 with any kernel, stride and padding, act sigmoid /
 relu / tanh / none, max or average pooling (no padding, floor size) or none. It is written for
 the few channels of LeNet, where MXNet 1.9.1's oneDNN falls back to im2col + GEMM and runs
-activation, pooling and layout reorders as separate passes.
+activation, pooling and layout reorders as separate passes. Attributes beyond the layer's:
+`keep=0` (set by `FastConv2D` outside `autograd.record`) runs forward only, and `layout` (1 flat,
+2 output-channel vectors, 0 the one that wastes fewer lanes) lets the tests force each kernel.
 
     from gluon_cnn.backend import fastops
     fastops.load()          # builds on first use (g++), False with `fastops.reason()` if not

@@ -13,6 +13,7 @@ the modern nets on MXNet's own kernels. A following MaxPool2D/AvgPool2D with no 
 ceil_mode off (or whose ceil size equals the floor size) is folded in. Only layers reachable
 through (Hybrid)Sequential containers are replaced, as in `gluon_cnn.training.widen`.
 """
+from mxnet import autograd
 from mxnet.gluon import nn
 
 from .. import internals
@@ -87,7 +88,10 @@ class FastConv2D(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, weight, bias=None):
         args = (x, weight) if bias is None else (x, weight, bias)
-        return F.fastops_conv(*args, **self.attrs)
+        # outside autograd.record (evaluation) the forward keeps nothing for a backward; a graph
+        # traced there that is later differentiated recomputes what it needs (correct, slower)
+        keep = {} if autograd.is_recording() else {'keep': 0}
+        return F.fastops_conv(*args, **self.attrs, **keep)
 
     def __repr__(self):
         return f'FastConv2D({self._source})'
