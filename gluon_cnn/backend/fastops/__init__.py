@@ -31,6 +31,9 @@ from pathlib import Path
 
 import mxnet as mx
 
+from ... import durable
+from ...errors import WriteError
+
 from .conv_block import FastConv2D, fused, fuse_pairs  # noqa: F401
 
 __all__ = ['build', 'verify', 'load', 'available', 'reason', 'library_path', 'FastConv2D', 'fused',
@@ -112,23 +115,23 @@ def build(force: bool = False) -> Path:
     why = _missing()
     if why:
         raise RuntimeError(why)
-    out.parent.mkdir(parents=True, exist_ok=True)
     mxdir = _mxnet_dir()
-    tmp = out.with_name(f'{out.name}.{os.getpid()}.tmp')
-    cmd = [_compiler(), *compile_flags(), str(SOURCE), str(mxdir / 'src' / 'lib_api.cc'),
-           '-I', str(mxdir / 'include'), '-o', str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        last = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
-        raise RuntimeError(f'fastops: {Path(cmd[0]).name} failed: {last}')
-    try:
-        record = _record_of(tmp)
-        _fsync(tmp)
-        os.replace(tmp, out)  # atomic: a concurrent build never loads a half-written file
-        _write_atomically(_record_path(out), record)
-    finally:
-        tmp.unlink(missing_ok=True)
+    records = []
+
+    def compile_into(tmp: Path):
+        cmd = [_compiler(), *compile_flags(), str(SOURCE), str(mxdir / 'src' / 'lib_api.cc'),
+               '-I', str(mxdir / 'include'), '-o', str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
+            raise RuntimeError(f'fastops: {Path(cmd[0]).name} failed: {last}')
+        records.append(_record_of(tmp))
+
+    try:  # by rename: a concurrent build never loads a half-written file
+        durable.write_atomic(out, compile_into)
+        durable.write_text_atomic(_record_path(out), records[0])
+    except WriteError as e:
+        raise RuntimeError(f'fastops: {e}') from None
     return out
 
 
@@ -140,24 +143,6 @@ def _record_of(lib: Path) -> str:
     """'<sha256 hex> <size in bytes>' of a file, as the record beside the library holds it."""
     data = lib.read_bytes()
     return f'{hashlib.sha256(data).hexdigest()} {len(data)}\n'
-
-
-def _fsync(path: Path) -> None:
-    with open(path, 'rb+') as f:
-        os.fsync(f.fileno())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file in path's folder, fsync it, rename it over `path`."""
-    tmp = path.with_name(f'{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def verify(lib: Path) -> str:
