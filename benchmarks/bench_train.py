@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from machine import machine, peak_flops  # noqa: E402  (benchmarks/machine.py)
+from machine import machine, peak_flops, torch_threads  # noqa: E402  (benchmarks/machine.py)
 import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
 import mxnet as mx  # noqa: E402
@@ -219,6 +219,7 @@ class Torch(Arm):
         import torch
         from torch import nn
         self.torch = torch
+        torch.set_num_threads(torch_threads())
         torch.manual_seed(SEED)
         to_t = lambda s, lim=None: (torch.from_numpy(s.images[:lim, None] / np.float32(255)),  # noqa: E731
                                     torch.from_numpy(s.labels[:lim].astype(np.int64)))

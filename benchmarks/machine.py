@@ -59,3 +59,10 @@ def peak_flops() -> tuple:
     return (cpus * mhz * 1e6 * per_cycle,
             f'{cpus} cores x {mhz / 1000:.2f} GHz ({clock_src}) x {per_cycle} fp32 FLOP/cycle '
             f'({why})')
+
+
+def torch_threads() -> int:
+    """The threads PyTorch should use beside MXNet: the cores this process may run on. PyTorch
+    takes its default from OpenMP's, and once MXNet is imported that reads 1 (measured: a
+    single-threaded PyTorch arm, half the machine), so the torch arms set it explicitly."""
+    return len(os.sched_getaffinity(0))
