@@ -8,7 +8,7 @@ net's (asserted), so both do the same arithmetic. Both arms train on the very sa
 MXNet iterator's, copied once) with SGD and softmax cross-entropy; they alternate epoch by epoch,
 1 warm-up + --epochs timed, and the table shows median training images/s.
 
-    python benchmarks/bench_modern.py [--limit 512] [--epochs 2] [--models resnet18,densenet]
+    python benchmarks/bench_modern.py [--limit 256] [--epochs 2] [--models resnet18,densenet]
 """
 import argparse
 import json
@@ -206,7 +206,7 @@ def table(res: dict) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--limit', type=int, default=512, help='training images per epoch (default 512)')
+    p.add_argument('--limit', type=int, default=256, help='training images per epoch (default 256)')
     p.add_argument('--epochs', type=int, default=2, help='timed epochs per arm (default 2)')
     p.add_argument('--models', default=','.join(MODELS), help='comma-separated registry names')
     p.add_argument('--json', help='also write the table and the raw figures to this file')
