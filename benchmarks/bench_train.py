@@ -292,8 +292,6 @@ class Compile(Torch):
         self.opt.load_state_dict(saved[1])
 
 
-
-
 ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch,
                'compile': Compile, 'stock': Stock}
 
