@@ -129,8 +129,9 @@ def bench_summary() -> str:
         goal = f'{GOALS[a]:g}x' if a in GOALS else ''
         rows.append(f"| {ARM_LABELS[a]} | {med[a]['epoch']:.2f} | {med[a]['train']:,.0f} | "
                     f"{med[a]['epoch'] / med['ours']['epoch']:.2f}x | {goal} |")
-    return '\n'.join(rows + ['', f"`lenet-en`, batch 256, one process, arms interleaved; "
-                              f"{_measured(r)} (load average {r['load'][0]:.1f}). "
+    return '\n'.join(rows + ['', f"`lenet-en`, batch 256, one process, arms interleaved. "
+                              f"{_measured(r)} (load average {r['load'][0]:.1f} at the start, "
+                              f"{r['end_load'][0]:.1f} at the end). "
                               + rss_line(r['rss']) + ' Details: docs/performance.md.'])
 
 
