@@ -154,7 +154,7 @@ class TorchArm:
             l.backward()
             self.opt.step()
             n += len(y)
-        float(l)  # the last step has finished
+        float(l.detach())  # the last step has finished
         return n / (time.perf_counter() - start)
 
     def top_ops(self, k: int = 3) -> list:
