@@ -170,15 +170,18 @@ notebooks: setup
 notebooks-check: setup
 	$(PY) notebooks/run_all.py --check $(ARGS)
 
-# Writes benchmarks/results/*.json, from which `make docs` renders docs/performance.md's and
-# docs/scale-out.md's tables (speeds are this machine's: commit the files with the machine named).
-# PyTorch is the benchmark's optional peer, never a dependency of gluon-cnn: installed here only,
-# into the venv; without it the PyTorch arm is skipped with a note.
+# Writes benchmarks/results/*.json and renders README.md's, docs/performance.md's,
+# docs/scale-out.md's and benchmarks/README.md's tables from them (`make papers`); speeds are this
+# machine's, named under each table. About 12 minutes on 2 cores. PyTorch is the benchmark's
+# optional peer, never a dependency of gluon-cnn: installed here only, into the venv; without it
+# the PyTorch arms and the modern-nets table are skipped with a note.
 bench: setup
-	@$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 || \
-	  echo "note: torch==2.13.0 could not be installed; the PyTorch arm is skipped"
+	@$(PY) -c 'import torch' 2>/dev/null || nice $(PY) -m pip install -q torch==2.13.0 || \
+	  echo "note: torch==2.13.0 could not be installed; the PyTorch arms are skipped"
 	$(PY) benchmarks/bench_train.py --json benchmarks/results/bench_train.json $(ARGS)
+	$(PY) benchmarks/bench_modern.py --json benchmarks/results/bench_modern.json
 	$(PY) benchmarks/scale_out.py --json benchmarks/results/scale_out.json
+	$(PY) -m gluon_cnn.papers
 
 
 papers: setup

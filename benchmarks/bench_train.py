@@ -1,19 +1,23 @@
 #!/usr/bin/env python
 """Side-by-side speed of LeNet training on Fashion-MNIST: ours vs what a reader would otherwise use.
 
-The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, four
-arms:
-  ours   gluon_cnn.training.engine.train over gluon_cnn.data.ArrayIter, as train.py runs it by
-         default (TrainConfig.fast_ops: the fused operators where the library builds)
-  stock  ours with MXNet's own operators (train.py --no-fast-ops: the widened view)
-  d2l    the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
-  plain  a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
-  torch  PyTorch eager, identical architecture, init and SGD (skipped when torch is absent)
+The d2l English LeNet (registry 'lenet-en': pad 2, average pooling, sigmoid) at batch 256, lr 0.9,
+six arms, each an object whose epoch() trains one epoch and tests:
+  ours     train.py's default: the engine's own per-epoch function, engine.train_epoch, over the
+           pieces app.run builds (runtime, net view, trainer, ArrayIter); the fused operators
+           where the library builds (TrainConfig.fast_ops)
+  stock    ours with MXNet's own operators (train.py --no-fast-ops: the widened view)
+  d2l      the book's train_ch6 loop (d2l en §7.6) over DataLoader + ToTensor, num_workers=4
+  plain    a hybridized Gluon loop over in-memory NDArrays, with the book's per-batch metrics
+  torch    PyTorch eager, identical architecture, init and SGD (skipped when torch is absent)
   compile  the torch arm's net under torch.compile (inductor on CPU), compiled for every batch
-         shape before the first timed epoch
-Arms run interleaved in one process (A B C D, A B C D, ...) so that load from other programs hits
-them alike; the table shows medians over the timed epochs and each arm's ratio to ours. Peak RSS
-is measured afterwards, one child process per arm (and one for `make train`'s command).
+           shape (full and last short batch, training and evaluation) before the first timed
+           epoch
+One plain loop interleaves them in one process (A B C D, A B C D, ...) so that load from other
+programs hits them alike; the table shows medians over the timed epochs, each arm's ratio to ours,
+and its images/s against the machine's limit (machine.peak_flops / train_flop_per_image). Peak RSS
+is measured afterwards, one child process per arm, and for `make train`'s command (train.py) with
+the fused default and with --no-fast-ops.
 
     python benchmarks/bench_train.py                    # what `make bench` runs
     python benchmarks/bench_train.py --epochs 2 --limit 10000 --arms ours,torch
@@ -21,17 +25,14 @@ is measured afterwards, one child process per arm (and one for `make train`'s co
 import argparse
 import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from machine import machine  # noqa: E402  (benchmarks/machine.py)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from machine import machine, peak_flops, torch_threads  # noqa: E402  (benchmarks/machine.py)
 import gluon_cnn  # noqa: E402,F401  (its compat shims come before mxnet)
 
 import mxnet as mx  # noqa: E402
@@ -39,8 +40,12 @@ import numpy as np  # noqa: E402
 from mxnet import autograd, gluon, init, nd  # noqa: E402
 
 from gluon_cnn import data as gdata, get_model, model_info  # noqa: E402
-from gluon_cnn.training import compute, engine, placement, runtime  # noqa: E402
-from gluon_cnn.training.seeding import seed_everything  # noqa: E402
+from gluon_cnn.app.run import load_run_data  # noqa: E402
+from gluon_cnn.backend import fastops  # noqa: E402
+from gluon_cnn.papers.docs_pages import bench_rows, goal_line, rss_line  # noqa: E402
+from gluon_cnn.trace import trace  # noqa: E402
+from gluon_cnn.training import compute, engine, runtime as runtimes  # noqa: E402
+from gluon_cnn.training.seeding import epoch_seed, seed_everything  # noqa: E402
 from gluon_cnn.runs.config import TrainConfig  # noqa: E402
 
 MODEL, BATCH, LR, SEED = 'lenet-en', 256, 0.9, 0
@@ -49,8 +54,8 @@ ARMS = ('ours', 'd2l', 'plain', 'torch', 'compile', 'stock')
 
 # ----------------------------------------------------------------------------- arms
 class Arm:
-    """One training pipeline; epoch() trains one epoch and evaluates, evaluate() times the test
-    pass."""
+    """One training pipeline. epoch() trains one epoch and tests, the way this pipeline does;
+    evaluate() times one more pass over the test set."""
     name = ''
 
     def epoch(self) -> dict:  # {'train_s', 'n', 'epoch_s', 'test_acc'}
@@ -67,39 +72,44 @@ class Arm:
 
 
 class Ours(Arm):
-    """gluon_cnn.training.engine.train as a user runs it: one call for all epochs. The other
-    arms run from its after-epoch hook (see run_interleaved), so its graph is built once, as in
-    a real run."""
+    """train.py as app.run builds it (runtime, data, net, trainer), one engine.train_epoch per
+    call: the function engine.train runs per epoch, with the graph built once and kept."""
     name = 'ours'
-
-    def __init__(self, train, test, limit):
-        seed_everything(SEED)
-        self.net = get_model(MODEL)
-        info = model_info(MODEL)
-        kw = {'pad': info.pad, 'value_range': info.value_range}
-        self.train_iter = gdata.ArrayIter(train, BATCH, shuffle=True, seed=SEED, limit=limit, **kw)
-        self.test_iter = gdata.ArrayIter(test, BATCH, **kw)
-        self.net.initialize(init.Xavier())
-        self.trainer = engine.make_trainer(self.net, 'sgd', LR)
-        self.loss = gluon.loss.SoftmaxCrossEntropyLoss()
-
     fast_ops = TrainConfig.fast_ops  # train.py's default
 
-    def runtime(self):
-        return runtime.Runtime(placement.OneDevice(),
-                               compute.compute_for(self.fast_ops, TrainConfig.widen))
+    def __init__(self, train, test, limit):
+        cfg = self.cfg = TrainConfig(model=MODEL, batch_size=BATCH, lr=LR, seed=SEED, limit=limit,
+                                     fast_ops=self.fast_ops)
+        rt = runtimes.for_run([mx.cpu()], cfg.kvstore, compute.compute_for(cfg.fast_ops, cfg.widen),
+                              cfg.widen, cfg.hybridize)
+        if cfg.fast_ops and not fastops.load():
+            print(f'note: {fastops.reason()}; the {self.name} arm runs MXNet\'s own operators')
+        info = model_info(MODEL)
+        net = get_model(MODEL)
+        seed_everything(cfg.seed)
+        self.train_iter, self.test_iter = load_run_data(cfg, rt.ctx, info)
+        net.initialize(init.Xavier())
+        trainer = engine.make_trainer(net, cfg.optimizer, cfg.lr, cfg.wd, runtime=rt)
+        self.loop = engine.Loop(net, gluon.loss.SoftmaxCrossEntropyLoss(), trainer, rt)
+        self.epochs_done = 0
 
-    def train_all(self, num_epochs, after_epoch):
-        """engine.train for num_epochs; after_epoch(metrics) runs between epochs, untimed by it."""
-        engine.train(self.net, self.train_iter, self.test_iter, self.loss, self.trainer, num_epochs,
-                     self.runtime(), on_epoch=None,
-                     on_checkpoint=lambda history: after_epoch(history[-1]))
+    def epoch(self):
+        seed_everything(epoch_seed(self.cfg.seed, self.epochs_done))  # as engine.train does
+        m = engine.train_epoch(self.loop, self.train_iter, self.test_iter, self.epochs_done,
+                               self.epochs_done + 1)
+        self.epochs_done += 1
+        n = self.train_iter.num_examples
+        return {'train_s': n / m['examples_per_sec'], 'n': n, 'epoch_s': m['seconds'],
+                'test_acc': m['test_acc']}
 
-    def _evaluate(self):
-        if getattr(self, 'view', None) is None:  # one hybridized view, as the engine evaluates
-            self.view = compute.view(self.net, self.runtime().compute)
-            self.view.hybridize(static_alloc=True, static_shape=True)
-        return engine.evaluate_accuracy(self.view, self.test_iter)
+    def _evaluate(self):  # the view the engine trained (widened or fused), as it evaluates
+        return engine.evaluate_accuracy(self.loop.graph.net, self.test_iter, self.loop.runtime.ctx)
+
+
+class Stock(Ours):
+    """ours with MXNet's own operators (train.py --no-fast-ops)."""
+    name = 'stock'
+    fast_ops = False
 
 
 def _book_accuracy(y_hat, y) -> float:
@@ -209,6 +219,7 @@ class Torch(Arm):
         import torch
         from torch import nn
         self.torch = torch
+        torch.set_num_threads(torch_threads())
         torch.manual_seed(SEED)
         to_t = lambda s, lim=None: (torch.from_numpy(s.images[:lim, None] / np.float32(255)),  # noqa: E731
                                     torch.from_numpy(s.labels[:lim].astype(np.int64)))
@@ -255,26 +266,6 @@ class Torch(Arm):
         return correct / len(self.yt)
 
 
-class Stock(Ours):
-    """ours with MXNet's own operators (train.py --no-fast-ops); one engine.train call per
-    epoch, driven from ours' after-epoch hook like the other arms."""
-    name = 'stock'
-    fast_ops = False
-
-    def __init__(self, train, test, limit):
-        self.history = []
-        super().__init__(train, test, limit)
-
-    def epoch(self):
-        self.history = engine.train(self.net, self.train_iter, self.test_iter, self.loss,
-                                    self.trainer, len(self.history) + 1, self.runtime(),
-                                    history=self.history, on_epoch=None)
-        m = self.history[-1]
-        n = self.train_iter.num_examples
-        return {'train_s': n / m['examples_per_sec'], 'n': n, 'epoch_s': m['seconds'],
-                'test_acc': m['test_acc']}
-
-
 class Compile(Torch):
     """The torch arm under torch.compile (inductor, CPU). Compiling happens in the constructor,
     for each batch shape an epoch meets (full and short, training and evaluation), with the
@@ -301,8 +292,6 @@ class Compile(Torch):
         self.opt.load_state_dict(saved[1])
 
 
-
-
 ARM_CLASSES = {'ours': Ours, 'd2l': D2L, 'plain': Plain, 'torch': Torch,
                'compile': Compile, 'stock': Stock}
 
@@ -316,54 +305,41 @@ def torch_version():
     return torch.__version__
 
 
+def train_flop_per_image(model: str = MODEL) -> float:
+    """FLOP to train on one image: forward + backward = 3 x the forward's multiply-accumulates
+    (the backward computes the input and the weight gradients, a forward's worth each), at 2 FLOP
+    per MAC. The MACs are the conv and dense layers' (gluon_cnn.trace at the model's input size);
+    activations, pooling, loss and SGD are left out: they are a few percent of LeNet's."""
+    return 3 * 2 * trace(get_model(model), model_info(model).input_shape).total_macs
+
+
 def run_interleaved(names, epochs, warmup, limit, log=print) -> dict:
     """{arm: {'train': [ex/s], 'epoch': [s], 'eval': [ex/s], 'cpu': [epoch CPU-s], 'acc': test
     acc}}.
 
-    Round r runs ours' epoch r, then (from engine.train's after-epoch hook) ours' evaluation and
-    every other arm's epoch r and evaluation: A B C D, A B C D, so outside load hits all alike.
-    CPU-s is this process's CPU time (all threads), which other programs' load hardly changes.
+    Round r runs every arm's epoch r and then its test pass, A B C D, A B C D, so outside load
+    hits all alike. CPU-s is this process's CPU time (all threads), which other programs' load
+    hardly changes.
     """
     train, test = gdata.load_dataset()
     arms = {a: ARM_CLASSES[a](train, test, limit) for a in names}
     res = {a: {'train': [], 'epoch': [], 'eval': [], 'cpu': [], 'acc': None} for a in names}
-    rounds = warmup + epochs
     n_test = len(test.labels)
-
-    def record(name, r, m, cpu, eval_s):
-        if r >= warmup:
-            for key, value in (('train', m['n'] / m['train_s']), ('epoch', m['epoch_s']),
-                               ('eval', n_test / eval_s), ('cpu', cpu)):
-                res[name][key].append(value)
-        res[name]['acc'] = m['test_acc']
-        log(f"  round {r + 1}{'' if r >= warmup else ' (warm-up)'}: {name:5s} "
-            f"{m['n'] / m['train_s']:8.0f} train ex/s  epoch {m['epoch_s']:6.2f} s "
-            f"({cpu:6.2f} CPU-s)  eval {n_test / eval_s:8.0f} ex/s  test acc {m['test_acc']:.3f}")
-
-    def others(r):
+    for r in range(warmup + epochs):
         for name, arm in arms.items():
-            if name != 'ours':
-                cpu = time.process_time()
-                m = arm.epoch()
-                cpu = time.process_time() - cpu
-                record(name, r, m, cpu, arm.evaluate())
-
-    if 'ours' not in arms:
-        for r in range(rounds):
-            others(r)
-        return res
-    ours, clock = arms['ours'], {'cpu': time.process_time()}
-
-    def after_ours(metrics):
-        r = metrics['epoch'] - 1
-        n = ours.train_iter.num_examples
-        m = {'n': n, 'train_s': n / metrics['examples_per_sec'], 'epoch_s': metrics['seconds'],
-             'test_acc': metrics['test_acc']}
-        record('ours', r, m, time.process_time() - clock['cpu'], ours.evaluate())
-        others(r)
-        clock['cpu'] = time.process_time()  # ours' next epoch starts now
-
-    ours.train_all(rounds, after_ours)
+            cpu = time.process_time()
+            m = arm.epoch()                  # train one epoch, then test
+            cpu = time.process_time() - cpu
+            eval_s = arm.evaluate()          # one more test pass, timed alone
+            if r >= warmup:
+                for key, value in (('train', m['n'] / m['train_s']), ('epoch', m['epoch_s']),
+                                   ('eval', n_test / eval_s), ('cpu', cpu)):
+                    res[name][key].append(value)
+            res[name]['acc'] = m['test_acc']
+            log(f"  round {r + 1}{'' if r >= warmup else ' (warm-up)'}: {name:7s} "
+                f"{m['n'] / m['train_s']:8.0f} train ex/s  epoch {m['epoch_s']:6.2f} s "
+                f"({cpu:6.2f} CPU-s)  eval {n_test / eval_s:8.0f} ex/s  "
+                f"test acc {m['test_acc']:.3f}")
     return res
 
 
@@ -388,39 +364,16 @@ def child_peak_rss(argv) -> float:
 
 
 def peak_rss(names, limit) -> dict:
-    """{arm: MiB} from one child per arm (1 epoch), plus 'make train' (train.py, 1 epoch)."""
+    """{arm: MiB} from one child per arm (1 epoch), plus `make train`'s command (train.py, its
+    default model, 1 epoch) with the fused default and with --no-fast-ops."""
     me = [__file__, '--epochs', '1', '--warmup', '0', '--no-rss', '--quiet']
     lim = ['--limit', str(limit)] if limit else []
     out = {a: child_peak_rss(me + ['--arms', a] + lim) for a in names}
-    with tempfile.TemporaryDirectory() as tmp:
-        train_py = str(Path(__file__).resolve().parents[1] / 'train.py')
-        out['make train'] = child_peak_rss([train_py, '--epochs', '1', '--out', tmp] + lim)
+    train_py = str(Path(__file__).resolve().parents[1] / 'train.py')
+    for key, flags in (('make train', []), ('make train --no-fast-ops', ['--no-fast-ops'])):
+        with tempfile.TemporaryDirectory() as tmp:
+            out[key] = child_peak_rss([train_py, '--epochs', '1', '--out', tmp] + lim + flags)
     return out
-
-
-def table(res, rss, names) -> str:
-    """Markdown table of medians; ratios say how many times faster ours is than each arm."""
-    med = {a: {k: statistics.median(res[a][k]) for k in ('train', 'epoch', 'eval', 'cpu')}
-           for a in names}
-    ref = med.get('ours')
-    rows = ['| pipeline | train ex/s | epoch s | eval ex/s | epoch CPU-s | '
-            'ours vs it: train | epoch | eval | test acc | peak RSS MiB |', '|' + '---|' * 10]
-    for a in names:
-        m = med[a]
-        ratios = (ref['train'] / m['train'], m['epoch'] / ref['epoch'], ref['eval'] / m['eval']) \
-            if ref else ()
-        ratios = ' | '.join(f'{x:.2f}x' for x in ratios) if ratios else '- | - | -'
-        star = '*' if a == 'd2l' else ''  # its 4 DataLoader worker processes are not counted
-        rows.append(f"| {LABELS[a]} | {m['train']:,.0f} | {m['epoch']:.2f} | {m['eval']:,.0f} | "
-                    f"{m['cpu']:.2f}{star} | {ratios} | {res[a]['acc']:.3f} | "
-                    f"{rss.get(a, float('nan')):,.0f} |")
-    return '\n'.join(rows)
-
-
-LABELS = {'ours': 'ours, train.py default (gluon_cnn.training.engine)',
-          'd2l': 'd2l train_ch6 + DataLoader', 'plain': 'plain hybridized Gluon',
-          'torch': 'PyTorch eager', 'compile': 'PyTorch torch.compile (inductor)',
-          'stock': "ours, MXNet's own ops (--no-fast-ops)"}
 
 
 def parse_args(argv=None):
@@ -460,7 +413,7 @@ def main(argv=None):
     log = (lambda *a, **k: None) if args.quiet else print
     load = os.getloadavg()
     log(f'{MODEL}, batch {BATCH}, lr {LR}; '
-        f'{args.warmup} warm-up + {args.epochs} timed epochs per arm; '
+        f'{args.warmup} warm-up + {args.epochs} timed epochs per arm; {machine()}; '
         f'load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     start = time.time()
     if args.rss_only:
@@ -469,25 +422,26 @@ def main(argv=None):
         return
     res = run_interleaved(names, args.epochs, args.warmup, args.limit, log)
     rss = peak_rss(names, args.limit) if args.rss else {}
-    versions = (f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, '
-                f'numpy {np.__version__}')
-    if args.json:  # docs/performance.md renders its table from this file (make docs)
+    flops, how = peak_flops()
+    report = {
+        'results': res, 'rss': rss, 'load': load, 'end_load': os.getloadavg(),
+        'settings': describe_env(), 'machine': machine(),
+        'limit': {'flop_per_image': train_flop_per_image(), 'peak_flops': flops, 'how': how},
+        'versions': f'mxnet {mx.__version__}, torch {torch_version() or "absent"}, '
+                    f'numpy {np.__version__}',
+        'date': time.strftime('%Y-%m-%d'), 'wall_s': round(time.time() - start),
+        'command': 'python benchmarks/bench_train.py ' + ' '.join(argv or sys.argv[1:])}
+    if args.json:  # README.md and docs/performance.md render their tables from it (make papers)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({
-            'results': res, 'rss': rss, 'load': load, 'end_load': os.getloadavg(),
-            'settings': describe_env(), 'table': table(res, rss, names), 'machine': machine(),
-            'versions': versions, 'date': time.strftime('%Y-%m-%d'),
-            'command': 'python benchmarks/bench_train.py ' + ' '.join(argv or sys.argv[1:])},
-            indent=1) + '\n')
+        Path(args.json).write_text(json.dumps(report, indent=1) + '\n')
     if args.quiet:
         return
     print()
-    print(table(res, rss, names))
+    print(bench_rows(report))
     print()
-    cpu = platform.processor() or platform.machine()
-    print(f'{versions}, {os.cpu_count()} CPUs ({cpu}); settings: {describe_env()}')
-    if rss:
-        print(f"peak RSS of `make train` (train.py, lenet, 1 epoch): {rss['make train']:,.0f} MiB")
+    print(goal_line(res))
+    print(rss_line(rss))
+    print(f"{report['versions']}; {report['machine']}; settings: {describe_env()}")
     end_load = os.getloadavg()
     print(f'load average at start {load[0]:.2f}, at end {end_load[0]:.2f}; '
           f'wall {time.time() - start:.0f} s')

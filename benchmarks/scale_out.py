@@ -42,10 +42,14 @@ except ImportError:
 
 
 def run_arm(prefix, flags, limit: int) -> tuple:
-    """(examples/sec of epoch 2, test accuracy) of one train.py run."""
+    """(examples/sec of epoch 2, test accuracy) of one train.py run; (None, its last error line)
+    when it fails, so one broken arm does not cost the others' numbers."""
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([*prefix, *TRAIN, '--limit', str(limit), '--out', out, *flags], check=True,
-                       cwd=ROOT, stdout=subprocess.DEVNULL, timeout=900)
+        proc = subprocess.run([*prefix, *TRAIN, '--limit', str(limit), '--out', out, *flags],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=900)
+        if proc.returncode != 0:
+            return None, (proc.stderr.strip().splitlines() or ['(no output)'])[-1]
         epochs = json.loads((Path(out) / 'metrics.json').read_text())
         epochs = epochs.get('epochs') or epochs.get('history')
         return epochs[-1]['examples_per_sec'], epochs[-1]['test_acc']
@@ -58,10 +62,16 @@ def main(argv=None):
     p.add_argument('--json', help='also write the table and the raw figures to this file')
     args = p.parse_args(argv)
     speed = {name: [] for name in ARMS}
-    acc = {}
+    acc, failed = {}, {}
     for _ in range(args.repeats):
         for name, (prefix, flags) in ARMS.items():
+            if name in failed:
+                continue
             s, a = run_arm(prefix, flags, args.limit)
+            if s is None:
+                failed[name] = a
+                print(f'note: {name} failed: {a}', file=sys.stderr)
+                continue
             speed[name].append(s)
             acc[name] = a
     base = statistics.median(speed['one process, --ctx cpu'])
@@ -69,6 +79,9 @@ def main(argv=None):
              f'{args.repeats} ({machine()})')
     rows = ['| arm | examples/sec | vs one process | test acc |', '|---|---:|---:|---:|']
     for name in ARMS:
+        if name in failed:
+            rows.append(f'| {name} | failed: {failed[name]} | | |')
+            continue
         m = statistics.median(speed[name])
         rows.append(f'| {name} | {m:,.0f} | {m / base:.2f}x | {acc[name]:.3f} |')
     print(title, *rows, sep='\n')
@@ -76,7 +89,7 @@ def main(argv=None):
         import time
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
-            'speed': speed, 'acc': acc, 'title': title, 'table': '\n'.join(rows),
+            'speed': speed, 'acc': acc, 'failed': failed, 'title': title, 'table': '\n'.join(rows),
             'machine': machine(), 'date': time.strftime('%Y-%m-%d'),
             'command': 'python benchmarks/scale_out.py ' + ' '.join(argv or sys.argv[1:])},
             indent=1) + '\n')

@@ -10,7 +10,8 @@ import re
 from . import section
 from ..repo import repo_root
 
-__all__ = ['models_table', 'bench_table', 'scale_out_table', 'floors_table', 'notebooks_table']
+__all__ = ['models_table', 'bench_table', 'bench_rows', 'bench_summary', 'modern_table',
+           'goal_line', 'rss_line', 'scale_out_table', 'floors_table', 'notebooks_table']
 
 _TEST_ACC = re.compile(r'test acc ([\d.]+)')
 
@@ -43,35 +44,105 @@ def _measured(r: dict) -> str:
             'the machine was shared with other jobs')
 
 
+# bench_train.py's arms, in table order, and what each row is called
+ARM_LABELS = {'ours': 'ours, train.py default (fused operators)',
+              'stock': "ours, MXNet's own operators (--no-fast-ops)",
+              'd2l': 'd2l train_ch6 + DataLoader', 'plain': 'plain hybridized Gluon',
+              'torch': 'PyTorch eager', 'compile': 'PyTorch torch.compile (inductor)'}
+# issue 32's goals: train.py's default epoch at least this many times faster than the arm's
+GOALS = {'torch': 2.0, 'compile': 1.3, 'd2l': 3.0}
+
+
+def _medians(results: dict) -> dict:
+    import statistics
+    return {a: {k: statistics.median(r[k]) for k in ('train', 'epoch', 'eval', 'cpu')}
+            for a, r in results.items()}
+
+
+def bench_rows(r: dict) -> str:
+    """bench_train.py's table from its JSON report: medians per arm, images/s against the
+    machine's limit (peak FLOP/s over the FLOP one trained image costs), how many times faster
+    train.py's default epoch is, test accuracy, peak RSS of one epoch in a child process."""
+    med, rss, lim = _medians(r['results']), r['rss'], r['limit']
+    limit = lim['peak_flops'] / lim['flop_per_image']
+    ours = med.get('ours')
+    rows = ['| pipeline | train images/s | of the limit | epoch s | eval images/s | epoch CPU-s | '
+            'default vs it (epoch) | test acc | peak RSS MiB |', '|---|' + '--:|' * 8]
+    for a in [a for a in ARM_LABELS if a in med]:
+        m = med[a]
+        ratio = f"{m['epoch'] / ours['epoch']:.2f}x" if ours else '-'
+        star = '\\*' if a == 'd2l' else ''  # its 4 DataLoader worker processes are not counted
+        mib = f'{rss[a]:,.0f}' if a in rss else '-'
+        rows.append(f"| {ARM_LABELS[a]} | {m['train']:,.0f} | {m['train'] / limit:.1%} | "
+                    f"{m['epoch']:.2f} | {m['eval']:,.0f} | {m['cpu']:.2f}{star} | {ratio} | "
+                    f"{r['results'][a]['acc']:.3f} | {mib} |")
+    rows += ['', f"The limit: {limit:,.0f} images/s = {lim['peak_flops'] / 1e9:,.1f} GFLOP/s "
+             f"({lim['how']}) / {lim['flop_per_image'] / 1e6:.2f} MFLOP per trained image "
+             '(3 x 2 x the conv and dense layers\' multiply-accumulates, traced).']
+    return '\n'.join(rows)
+
+
+def goal_line(results: dict) -> str:
+    """train.py's default epoch against each peer, with issue 32's goal beside it."""
+    med = _medians(results)
+    if 'ours' not in med:
+        return ''
+    parts = [f"{med[a]['epoch'] / med['ours']['epoch']:.2f}x {ARM_LABELS[a]}"
+             + (f' (goal {GOALS[a]:g}x)' if a in GOALS else '')
+             for a in ARM_LABELS if a in med and a != 'ours']
+    return f"train.py's default epoch is {', '.join(parts)}: median epoch times of one run."
+
+
+def rss_line(rss: dict) -> str:
+    if 'make train --no-fast-ops' not in rss:
+        return ''
+    return (f"Peak RSS of `make train`'s command (train.py, 1 epoch): "
+            f"{rss['make train']:,.0f} MiB with the fused default, "
+            f"{rss['make train --no-fast-ops']:,.0f} MiB with --no-fast-ops.")
+
+
 @section('performance-bench')
 def bench_table() -> str:
     r = _bench('bench_train')
     if r is None:
         return 'Not measured yet: run `make bench` (it writes benchmarks/results/bench_train.json).'
-    return '\n'.join([r['table'], '', *_fast_ops_line(r['results']),
+    if 'limit' not in r:  # a report from before the limit and the torch.compile arm
+        return '\n'.join([r['table'], '', f"{_measured(r)}; {r['versions']}."])
+    return '\n'.join([bench_rows(r), '', goal_line(r['results']), '',
                       f"{_measured(r)} (load average {r['load'][0]:.1f} at the "
                       f"start, {r['end_load'][0]:.1f} at the end); {r['versions']}; "
                       f"{r['settings']}. \\* not counting the 4 DataLoader worker processes. "
-                      f"Peak RSS of `make train`'s command (train.py, 1 epoch): "
-                      f"{r['rss'].get('make train', float('nan')):,.0f} MiB."])
+                      + rss_line(r['rss'])])
 
 
-def _fast_ops_line(results: dict) -> list:
-    """One sentence: train.py's default epoch (ours, with the fused operators) against PyTorch
-    eager, torch.compile, the book's pipeline and MXNet's own operators (issue 32's goals: 2x,
-    1.3x, 3x), when the run had those arms."""
-    import statistics
-    if 'ours' not in results or 'fast' in results:  # 'fast': a run from before fast by default
-        return []
-    epoch = {name: statistics.median(r['epoch']) for name, r in results.items()}
-    vs = [f'{epoch[name] / epoch["ours"]:.2f}x {label}' for name, label in
-          (('torch', 'PyTorch eager'), ('compile', 'torch.compile'),
-           ('d2l', "the book's pipeline"), ('stock', "MXNet's own operators (--no-fast-ops)"))
-          if name in epoch and name != 'ours']
-    if not vs:
-        return []
-    return [f"train.py's default epoch is {', '.join(vs)} (median epoch times of the same "
-            'run).', '']
+@section('performance-summary')
+def bench_summary() -> str:
+    """README's short table: each arm's epoch and images/s, and how many times faster
+    train.py's default is, from the same report as docs/performance.md's."""
+    r = _bench('bench_train')
+    if r is None or 'limit' not in r:
+        return 'Not measured yet: run `make bench` (it writes benchmarks/results/bench_train.json).'
+    med = _medians(r['results'])
+    rows = ['| pipeline | s/epoch | train images/s | train.py default vs it | goal |',
+            '|---|--:|--:|--:|--:|']
+    for a in [a for a in ARM_LABELS if a in med]:
+        goal = f'{GOALS[a]:g}x' if a in GOALS else ''
+        rows.append(f"| {ARM_LABELS[a]} | {med[a]['epoch']:.2f} | {med[a]['train']:,.0f} | "
+                    f"{med[a]['epoch'] / med['ours']['epoch']:.2f}x | {goal} |")
+    return '\n'.join(rows + ['', f"`lenet-en`, batch 256, one process, arms interleaved. "
+                              f"{_measured(r)} (load average {r['load'][0]:.1f} at the start, "
+                              f"{r['end_load'][0]:.1f} at the end). "
+                              + rss_line(r['rss']) + ' Details: docs/performance.md.'])
+
+
+@section('performance-modern')
+def modern_table() -> str:
+    r = _bench('bench_modern')
+    if r is None:
+        return ('Not measured yet: run `make bench` (it writes '
+                'benchmarks/results/bench_modern.json).')
+    return '\n'.join([r['table'], '', f"{_measured(r)} (load average {r['load'][0]:.1f}); "
+                      f"{r['title']}."])
 
 
 @section('scale-out')

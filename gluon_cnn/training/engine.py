@@ -24,8 +24,8 @@ from .runtime import as_runtime
 from .seeding import epoch_seed, seed_everything
 from .widen import WIDEN
 
-__all__ = ['count_correct', 'evaluate_accuracy', 'train', 'make_trainer', 'settle_shapes',
-           'NetAndLoss', 'format_epoch', 'CHECK_EVERY', 'WIDEN', 'OPTIMIZERS']
+__all__ = ['count_correct', 'evaluate_accuracy', 'train', 'train_epoch', 'Loop', 'make_trainer',
+           'settle_shapes', 'NetAndLoss', 'format_epoch', 'CHECK_EVERY', 'WIDEN', 'OPTIMIZERS']
 
 # --optimizer's names: (MXNet optimizer, its arguments besides the learning rate and wd)
 OPTIMIZERS = {'sgd': ('sgd', {}), 'momentum': ('sgd', {'momentum': 0.9}),
@@ -62,6 +62,69 @@ def make_trainer(net, optimizer: str = 'sgd', lr: float = 0.9, wd: float = 0.0,
     return as_runtime(runtime).make_trainer(net.collect_params(), name, args)
 
 
+class Loop:
+    """What one epoch hands the next: the pieces `train_epoch` trains with, and the graph (net +
+    loss + metrics) it builds on the first batch and reuses after, as in one engine.train call.
+    `watch` checks the loss for divergence (LossWatch)."""
+
+    def __init__(self, net, loss, trainer, runtime=None, watch: LossWatch = None):
+        self.net, self.loss, self.trainer = net, loss, trainer
+        self.runtime = as_runtime(runtime)
+        self.watch = watch or LossWatch(trainer, CHECK_EVERY)
+        self.graph = None                # built on the first batch (runtime.prepare)
+
+
+def train_epoch(loop: Loop, train_iter, test_iter, epoch: int, num_epochs: int, *, augment=None,
+                progress=no_bars) -> dict:
+    """One epoch of the book's loop (d2l en §3.6 `train_epoch_ch3`, d2l zh §5.5 `train_ch5`):
+    train over `train_iter`, then test on `test_iter`; returns the epoch's metrics dict.
+    epoch counts from 0; `train` calls it once per epoch, and so does benchmarks/bench_train.py.
+    """
+    runtime, watch = loop.runtime, loop.watch
+    start = time.time()
+    bar = progress(epoch + 1, num_epochs, len(train_iter))
+    placement, ctx = runtime.placement, runtime.ctx
+    l_sum, correct, n = npmode.zeros(1, ctx), npmode.zeros(1, ctx), 0
+    watch.start(epoch + 1, len(train_iter))
+    for i, (X, y) in enumerate(train_iter):
+        X, y = X.as_in_context(ctx), y.as_in_context(ctx)  # the batch on the first device
+        if augment is not None:
+            X = augment(X)               # random crops/flips, on the device
+        if loop.graph is None:           # weights drawn where the book draws them, then shared
+            loop.graph = runtime.prepare(loop.net, loop.loss, loop.trainer, X)
+        parts = placement.split(X, y)    # [(X_k, y_k, real)]: one part per device
+        weight = placement.loss_weight(X.shape[0])
+        with autograd.record():          # record the forward pass for autograd
+            outs = [loop.graph(Xk, yk) for Xk, yk, _ in parts]  # (losses, their sum, correct)
+            # a stand-in part's loss counts 0 (training.parallel says why it runs at all)
+            ls = [(l if weight == 1.0 else l * weight) if real else l * 0.0
+                  for (l, _, _), (_, _, real) in zip(outs, parts)]
+        autograd.backward(ls)            # d(sum of per-example losses) / d(params), per device
+        loop.trainer.step(placement.step_size(X.shape[0]))  # SGD on the batch mean
+        batch_loss, batch_correct, b = _batch_sums(outs, parts, ctx)
+        l_sum += watch.add(batch_loss, b)  # metrics stay on the device: no sync per batch
+        correct += batch_correct
+        n += b
+        watch.check(i, l_sum, n)         # every check_every batches: reads an older, finished sum
+        bar.update(b, l_sum, correct)    # reads the sums back at most every 0.25 s
+    bar.close()
+    l_sum, correct, n = placement.totals(l_sum, correct, n)  # over the workers
+    loss_avg = npmode.scalar(l_sum) / n  # the epoch's one host sync
+    if not math.isfinite(loss_avg):
+        watch.diverged()
+    watch.check_growth(loss_avg)
+    train_seconds = time.time() - start
+    test_acc = math.nan                  # only the leader evaluates
+    if runtime.evaluates:                # the view (widened or fused) is the net: test it
+        bar.testing(len(test_iter) if hasattr(test_iter, '__len__') else None)
+        test_acc = evaluate_accuracy(loop.graph.net if loop.graph else loop.net, test_iter, ctx,
+                                     bar.tested)
+    bar.done()
+    return {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': npmode.scalar(correct) / n,
+            'test_acc': test_acc, 'seconds': time.time() - start,
+            'examples_per_sec': n / train_seconds}
+
+
 def train(net, train_iter, test_iter, loss, trainer, num_epochs, runtime=None, *, history=(),
           augment=None, seed=None, on_epoch=print, on_checkpoint=None, progress=no_bars,
           check_every=CHECK_EVERY):
@@ -78,54 +141,15 @@ def train(net, train_iter, test_iter, loss, trainer, num_epochs, runtime=None, *
     run's starting loss, raises DivergedError naming epoch and batch (checked every
     `check_every` batches without stalling the pipeline, LossWatch).
     """
-    runtime, history, progress = as_runtime(runtime), list(history), progress or no_bars
+    history, progress = list(history), progress or no_bars
     # a resumed run measures explosions against its first epoch's mean, not its current loss
     watch = LossWatch(trainer, check_every, history[0]['loss'] if history else None)
-    graph = None                         # net + loss + metrics, built on the first batch
+    loop = Loop(net, loss, trainer, runtime, watch)
     for epoch in range(len(history), num_epochs):
         if seed is not None:             # the same draws for this epoch, resumed or not
             seed_everything(epoch_seed(seed, epoch))
-        start = time.time()
-        bar = progress(epoch + 1, num_epochs, len(train_iter))
-        placement, ctx = runtime.placement, runtime.ctx
-        l_sum, correct, n = npmode.zeros(1, ctx), npmode.zeros(1, ctx), 0
-        watch.start(epoch + 1, len(train_iter))
-        for i, (X, y) in enumerate(train_iter):
-            X, y = X.as_in_context(ctx), y.as_in_context(ctx)  # the batch on the first device
-            if augment is not None:
-                X = augment(X)           # random crops/flips, on the device
-            if graph is None:            # weights drawn where the book draws them, then shared
-                graph = runtime.prepare(net, loss, trainer, X)
-            parts = placement.split(X, y)  # [(X_k, y_k, real)]: one part per device
-            weight = placement.loss_weight(X.shape[0])
-            with autograd.record():      # record the forward pass for autograd
-                outs = [graph(Xk, yk) for Xk, yk, _ in parts]  # (losses, their sum, correct)
-                # a stand-in part's loss counts 0 (training.parallel says why it runs at all)
-                ls = [(l if weight == 1.0 else l * weight) if real else l * 0.0
-                      for (l, _, _), (_, _, real) in zip(outs, parts)]
-            autograd.backward(ls)        # d(sum of per-example losses) / d(params), per device
-            trainer.step(placement.step_size(X.shape[0]))  # SGD on the batch mean
-            batch_loss, batch_correct, b = _batch_sums(outs, parts, ctx)
-            l_sum += watch.add(batch_loss, b)  # metrics stay on the device: no sync per batch
-            correct += batch_correct
-            n += b
-            watch.check(i, l_sum, n)     # every check_every batches: reads an older, finished sum
-            bar.update(b, l_sum, correct)  # reads the sums back at most every 0.25 s
-        bar.close()
-        l_sum, correct, n = placement.totals(l_sum, correct, n)  # over the workers
-        loss_avg = npmode.scalar(l_sum) / n  # the epoch's one host sync
-        if not math.isfinite(loss_avg):
-            watch.diverged()
-        watch.check_growth(loss_avg)
-        train_seconds = time.time() - start
-        test_acc = math.nan              # only the leader evaluates
-        if runtime.evaluates:            # the view (widened or fused) is the net: test it
-            bar.testing(len(test_iter) if hasattr(test_iter, '__len__') else None)
-            test_acc = evaluate_accuracy(graph.net if graph else net, test_iter, ctx, bar.tested)
-        bar.done()
-        metrics = {'epoch': epoch + 1, 'loss': loss_avg, 'train_acc': npmode.scalar(correct) / n,
-                   'test_acc': test_acc, 'seconds': time.time() - start,
-                   'examples_per_sec': n / train_seconds}
+        metrics = train_epoch(loop, train_iter, test_iter, epoch, num_epochs, augment=augment,
+                              progress=progress)  # train, then test
         history.append(metrics)
         if on_checkpoint:                # before the epoch line: what was printed is saved
             on_checkpoint(history)
