@@ -215,3 +215,39 @@ def test_impossible_target_is_a_usage_error(capsys, value):
     with pytest.raises(SystemExit) as e:
         train.parse_args(['--target-acc', value])
     assert e.value.code == 2 and '--target-acc' in capsys.readouterr().err
+
+
+BF16_CONV = '''
+import gluon_cnn  # its shims before mxnet
+import mxnet as mx
+from mxnet.contrib import amp
+from mxnet.gluon import nn
+amp.init(target_dtype='bfloat16')
+net = nn.HybridSequential()
+net.add(nn.Conv2D(6, 5, activation='sigmoid'), nn.Dense(10))
+net.initialize()
+net.hybridize()
+print(net(mx.nd.ones((2, 1, 28, 28))).asnumpy().shape)
+'''
+
+
+@pytest.mark.slow
+def test_amp_bf16_runs_where_mxnet_can_and_is_one_line_where_it_cannot(tmp_path):
+    """The oracle is MXNet itself: a bfloat16 conv under mx.contrib.amp either runs on this CPU
+    (then train.py --amp bf16 trains) or fails in oneDNN (then train.py refuses in one line,
+    exit 2, before it writes anything)."""
+    probe = subprocess.run([sys.executable, '-c', BF16_CONV], capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
+    out = tmp_path / 'run'
+    run = subprocess.run([sys.executable, 'train.py', '--amp', 'bf16', '--epochs', '1',
+                          '--limit', '512', '--batch-size', '64', '--out', str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    if probe.returncode == 0:
+        assert run.returncode == 0, run.stderr[-800:]
+        assert (out / 'model.params').is_file()
+    else:
+        assert 'primitive descriptor' in probe.stderr  # oneDNN has no bf16 kernel here
+        assert run.returncode == 2 and run.stdout == ''
+        (line,) = run.stderr.strip().splitlines()
+        assert line.startswith('error: --amp bf16 needs a CPU with AVX-512')
+        assert not out.exists()

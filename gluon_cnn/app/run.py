@@ -27,7 +27,7 @@ from ..runs.resume import (RESUMABLE_CHANGES, check_epochs_left, record_readable
                            resume_point)
 from ..runs.stops import explain_stop, sigterm_as_interrupt
 from ..training import engine, runtime as runtimes, schedules
-from ..training.amp import enable_amp
+from ..training.amp import check_amp, enable_amp
 from ..training.compute import compute_for
 from ..training.devices import get_ctxs
 from ..training.losses import LabelSmoothingLoss
@@ -97,6 +97,7 @@ def _run(cfg: TrainConfig, log, resume: bool, progress, on_trace, held,
         raise ConfigError('resume=True needs cfg.out, the run folder to continue')
     if cfg.out and not resume and not overwrite:
         folder.refuse_results(Path(cfg.out))  # before any work: the user's finished run first
+    check_amp(cfg.amp)                   # and a precision this CPU cannot run
     # where the steps run and what computes them, decided once; dist_* and horovod block here
     # until every role is up
     ctxs = get_ctxs(cfg.ctx)

@@ -32,6 +32,7 @@ from pathlib import Path
 import mxnet as mx
 
 from ... import durable
+from ..cpu import flags as cpu_flags
 from ...errors import WriteError
 
 from .conv_block import FastConv2D, fused, fuse_pairs  # noqa: F401
@@ -56,16 +57,6 @@ def _compiler():
     return os.environ.get('CXX') or shutil.which('g++') or shutil.which('c++')
 
 
-def _cpu_flags() -> set:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('flags'):
-                return set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def compile_flags() -> list:
     """-O3 -fopenmp, plus AVX2/FMA when this CPU has them, and AVX-512F/VL (which give the
     256-bit code 32 vector registers) when it has those too: chosen per building machine, not
@@ -74,7 +65,7 @@ def compile_flags() -> list:
     times on stderr), GLUON_CNN_FASTOPS_BENCH=1 -DFASTOPS_BENCH (the `fastops_copy` operator that
     measures a custom operator call); the library users get has neither."""
     flags = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fopenmp']
-    cpu = _cpu_flags()
+    cpu = cpu_flags()
     if {'avx2', 'fma'} <= cpu:
         flags += ['-mavx2', '-mfma']
         if {'avx512f', 'avx512vl'} <= cpu:
