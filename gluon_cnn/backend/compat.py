@@ -1,4 +1,5 @@
-"""What MXNet 1.9.1, the last release (2022), needs from newer numpy and Python, and nothing else.
+"""What MXNet 1.9.1, the last release (2022), needs from newer numpy and Python, and the one default
+of its own that it gets wrong.
 
 Loaded before MXNet, which reads these names when it is imported: by the start-up hook that pip
 installs with the package (gluon_cnn-startup.pth, _gluon_cnn_startup.py), on the first `import
@@ -14,17 +15,23 @@ a checkout without being installed. This module never imports mxnet itself.
 - Python 3.12 removed `distutils`; MXNet imports `distutils.version`. setuptools provides it (a
   dependency on 3.12+); if it is missing this module says so in one line instead of MXNet's
   traceback.
+- Without `OMP_NUM_THREADS`, MXNet 1.9.1 takes `omp_get_num_procs()` and halves it on every x86
+  build, for hyper-threads the CPU may not have (`src/engine/openmp.cc`): on 2 cores without SMT
+  every operator runs on one thread. `MXNET_OMP_MAX_THREADS`, which only MXNet reads, is set to
+  the physical cores this process may run on (`physical_cores`), unless the user has set it or
+  `OMP_NUM_THREADS`. Where the cores cannot be counted, MXNet keeps its own default.
 
 A name numpy still has is never replaced. `RESTORED` lists what was added in this process.
 """
 import importlib.util
+import os
 import sys
 import types
 import warnings
 
 import numpy as np
 
-__all__ = ['NUMPY_NAMES', 'RESTORED', 'apply']
+__all__ = ['NUMPY_NAMES', 'RESTORED', 'apply', 'physical_cores', 'set_threads']
 
 
 # numpy 1.x's deprecated spellings: a function of their own that calls the current name, as in
@@ -103,4 +110,41 @@ def apply() -> list:
     return RESTORED
 
 
+def physical_cores(sysfs: str = '/sys/devices/system/cpu',
+                   cpu_max: str = '/sys/fs/cgroup/cpu.max') -> 'int | None':
+    """How many physical cores the CPUs this process may run on belong to (Linux: its affinity
+    mask and sysfs topology; a core's hyper-threads count once), capped by a cgroup v2 CPU quota;
+    None when unknown."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        cores = set()
+        for cpu in cpus:
+            topology = os.path.join(sysfs, f'cpu{cpu}', 'topology')
+            with open(os.path.join(topology, 'physical_package_id')) as package, \
+                    open(os.path.join(topology, 'core_id')) as core:
+                cores.add((package.read().strip(), core.read().strip()))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS) or no sysfs topology
+        return None
+    count = len(cores)
+    try:  # a container limited to N CPUs' worth of time: "max 100000" or "200000 100000"
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != 'max':
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return count or None
+
+
+def set_threads(environ=os.environ) -> 'str | None':
+    """Give MXNet one OpenMP thread per physical core, unless the user chose (see the module
+    docstring); returns MXNET_OMP_MAX_THREADS as it now stands. Must run before `import mxnet`."""
+    if 'OMP_NUM_THREADS' not in environ and 'MXNET_OMP_MAX_THREADS' not in environ:
+        cores = physical_cores()
+        if cores:
+            environ['MXNET_OMP_MAX_THREADS'] = str(cores)
+    return environ.get('MXNET_OMP_MAX_THREADS')
+
+
 apply()
+set_threads()
