@@ -4,12 +4,20 @@ training is paid once per session, not once per file (tests that change a run co
 Markers: `slow` (setup.cfg) marks what `make test-fast` leaves out: real processes, real-data
 training, multi-process launches.
 """
+import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
 
-from helpers import train_in_process
+# pytest-xdist workers share the cores: each one's MXNet (and every child it starts) gets its share,
+# as launch.py gives local workers, so that OpenMP pools do not spin against each other. Set before
+# anything imports MXNet, which reads it once (gluon_cnn.backend.compat.set_threads leaves it be).
+_workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+if _workers > 1 and 'OMP_NUM_THREADS' not in os.environ:
+    os.environ['MXNET_OMP_MAX_THREADS'] = str(max(1, len(os.sched_getaffinity(0)) // _workers))
+
+from helpers import train_in_process  # noqa: E402  (after the thread cap)
 
 
 class TrainedRun(NamedTuple):

@@ -6,7 +6,9 @@ The data: the first 2048/512 Fashion-MNIST examples, written here as IDX files i
 MXNET_HOME. Stock Gluon reads them with its own reader once its sha1 check (which only Gluon's
 original gzip files pass) is skipped; gluon-cnn reads them through its hook. The seeds and the
 observation cells are the same code in both kernels; the book's cells run unchanged, at full
-length (no quick mode). Run by `make test-stock-d2l` (CI); skipped without STOCK_D2L_PYTHON.
+length (no quick mode). Both kernels run MXNet on the same OpenMP threads, the count gluon-cnn's
+start-up picks (stock MXNet alone would take half of them), so that their sums add up in the same
+order. Run by `make test-stock-d2l` (CI); skipped without STOCK_D2L_PYTHON.
 """
 import gzip
 import json
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gluon_cnn.backend import compat
 from gluon_cnn.book2 import sections
 
 STOCK = os.environ.get('STOCK_D2L_PYTHON')
@@ -82,6 +85,7 @@ def _run(python: str, sec, home: Path, work: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ('GLUON_CNN_BOOK_QUICK', 'PYTHONPATH', 'DISPLAY', 'MPLBACKEND')}
     env['MXNET_HOME'] = str(home)
+    compat.set_threads(env)  # what ours sets at start-up, given to stock's kernel too
     out = subprocess.run([python, '-c', RUN, str(path)], capture_output=True, text=True,
                          cwd=work, env=env, timeout=3000)
     assert out.returncode == 0, out.stderr[-3000:]
