@@ -70,6 +70,7 @@ inline double hsum(v8 v) {
 }
 inline int round16(int n) { return (n + 15) / 16 * 16; }
 constexpr int kSlack = 64;  // floats after every flat buffer: the kernels read past the grid
+constexpr int kParts = 16;  // the backward's partial sums per batch, whatever the threads
 
 enum Act { kNone = 0, kSigmoid = 1, kRelu = 2, kTanh = 3 };
 enum Pool { kNoPool = 0, kMax = 1, kAvg = 2 };
@@ -825,15 +826,15 @@ class ConvOp : public CustomStatefulOp {
               wf[((c * g.K + k) * g.kh + i) * g.kw + j] =
                   w[((k * g.C + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
     }
+    // The batch is cut into a fixed number of parts, each summing its own gradient in its own
+    // scratch, whatever the thread count: the same bits on 1 core or 64
     const int T = prepare(true);
-#pragma omp parallel for num_threads(T) schedule(static)
-    for (int n = 0; n < g.N; ++n) {
-      Scratch& s = scratch_[omp_get_thread_num()];
+    auto one = [&](Scratch& s, int n) {
       PROF_START(0)
       const float* dyn = dy + static_cast<size_t>(n) * KP;
       if (g.NV) {
         backward_kvec(s, n, dyn, x, y, dx, wf);
-        continue;
+        return;
       }
       if (g.arg2) {
         unpool_act_arg(g, arg_.data() + static_cast<size_t>(n) * KP, dyn,
@@ -857,9 +858,12 @@ class ConvOp : public CustomStatefulOp {
       PROF_START(2)
       if (dx) input_grad(s, n, dx, wf);
       PROF_STOP(2)
-    }
+    };
+#pragma omp parallel for num_threads(std::min(omp_get_max_threads(), T)) schedule(static)
+    for (int part = 0; part < T; ++part)
+      for (int n = part * g.N / T; n < (part + 1) * g.N / T; ++n) one(scratch_[part], n);
     PROF_PRINT("backward", unpool_act, wgrad, dgrad)
-    if (g.NV) {  // per-thread sums in double, added in thread order: the same bits every run
+    if (g.NV) {  // the parts' sums in double, added in part order
       for (int k = 0; k < g.K; ++k)
         for (int q = 0; q < WK; ++q) {
           double t = 0;
@@ -1026,10 +1030,12 @@ class ConvOp : public CustomStatefulOp {
     return std::vector<unsigned>(t.shape.begin(), t.shape.end());
   }
 
-  // Sizes every thread's scratch for the current shapes and zeroes what must start at zero.
+  // Sizes the scratch for the current shapes and zeroes what must start at zero: the forward's
+  // one per thread, the backward's one per part of the batch (kParts, fewer for a small batch).
+  // Returns how many.
   int prepare(bool backward) {
     const Geometry& g = g_;
-    const int T = std::max(1, std::min(omp_get_max_threads(), g.N));
+    const int T = std::max(1, std::min(backward ? kParts : omp_get_max_threads(), g.N));
     if (static_cast<int>(scratch_.size()) < T) scratch_.resize(T);
     for (int i = 0; i < T; ++i) {
       Scratch& s = scratch_[i];
