@@ -36,7 +36,7 @@ THRESHOLDS = {
     '5.07-vgg.ipynb': 0.6,
     '5.08-nin.ipynb': 0.5,
     '5.09-googlenet.ipynb': 0.6,
-    '5.10-batch-norm.ipynb': 0.6,
+    '5.10-batch-norm.ipynb': 0.75,
     '5.11-resnet.ipynb': 0.6,
     '5.12-densenet.ipynb': 0.5,
 }
