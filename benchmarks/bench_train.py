@@ -394,8 +394,8 @@ def parse_args(argv=None):
 def describe_env() -> str:
     """The MXNet and OpenMP settings in effect, for the report (unset means MXNet's default;
     MXNET_OMP_MAX_THREADS is gluon-cnn's start-up default unless the user set it)."""
-    keys = ('MXNET_OMP_MAX_THREADS', 'OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE', 'MXNET_CPU_WORKER_NTHREADS',
-            'MXNET_OPTIMIZER_AGGREGATION_SIZE')
+    keys = ('MXNET_OMP_MAX_THREADS', 'OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE',
+            'MXNET_CPU_WORKER_NTHREADS', 'MXNET_OPTIMIZER_AGGREGATION_SIZE')
     return ', '.join(f'{k}={os.environ.get(k, "(unset)")}' for k in keys)
 
 

@@ -60,7 +60,8 @@ assert fastops.load()
 rs = np.random.RandomState(0)
 digest = hashlib.sha256()
 for c, k, layout in ((1, 6, 1), (1, 6, 2), (6, 16, 1), (6, 16, 2)):
-    x, w, b = (nd.array(rs.randn(*s).astype(np.float32)) for s in ((100, c, 14, 14), (k, c, 5, 5), (k,)))
+    shapes = ((100, c, 14, 14), (k, c, 5, 5), (k,))
+    x, w, b = (nd.array(rs.randn(*s).astype(np.float32)) for s in shapes)
     for a in (x, w, b):
         a.attach_grad()
     with autograd.record():
