@@ -37,6 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ['README.md', 'docs/*.md']
+# oneDNN's sums depend on how many threads share them: the shown outputs are made and checked
+# with MXNet on 2 threads, what a reader on 2 cores gets by default, on any machine with 2 cores
+# or more (notebooks/run_all.py pins the same for the notebooks)
+THREADS = '2'
 SKIP = {'.git', 'runs', 'build'}  # not linked into a page's scratch copy (nor any .venv*)
 
 # Each regex's match is replaced by MASKED in the shown and the real output alike.
@@ -120,8 +124,11 @@ def scratch_copy(folder: Path) -> None:
 
 def environment() -> dict:
     """`python` is this interpreter; the repository is importable; output is unbuffered, so
-    stdout and stderr interleave as on a terminal; argparse wraps at a fixed width."""
+    stdout and stderr interleave as on a terminal; argparse wraps at a fixed width; MXNet runs on
+    THREADS OpenMP threads."""
     env = dict(os.environ)
+    env.pop('OMP_NUM_THREADS', None)
+    env['MXNET_OMP_MAX_THREADS'] = THREADS
     env['PATH'] = f'{Path(sys.executable).parent}{os.pathsep}{env.get("PATH", "")}'
     env['PYTHONPATH'] = str(ROOT) + (os.pathsep + env['PYTHONPATH']
                                      if env.get('PYTHONPATH') else '')
