@@ -172,9 +172,9 @@ notebooks-check: setup
 
 # Writes benchmarks/results/*.json and renders README.md's, docs/performance.md's,
 # docs/scale-out.md's and benchmarks/README.md's tables from them (`make papers`); speeds are this
-# machine's, named under each table. About 12 minutes on 2 cores. PyTorch is the benchmark's
-# optional peer, never a dependency of gluon-cnn: installed here only, into the venv; without it
-# the PyTorch arms and the modern-nets table are skipped with a note.
+# machine's, named under each table. About 15 minutes on 2 cores (17 when it installs torch).
+# PyTorch is the benchmark's optional peer, never a dependency of gluon-cnn: installed here only,
+# into the venv; without it the PyTorch arms and the modern-nets table are skipped with a note.
 bench: setup
 	@$(PY) -c 'import torch' 2>/dev/null || nice $(PY) -m pip install -q torch==2.13.0 || \
 	  echo "note: torch==2.13.0 could not be installed; the PyTorch arms are skipped"
