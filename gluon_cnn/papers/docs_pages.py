@@ -40,8 +40,18 @@ def _bench(name: str):
 
 
 def _measured(r: dict) -> str:
+    """Where, how and when a report was measured, with its load average when it has one."""
+    return (f"Measured on {r['machine']} by `{r['command'].strip()}` (`make bench`), {r['date']}"
+            + _load(r))
+
+
+def _load(r: dict) -> str:
     # the load average includes the benchmark's own processes: 1-2 on 2 cores is the run alone
-    return f"Measured on {r['machine']} by `{r['command'].strip()}` (`make bench`), {r['date']}"
+    if 'load' not in r:
+        return ''
+    if 'end_load' not in r:
+        return f" (load average {r['load'][0]:.1f})"
+    return f" (load average {r['load'][0]:.1f} at the start, {r['end_load'][0]:.1f} at the end)"
 
 
 # bench_train.py's arms, in table order, and what each row is called
@@ -109,8 +119,7 @@ def bench_table() -> str:
     if 'limit' not in r:  # a report from before the limit and the torch.compile arm
         return '\n'.join([r['table'], '', f"{_measured(r)}; {r['versions']}."])
     return '\n'.join([bench_rows(r), '', goal_line(r['results']), '',
-                      f"{_measured(r)} (load average {r['load'][0]:.1f} at the "
-                      f"start, {r['end_load'][0]:.1f} at the end); {r['versions']}; "
+                      f"{_measured(r)}; {r['versions']}; "
                       f"{r['settings']}. \\* not counting the 4 DataLoader worker processes. "
                       + rss_line(r['rss'])])
 
@@ -130,8 +139,7 @@ def bench_summary() -> str:
         rows.append(f"| {ARM_LABELS[a]} | {med[a]['epoch']:.2f} | {med[a]['train']:,.0f} | "
                     f"{med[a]['epoch'] / med['ours']['epoch']:.2f}x | {goal} |")
     return '\n'.join(rows + ['', f"`lenet-en`, batch 256, one process, arms interleaved. "
-                              f"{_measured(r)} (load average {r['load'][0]:.1f} at the start, "
-                              f"{r['end_load'][0]:.1f} at the end). "
+                              f"{_measured(r)}. "
                               + rss_line(r['rss']) + ' Details: docs/performance.md.'])
 
 
@@ -141,7 +149,7 @@ def modern_table() -> str:
     if r is None:
         return ('Not measured yet: run `make bench` (it writes '
                 'benchmarks/results/bench_modern.json).')
-    return '\n'.join([r['table'], '', f"{_measured(r)} (load average {r['load'][0]:.1f}); "
+    return '\n'.join([r['table'], '', f"{_measured(r)}; "
                       f"{r['title']}."])
 
 
@@ -150,9 +158,7 @@ def scale_out_table() -> str:
     r = _bench('scale_out')
     if r is None:
         return 'Not measured yet: run `make bench` (it writes benchmarks/results/scale_out.json).'
-    load = (f" (load average {r['load'][0]:.1f} at the start, {r['end_load'][0]:.1f} at the end)"
-            if 'load' in r else '')
-    return '\n'.join([r['table'], '', f"{_measured(r)}{load}: {r['title']}."])
+    return '\n'.join([r['table'], '', f"{_measured(r)}: {r['title']}."])
 
 
 @section('floors')
